@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+
+export interface AtomicOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /**
+   * Runs on the complete temporary file before it is published (e.g. `svnauthz validate`,
+   * `apache2 -t`). If it throws, the temporary file is removed and the live file is untouched.
+   */
+  validate?: (tmpPath: string) => Promise<void>;
+}
+
+/**
+ * Publishes a file another process reads: write a temporary file in the same directory, fsync,
+ * validate, rename over the target, fsync the directory. A reader sees the old or the new file,
+ * never a half-written one; a disk-full error leaves the old file serving.
+ * Returns false when the file already had exactly these bytes (nothing written).
+ */
+export async function writeFileAtomic(target: string, content: string | Buffer, opts: AtomicOptions = {}): Promise<boolean> {
+  const data = typeof content === 'string' ? Buffer.from(content) : content;
+  try {
+    const old = await fs.promises.readFile(target);
+    if (old.equals(data) && !opts.validate) return false;
+    if (old.equals(data)) {
+      // Same bytes: still make sure the live file passes validation, but do not rewrite it.
+      await opts.validate?.(target);
+      return false;
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(tmp, 'wx', opts.mode ?? 0o644);
+    await fh.writeFile(data);
+    await fh.sync();
+    if (opts.uid !== undefined) await fh.chown(opts.uid, opts.gid ?? -1);
+    if (opts.mode !== undefined) await fh.chmod(opts.mode);
+    await fh.close();
+    fh = undefined;
+    await opts.validate?.(tmp);
+    await fs.promises.rename(tmp, target);
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(dir);
+  return true;
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const d = await fs.promises.open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}

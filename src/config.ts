@@ -1,0 +1,87 @@
+import path from 'node:path';
+
+/** Every setting has a KEELSON_* variable; the defaults make embedded mode work unconfigured. */
+export interface Config {
+  dataDir: string;
+  backupDir: string;
+  httpHost: string;
+  httpPort: number;
+  apacheHost: string;
+  apachePort: number;
+  /** Base URL users see in checkout and Trac links (the private Apache by default). */
+  publicUrl: string;
+  /** The system user Apache's workers run as; it must reach every file Apache serves. */
+  apacheUser: string;
+  apacheGroup: string;
+  /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
+  python: string;
+  workerConcurrency: number;
+}
+
+function int(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Error(`${name} must be a whole number from 0 to 65535, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/**
+ * The data directory ends up inside generated files (Apache config, hook scripts) and in the
+ * file:// URLs node-svn-ultimate passes through a shell, so it is held to a plain character set.
+ */
+export const SAFE_PATH = /^\/[A-Za-z0-9_./-]*$/;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = path.resolve(env.KEELSON_DATA_DIR || './data');
+  const backupDir = path.resolve(env.KEELSON_BACKUP_DIR || path.join(dataDir, 'backups'));
+  for (const [name, p] of [
+    ['KEELSON_DATA_DIR', dataDir],
+    ['KEELSON_BACKUP_DIR', backupDir],
+  ] as const) {
+    if (!SAFE_PATH.test(p)) {
+      throw new Error(`${name} (${p}) may hold only letters, digits, '_', '.', '-' and '/'`);
+    }
+  }
+  const httpHost = env.KEELSON_HTTP_HOST || '127.0.0.1';
+  const apacheHost = env.KEELSON_APACHE_HOST || '127.0.0.1';
+  const httpPort = int('KEELSON_HTTP_PORT', env.KEELSON_HTTP_PORT, 8480);
+  const apachePort = int('KEELSON_APACHE_PORT', env.KEELSON_APACHE_PORT, 8481);
+  const publicUrl = (env.KEELSON_PUBLIC_URL || `http://${apacheHost}:${apachePort}`).replace(/\/+$/, '');
+  return {
+    dataDir,
+    backupDir,
+    httpHost,
+    httpPort,
+    apacheHost,
+    apachePort,
+    publicUrl,
+    apacheUser: env.KEELSON_APACHE_USER || 'www-data',
+    apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
+    python: env.KEELSON_PYTHON || '/usr/bin/python3',
+    workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,
+  };
+}
+
+/** Where everything lives under the data directory. One place, so nothing guesses a path. */
+export function layout(cfg: Config) {
+  const d = cfg.dataDir;
+  return {
+    db: path.join(d, 'keelson.db'),
+    svnRoot: path.join(d, 'svn'),
+    tracRoot: path.join(d, 'trac'),
+    /** Half-made repositories and environments; renamed into place when complete, swept at start. */
+    staging: path.join(d, 'staging'),
+    /** The credentials database Apache reads through mod_authn_dbd. */
+    authDir: path.join(d, 'auth'),
+    authDb: path.join(d, 'auth', 'credentials.db'),
+    apacheDir: path.join(d, 'apache'),
+    /** Post-commit hooks drop "<slug>.<rev>" files here for the worker to tell Trac. */
+    commitSpool: path.join(d, 'spool', 'commits'),
+    cacheDir: path.join(d, 'cache'),
+    tracInherit: path.join(d, 'trac-shared', 'trac.ini'),
+    tracShared: path.join(d, 'trac-shared'),
+  };
+}
+export type Layout = ReturnType<typeof layout>;

@@ -1,0 +1,36 @@
+/** The domain errors; the API's one error middleware maps each to its HTTP status. */
+export class DomainError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+export class InputError extends DomainError {
+  constructor(message: string) {
+    super(400, 'invalid_input', message);
+  }
+}
+export class AuthenticationError extends DomainError {
+  constructor(message = 'authentication required') {
+    super(401, 'unauthenticated', message);
+  }
+}
+export class NotAllowedError extends DomainError {
+  constructor(message = 'not allowed') {
+    super(403, 'forbidden', message);
+  }
+}
+export class NotFoundError extends DomainError {
+  constructor(message: string) {
+    super(404, 'not_found', message);
+  }
+}
+export class ConflictError extends DomainError {
+  constructor(message: string) {
+    super(409, 'conflict', message);
+  }
+}

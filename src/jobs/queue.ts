@@ -1,0 +1,152 @@
+import os from 'node:os';
+import type { DB } from '../store/db.js';
+
+export interface Job {
+  id: number;
+  kind: string;
+  project_id: number | null;
+  payload: string;
+  state: 'pending' | 'running' | 'done' | 'failed';
+  attempts: number;
+  max_attempts: number;
+  run_after: number;
+  claimed_by: string | null;
+  heartbeat_at: number | null;
+  last_error: string | null;
+}
+
+/** Work is rows. A change enqueues in the same transaction that records it. */
+export function enqueue(
+  db: DB,
+  kind: string,
+  projectId: number | null,
+  payload: object = {},
+  runAfter = Date.now(),
+): void {
+  const now = Date.now();
+  // The partial unique index (kind, project) WHERE pending coalesces a burst of changes into
+  // one waiting job; a job that is already running stays, and the new one runs after it.
+  const r = db
+    .prepare(
+      `INSERT OR IGNORE INTO jobs (kind, project_id, payload, state, run_after, created_at)
+       VALUES (?, ?, ?, 'pending', ?, ?)`,
+    )
+    .run(kind, projectId, JSON.stringify(payload), runAfter, now);
+  if (r.changes === 0) {
+    // A waiting job exists (perhaps backing off after a failure): a new change makes it due now.
+    db.prepare(
+      `UPDATE jobs SET run_after = min(run_after, ?)
+       WHERE state = 'pending' AND kind = ? AND ifnull(project_id, 0) = ifnull(?, 0)`,
+    ).run(runAfter, kind, projectId);
+  }
+}
+
+export function workerId(): string {
+  return `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function claimerIsDeadHere(claimedBy: string | null): boolean {
+  if (!claimedBy) return true;
+  const [host, pidText] = claimedBy.split(':');
+  if (host !== os.hostname()) return false;
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Gives back the jobs of workers that died: those whose heartbeat went stale, and at once those
+ * claimed by a process on this host that no longer exists. A job that cannot go back to
+ * pending because a newer one waits for the same project is closed: the newer one covers it.
+ */
+export function recoverAbandoned(db: DB, staleMs: number, now = Date.now()): number {
+  const running = db
+    .prepare(`SELECT id, kind, project_id, claimed_by, heartbeat_at FROM jobs WHERE state = 'running'`)
+    .all() as Pick<Job, 'id' | 'kind' | 'project_id' | 'claimed_by' | 'heartbeat_at'>[];
+  let n = 0;
+  for (const j of running) {
+    const stale = (j.heartbeat_at ?? 0) < now - staleMs;
+    if (!stale && !claimerIsDeadHere(j.claimed_by)) continue;
+    const why = `worker ${j.claimed_by ?? '?'} stopped before finishing`;
+    db.transaction(() => {
+      const back = db
+        .prepare(
+          `UPDATE OR IGNORE jobs SET state = 'pending', claimed_by = NULL, run_after = ?, last_error = ?
+           WHERE id = ? AND state = 'running'`,
+        )
+        .run(now, why, j.id);
+      if (back.changes === 0) {
+        db.prepare(
+          `UPDATE jobs SET state = 'failed', finished_at = ?, last_error = ? WHERE id = ? AND state = 'running'`,
+        ).run(now, `${why}; superseded by a newer waiting job`, j.id);
+      }
+    })();
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Claims one due job with a conditional UPDATE (the "grab"): SQLite serializes writers, so two
+ * workers can never claim the same row. Jobs of one project never run at the same time.
+ */
+export function claim(db: DB, worker: string, now = Date.now()): Job | undefined {
+  return db
+    .prepare(
+      `UPDATE jobs SET state = 'running', claimed_by = ?, heartbeat_at = ?, attempts = attempts + 1
+       WHERE id = (
+         SELECT j.id FROM jobs j
+         WHERE j.state = 'pending' AND j.run_after <= ?
+           AND (j.project_id IS NULL OR NOT EXISTS (
+             SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.project_id = j.project_id))
+         ORDER BY j.run_after, j.id LIMIT 1)
+       AND state = 'pending'
+       RETURNING *`,
+    )
+    .get(worker, now, now) as Job | undefined;
+}
+
+/** Returns false when the job is no longer ours (it was recovered from us as stale). */
+export function heartbeat(db: DB, id: number, worker: string, now = Date.now()): boolean {
+  return (
+    db
+      .prepare(`UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ? AND state = 'running'`)
+      .run(now, id, worker).changes === 1
+  );
+}
+
+export function complete(db: DB, id: number, worker: string, now = Date.now()): void {
+  db.prepare(
+    `UPDATE jobs SET state = 'done', finished_at = ?, heartbeat_at = ?
+     WHERE id = ? AND claimed_by = ? AND state = 'running'`,
+  ).run(now, now, id, worker);
+}
+
+export function backoffMs(attempts: number): number {
+  const base = Math.min(1000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/** Records the error and either schedules a retry with backoff or gives up. Returns the new state. */
+export function fail(db: DB, job: Job, worker: string, error: string, now = Date.now()): 'pending' | 'failed' {
+  const msg = error.slice(0, 4000);
+  if (job.attempts < job.max_attempts) {
+    const r = db
+      .prepare(
+        `UPDATE OR IGNORE jobs SET state = 'pending', claimed_by = NULL, run_after = ?, last_error = ?
+         WHERE id = ? AND claimed_by = ? AND state = 'running'`,
+      )
+      .run(now + backoffMs(job.attempts), msg, job.id, worker);
+    if (r.changes === 1) return 'pending';
+  }
+  db.prepare(
+    `UPDATE jobs SET state = 'failed', finished_at = ?, last_error = ? WHERE id = ? AND claimed_by = ?`,
+  ).run(now, msg, job.id, worker);
+  return 'failed';
+}

@@ -1,0 +1,51 @@
+import { InputError } from './errors.js';
+
+/**
+ * Names are the security boundary of every generated file (authz, hooks, Trac config, Apache
+ * config). They are checked at the API edge and again by every renderer, so a bad row in the
+ * database can never become file content.
+ */
+export const SLUG_RE = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
+export const USER_RE = /^[a-z][a-z0-9_.-]{0,31}$/;
+
+export const RESERVED = new Set([
+  'svn', 'trac', 'api', 'admin', 'static', 'www', 'web', 'assets', 'login', 'logout', 'signup',
+  'health', 'metrics', 'root', 'system', 'keelson', 'anonymous', 'authenticated', 'staging',
+  'chrome', 'htdocs', 'public', 'backup', 'backups', 'support', 'help', 'about', 'apache',
+  'www-data', 'nobody', 'operator',
+]);
+
+export const SLUG_RULE =
+  '3-40 characters: lowercase letters, digits and "-", starting with a letter and not ending with "-"';
+export const USER_RULE =
+  '1-32 characters: lowercase letters, digits, "_", "." and "-", starting with a letter';
+
+export function slugProblem(s: unknown): string | null {
+  if (typeof s !== 'string') return 'must be a string';
+  if (!SLUG_RE.test(s)) return SLUG_RULE;
+  if (RESERVED.has(s)) return `"${s}" is reserved`;
+  return null;
+}
+
+export function userProblem(s: unknown): string | null {
+  if (typeof s !== 'string') return 'must be a string';
+  if (!USER_RE.test(s)) return USER_RULE;
+  if (s.endsWith('.') || s.includes('..')) return USER_RULE + ', without ".." or a final "."';
+  if (RESERVED.has(s)) return `"${s}" is reserved`;
+  return null;
+}
+
+/** The renderers' own check: throws instead of emitting a name that is not safe. */
+export function assertSlug(s: unknown): asserts s is string {
+  const p = slugProblem(s);
+  if (p) throw new InputError(`refusing project slug ${JSON.stringify(s)}: ${p}`);
+}
+export function assertUser(s: unknown): asserts s is string {
+  const p = userProblem(s);
+  if (p) throw new InputError(`refusing user name ${JSON.stringify(s)}: ${p}`);
+}
+
+export const ROLES = ['owner', 'developer', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+export const VISIBILITIES = ['private', 'public'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];

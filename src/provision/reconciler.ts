@@ -1,0 +1,262 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { Config, Layout } from '../config.js';
+import type { DB } from '../store/db.js';
+import { getProjectById, members, setProjectState, audit, type ProjectRow } from '../store/model.js';
+import { renderAuthz, renderPostCommitHook, renderTracPermissions } from '../authz/render.js';
+import { fsyncDir, writeFileAtomic } from '../authz/atomic.js';
+import { syncCredentials } from '../authz/credentials.js';
+import { createRepository, makeStandardLayout, readRepositoryUuid, validateAuthz } from './svn.js';
+import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
+import { run } from './exec.js';
+import { log } from '../log.js';
+
+export class IntegrityError extends Error {}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** Resolves Apache's user once; when not root there is nobody to hand files to. */
+async function apacheOwner(cfg: Config): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number((await run('id', ['-u', cfg.apacheUser])).stdout.trim());
+  const gid = Number((await run('getent', ['group', cfg.apacheGroup])).stdout.split(':')[2]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`cannot resolve ${cfg.apacheUser}:${cfg.apacheGroup}`);
+  return { uid, gid };
+}
+
+async function chownTree(dir: string, o: Owner | undefined): Promise<void> {
+  if (!o) return;
+  await fs.promises.lchown(dir, o.uid, o.gid);
+  for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p, o);
+    else await fs.promises.lchown(p, o.uid, o.gid);
+  }
+}
+
+/**
+ * Converges the disk to the database, project by project. Every step checks before it acts,
+ * so running it again after a crash at any point finishes the work, and running it on a
+ * converged project changes nothing. Repositories and Trac environments are built in the
+ * staging folder and renamed into place only when complete: a half-made one is never served.
+ */
+export class Reconciler {
+  readonly trac: TracHelper;
+  private owner: Owner | undefined;
+  private template = '';
+  private ready: Promise<void> | undefined;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly l: Layout,
+    private readonly db: DB,
+  ) {
+    this.trac = new TracHelper(cfg.python);
+  }
+
+  /** Directories, shared Trac settings, the Trac template; sweeps staging leftovers. */
+  init(): Promise<void> {
+    this.ready ??= this.doInit();
+    return this.ready;
+  }
+
+  private async doInit(): Promise<void> {
+    const l = this.l;
+    this.owner = await apacheOwner(this.cfg);
+    for (const d of [l.svnRoot, l.tracRoot, l.staging, l.authDir, l.cacheDir, l.tracShared, path.dirname(l.commitSpool)]) {
+      fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+    }
+    fs.mkdirSync(l.commitSpool, { recursive: true });
+    if (this.owner) {
+      // Apache's user must reach the data directory; say so instead of serving 403s later.
+      await run('runuser', ['-u', this.cfg.apacheUser, '--', 'test', '-x', this.cfg.dataDir]).catch(() => {
+        throw new Error(`${this.cfg.apacheUser} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by Apache's user`);
+      });
+      fs.chownSync(l.commitSpool, this.owner.uid, this.owner.gid);
+      fs.chownSync(l.authDir, 0, this.owner.gid);
+      fs.chmodSync(l.authDir, 0o750);
+      await chownTree(path.join(l.cacheDir), this.owner);
+    }
+    // Whatever is in staging is from a run that died; nothing there is ever served.
+    for (const e of fs.readdirSync(l.staging)) fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
+    await writeFileAtomic(l.tracInherit, renderSharedTracIni());
+    const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
+    this.template = path.join(l.cacheDir, `trac-template-${version.replace(/[^0-9A-Za-z.]/g, '_')}`);
+    await this.trac.call('ensure_template', { path: this.template, staging: this.stagingPath('template'), inherit: l.tracInherit });
+    syncCredentials(this.db, l.authDb, this.owner);
+  }
+
+  close(): void {
+    this.trac.close();
+  }
+
+  private stagingPath(what: string): string {
+    return path.join(this.l.staging, `${what}-${crypto.randomBytes(4).toString('hex')}`);
+  }
+
+  repoDir(slug: string): string {
+    return path.join(this.l.svnRoot, slug);
+  }
+  envDir(slug: string): string {
+    return path.join(this.l.tracRoot, slug);
+  }
+
+  async syncCredentials(): Promise<void> {
+    await this.init();
+    const r = syncCredentials(this.db, this.l.authDb, this.owner);
+    if (r.upserted || r.removed) log.info('credentials synced', r);
+  }
+
+  async reconcile(projectId: number): Promise<void> {
+    await this.init();
+    const p = getProjectById(this.db, projectId);
+    if (!p || p.state === 'deleted') return;
+    try {
+      if (p.state === 'deleting') return await this.remove(p);
+      await this.converge(p);
+      // Re-read: the state may have changed while we worked (a later job will handle that).
+      const now = getProjectById(this.db, projectId);
+      if (now && (now.state === 'provisioning' || now.state === 'failed')) {
+        setProjectState(this.db, p.id, 'active');
+        audit(this.db, 'reconciler', 'project.active', p.slug);
+      } else if (now?.last_error) {
+        this.db.prepare(`UPDATE projects SET last_error = NULL WHERE id = ?`).run(p.id);
+      }
+    } catch (e) {
+      this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(String((e as Error).message).slice(0, 2000), p.id);
+      throw e;
+    }
+  }
+
+  private async converge(p: ProjectRow): Promise<void> {
+    const access = { slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) };
+    const repoDir = this.repoDir(p.slug);
+    const envDir = this.envDir(p.slug);
+    const ini = renderProjectTracIni({
+      slug: p.slug,
+      title: p.title,
+      inheritFile: this.l.tracInherit,
+      repoDir,
+      baseUrl: `${this.cfg.publicUrl}/trac/${p.slug}`,
+    });
+    const perms = renderTracPermissions(access);
+
+    // The repository and the Trac environment are independent until Trac's first sync.
+    const envExists = fs.existsSync(path.join(envDir, 'VERSION'));
+    let stagedEnv: string | undefined;
+    const tracPart = envExists
+      ? Promise.resolve()
+      : (async () => {
+          stagedEnv = this.stagingPath(`trac-${p.slug}`);
+          await this.trac.call('clone_template', { template: this.template, target: stagedEnv, ini });
+          await this.trac.call('converge_perms', { path: stagedEnv, perms });
+        })();
+    const repoPart = this.ensureRepository(p, repoDir);
+    const [r1, r2] = await Promise.allSettled([repoPart, tracPart]);
+    if (r1.status === 'rejected' || r2.status === 'rejected') {
+      if (stagedEnv) fs.rmSync(stagedEnv, { recursive: true, force: true });
+      throw r1.status === 'rejected' ? r1.reason : (r2 as PromiseRejectedResult).reason;
+    }
+
+    // Published in place on every run; unchanged files are not rewritten.
+    const authzChanged = await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), renderAuthz(access), {
+      ...this.fileOwner(),
+      validate: validateAuthz,
+    });
+    await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
+      mode: 0o755,
+      ...this.fileOwner(),
+    });
+
+    if (stagedEnv) {
+      await this.trac.call('sync', { path: stagedEnv, clean: true });
+      await chownTree(stagedEnv, this.owner);
+      fs.renameSync(stagedEnv, envDir);
+      await fsyncDir(this.l.tracRoot);
+    } else {
+      await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini, { ...this.fileOwner() });
+      await this.trac.call('converge_perms', { path: envDir, perms });
+    }
+    log.debug('project converged', { slug: p.slug, authzChanged });
+  }
+
+  private fileOwner(): { uid?: number; gid?: number } {
+    return this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
+  }
+
+  private async ensureRepository(p: ProjectRow, repoDir: string): Promise<void> {
+    const uuid = readRepositoryUuid(repoDir);
+    if (uuid !== undefined) {
+      // "Should never happen" is still checked: never publish one project's access onto another's data.
+      if (uuid !== p.repo_uuid) {
+        throw new IntegrityError(`repository ${repoDir} has UUID ${uuid} but project ${p.slug} records ${p.repo_uuid}; refusing to touch it`);
+      }
+      return;
+    }
+    if (fs.existsSync(repoDir)) throw new IntegrityError(`${repoDir} exists but is not a Subversion repository; refusing to touch it`);
+    const stage = this.stagingPath(`svn-${p.slug}`);
+    try {
+      await createRepository(stage, p.repo_uuid);
+      await makeStandardLayout(stage);
+      await writeFileAtomic(path.join(stage, 'conf', 'authz'), renderAuthz({ slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) }), {
+        validate: validateAuthz,
+      });
+      await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
+      await chownTree(stage, this.owner);
+      fs.renameSync(stage, repoDir);
+      await fsyncDir(this.l.svnRoot);
+    } catch (e) {
+      fs.rmSync(stage, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Deletion: each tree is moved out of the served folders first, then removed. */
+  private async remove(p: ProjectRow): Promise<void> {
+    for (const dir of [this.envDir(p.slug), this.repoDir(p.slug)]) {
+      if (!fs.existsSync(dir)) continue;
+      if (dir === this.repoDir(p.slug)) {
+        const uuid = readRepositoryUuid(dir);
+        if (uuid && uuid !== p.repo_uuid) throw new IntegrityError(`${dir} has UUID ${uuid}, not ${p.slug}'s ${p.repo_uuid}; not deleting it`);
+      }
+      const gone = this.stagingPath(`deleted-${p.slug}`);
+      fs.renameSync(dir, gone);
+      fs.rmSync(gone, { recursive: true, force: true });
+    }
+    setProjectState(this.db, p.id, 'deleted');
+    audit(this.db, 'reconciler', 'project.deleted', p.slug);
+  }
+
+  /** Tells Trac about commits the post-commit hooks dropped in the spool. */
+  async drainCommitSpool(): Promise<number> {
+    await this.init();
+    let n = 0;
+    const bySlug = new Map<string, { revs: number[]; files: string[] }>();
+    for (const f of fs.readdirSync(this.l.commitSpool)) {
+      const m = /^([a-z][a-z0-9-]{1,38}[a-z0-9])\.(\d+)$/.exec(f);
+      const full = path.join(this.l.commitSpool, f);
+      if (!m) {
+        if (!f.includes('.tmp.')) fs.rmSync(full, { force: true });
+        continue;
+      }
+      const e = bySlug.get(m[1]!) ?? { revs: [], files: [] };
+      e.revs.push(Number(m[2]));
+      e.files.push(full);
+      bySlug.set(m[1]!, e);
+    }
+    for (const [slug, e] of bySlug) {
+      const env = this.envDir(slug);
+      if (fs.existsSync(path.join(env, 'VERSION'))) {
+        // changeset_added also catches up on any earlier revisions Trac has not seen.
+        await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) });
+      }
+      for (const f of e.files) fs.rmSync(f, { force: true });
+      n += e.revs.length;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,235 @@
+import crypto from 'node:crypto';
+import type { DB } from './db.js';
+import { nowIso } from './db.js';
+import { enqueue } from '../jobs/queue.js';
+import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import { assertSlug, assertUser, type Role, type Visibility } from '../names.js';
+import { apacheHash, newAccessToken } from '../authz/credentials.js';
+
+export interface UserRow {
+  id: number;
+  name: string;
+  email: string;
+  password_hash: string;
+  is_admin: number;
+  created_at: string;
+  disabled_at: string | null;
+}
+export interface ProjectRow {
+  id: number;
+  slug: string;
+  title: string;
+  visibility: Visibility;
+  state: 'provisioning' | 'active' | 'suspended' | 'deleting' | 'deleted' | 'failed';
+  repo_uuid: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+export interface MemberRow {
+  user: string;
+  role: Role;
+}
+
+/** The job kinds; handlers live in src/provision. */
+export const JOB_RECONCILE = 'reconcile_project';
+export const JOB_CREDENTIALS = 'sync_credentials';
+
+export function audit(db: DB, actor: string, action: string, target: string, details: object = {}): void {
+  db.prepare(`INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)`).run(
+    nowIso(), actor, action, target, JSON.stringify(details),
+  );
+}
+
+// ---- passwords (human, for the web UI and API sessions) ----
+
+export function hashPassword(password: string): string {
+  const salt = crypto.randomBytes(16);
+  const key = crypto.scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
+  return `scrypt$16384$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export function verifyPassword(password: string, stored: string): boolean {
+  const [alg, n, r, p, salt, key] = stored.split('$');
+  if (alg !== 'scrypt' || !salt || !key) return false;
+  const want = Buffer.from(key, 'base64');
+  const got = crypto.scryptSync(password, Buffer.from(salt, 'base64'), want.length, { N: Number(n), r: Number(r), p: Number(p) });
+  return crypto.timingSafeEqual(want, got);
+}
+
+// ---- users ----
+
+export function getUser(db: DB, name: string): UserRow | undefined {
+  return db.prepare(`SELECT * FROM users WHERE name = ?`).get(name) as UserRow | undefined;
+}
+
+export function requireUser(db: DB, name: string): UserRow {
+  const u = getUser(db, name);
+  if (!u) throw new NotFoundError(`no user ${name}`);
+  return u;
+}
+
+/** Creates a user and its SVN/Trac access token; returns the token, shown once. */
+export function createUser(db: DB, actor: string, u: { name: string; email: string; password: string; isAdmin?: boolean }): { user: UserRow; accessToken: string } {
+  assertUser(u.name);
+  const token = newAccessToken();
+  const user = db.transaction(() => {
+    if (getUser(db, u.name)) throw new ConflictError(`user ${u.name} already exists`);
+    const r = db
+      .prepare(`INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)`)
+      .run(u.name, u.email, hashPassword(u.password), u.isAdmin ? 1 : 0, nowIso());
+    db.prepare(`INSERT INTO access_tokens (user_id, apache_hash, created_at) VALUES (?, ?, ?)`).run(r.lastInsertRowid, apacheHash(token), nowIso());
+    audit(db, actor, 'user.create', u.name);
+    enqueue(db, JOB_CREDENTIALS, null);
+    return getUser(db, u.name)!;
+  }).immediate();
+  return { user, accessToken: token };
+}
+
+export function rotateAccessToken(db: DB, actor: string, name: string): string {
+  const token = newAccessToken();
+  db.transaction(() => {
+    const u = requireUser(db, name);
+    db.prepare(
+      `INSERT INTO access_tokens (user_id, apache_hash, created_at) VALUES (?, ?, ?)
+       ON CONFLICT(user_id) DO UPDATE SET apache_hash = excluded.apache_hash, created_at = excluded.created_at`,
+    ).run(u.id, apacheHash(token), nowIso());
+    audit(db, actor, 'user.token.rotate', name);
+    enqueue(db, JOB_CREDENTIALS, null);
+  }).immediate();
+  return token;
+}
+
+export function listUsers(db: DB): UserRow[] {
+  return db.prepare(`SELECT * FROM users ORDER BY name`).all() as UserRow[];
+}
+
+// ---- projects ----
+
+export function getProject(db: DB, slug: string): ProjectRow | undefined {
+  return db.prepare(`SELECT * FROM projects WHERE slug = ? AND state <> 'deleted'`).get(slug) as ProjectRow | undefined;
+}
+export function getProjectById(db: DB, id: number): ProjectRow | undefined {
+  return db.prepare(`SELECT * FROM projects WHERE id = ?`).get(id) as ProjectRow | undefined;
+}
+export function requireProject(db: DB, slug: string): ProjectRow {
+  const p = getProject(db, slug);
+  if (!p) throw new NotFoundError(`no project ${slug}`);
+  return p;
+}
+
+export function members(db: DB, projectId: number): MemberRow[] {
+  return db
+    .prepare(`SELECT u.name AS user, m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.project_id = ? AND u.disabled_at IS NULL ORDER BY u.name`)
+    .all(projectId) as MemberRow[];
+}
+
+export function listProjects(db: DB, forUser?: string): ProjectRow[] {
+  if (forUser === undefined) return db.prepare(`SELECT * FROM projects WHERE state <> 'deleted' ORDER BY slug`).all() as ProjectRow[];
+  return db
+    .prepare(
+      `SELECT p.* FROM projects p JOIN memberships m ON m.project_id = p.id JOIN users u ON u.id = m.user_id
+       WHERE u.name = ? AND p.state <> 'deleted' ORDER BY p.slug`,
+    )
+    .all(forUser) as ProjectRow[];
+}
+
+/** Records the project and its owner and enqueues provisioning, in one transaction. */
+export function createProject(db: DB, actor: string, p: { slug: string; title: string; visibility: Visibility; owner: string }): ProjectRow {
+  assertSlug(p.slug);
+  return db.transaction(() => {
+    if (getProject(db, p.slug)) throw new ConflictError(`project ${p.slug} already exists`);
+    const owner = getUser(db, p.owner);
+    if (!owner) throw new InputError(`owner: no user ${p.owner}`);
+    const now = nowIso();
+    const r = db
+      .prepare(
+        `INSERT INTO projects (slug, title, visibility, state, repo_uuid, created_at, updated_at)
+         VALUES (?, ?, ?, 'provisioning', ?, ?, ?)`,
+      )
+      .run(p.slug, p.title, p.visibility, crypto.randomUUID(), now, now);
+    const id = Number(r.lastInsertRowid);
+    db.prepare(`INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, 'owner')`).run(id, owner.id);
+    audit(db, actor, 'project.create', p.slug, { owner: p.owner, visibility: p.visibility });
+    enqueue(db, JOB_RECONCILE, id);
+    return getProjectById(db, id)!;
+  }).immediate();
+}
+
+export function updateProject(db: DB, actor: string, slug: string, changes: { title?: string; visibility?: Visibility }): ProjectRow {
+  return db.transaction(() => {
+    const p = requireProject(db, slug);
+    db.prepare(`UPDATE projects SET title = ?, visibility = ?, updated_at = ? WHERE id = ?`).run(
+      changes.title ?? p.title, changes.visibility ?? p.visibility, nowIso(), p.id,
+    );
+    audit(db, actor, 'project.update', slug, changes);
+    enqueue(db, JOB_RECONCILE, p.id);
+    return getProjectById(db, p.id)!;
+  }).immediate();
+}
+
+export function deleteProject(db: DB, actor: string, slug: string): void {
+  db.transaction(() => {
+    const p = requireProject(db, slug);
+    db.prepare(`UPDATE projects SET state = 'deleting', updated_at = ? WHERE id = ?`).run(nowIso(), p.id);
+    audit(db, actor, 'project.delete', slug);
+    enqueue(db, JOB_RECONCILE, p.id);
+  }).immediate();
+}
+
+export function setMember(db: DB, actor: string, slug: string, user: string, role: Role): void {
+  db.transaction(() => {
+    const p = requireProject(db, slug);
+    const u = getUser(db, user);
+    if (!u) throw new NotFoundError(`no user ${user}`);
+    db.prepare(
+      `INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, ?)
+       ON CONFLICT(project_id, user_id) DO UPDATE SET role = excluded.role`,
+    ).run(p.id, u.id, role);
+    audit(db, actor, 'member.set', slug, { user, role });
+    enqueue(db, JOB_RECONCILE, p.id);
+  }).immediate();
+}
+
+export function removeMember(db: DB, actor: string, slug: string, user: string): void {
+  db.transaction(() => {
+    const p = requireProject(db, slug);
+    const u = getUser(db, user);
+    const r = u ? db.prepare(`DELETE FROM memberships WHERE project_id = ? AND user_id = ?`).run(p.id, u.id) : { changes: 0 };
+    if (r.changes === 0) throw new NotFoundError(`${user} is not a member of ${slug}`);
+    const owners = db.prepare(`SELECT count(*) AS n FROM memberships WHERE project_id = ? AND role = 'owner'`).get(p.id) as { n: number };
+    if (owners.n === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
+    audit(db, actor, 'member.remove', slug, { user });
+    enqueue(db, JOB_RECONCILE, p.id);
+  }).immediate();
+}
+
+export function setProjectState(db: DB, id: number, state: ProjectRow['state'], lastError: string | null = null): void {
+  db.prepare(`UPDATE projects SET state = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(state, lastError, nowIso(), id);
+}
+
+// ---- admin API tokens ----
+
+export function hashApiToken(token: string): string {
+  return crypto.createHash('sha256').update(token).digest('hex');
+}
+
+export function createApiToken(db: DB, name: string, scopes: string[] = ['admin']): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new InputError('name: 1-64 letters, digits, "_", "." or "-"');
+  const token = 'kt_' + crypto.randomBytes(32).toString('base64url');
+  try {
+    db.prepare(`INSERT INTO api_tokens (name, hash, scopes, created_at) VALUES (?, ?, ?, ?)`).run(name, hashApiToken(token), scopes.join(' '), nowIso());
+  } catch (e) {
+    if (String(e).includes('UNIQUE')) throw new ConflictError(`a token named ${name} exists`);
+    throw e;
+  }
+  audit(db, 'cli', 'token.create', name, { scopes });
+  return token;
+}
+
+export function findApiToken(db: DB, token: string): { name: string; scopes: string[] } | undefined {
+  const row = db.prepare(`SELECT id, name, scopes FROM api_tokens WHERE hash = ?`).get(hashApiToken(token)) as { id: number; name: string; scopes: string } | undefined;
+  if (!row) return undefined;
+  db.prepare(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`).run(nowIso(), row.id);
+  return { name: row.name, scopes: row.scopes.split(' ') };
+}
