@@ -9,16 +9,41 @@ export const SLUG_RE = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 export const USER_RE = /^[a-z][a-z0-9_.-]{0,31}$/;
 
 export const RESERVED = new Set([
-  'svn', 'trac', 'api', 'admin', 'static', 'www', 'web', 'assets', 'login', 'logout', 'signup',
-  'health', 'metrics', 'root', 'system', 'keelson', 'anonymous', 'authenticated', 'staging',
-  'chrome', 'htdocs', 'public', 'backup', 'backups', 'support', 'help', 'about', 'apache',
-  'www-data', 'nobody', 'operator',
+  'svn',
+  'trac',
+  'api',
+  'admin',
+  'static',
+  'www',
+  'web',
+  'assets',
+  'login',
+  'logout',
+  'signup',
+  'health',
+  'metrics',
+  'root',
+  'system',
+  'keelson',
+  'anonymous',
+  'authenticated',
+  'staging',
+  'chrome',
+  'htdocs',
+  'public',
+  'backup',
+  'backups',
+  'support',
+  'help',
+  'about',
+  'apache',
+  'www-data',
+  'nobody',
+  'operator',
 ]);
 
-export const SLUG_RULE =
-  '3-40 characters: lowercase letters, digits and "-", starting with a letter and not ending with "-"';
-export const USER_RULE =
-  '1-32 characters: lowercase letters, digits, "_", "." and "-", starting with a letter';
+export const SLUG_RULE = '3-40 characters: lowercase letters, digits and "-", starting with a letter and not ending with "-"';
+export const USER_RULE = '1-32 characters: lowercase letters, digits, "_", "." and "-", starting with a letter';
 
 export function slugProblem(s: unknown): string | null {
   if (typeof s !== 'string') return 'must be a string';

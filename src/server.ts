@@ -76,7 +76,10 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
         .catch((e) => log.error('commit spool', { error: String(e) }))
         .finally(() => {
           draining = false;
-          if (again) (again = false), drain();
+          if (again) {
+            again = false;
+            drain();
+          }
         });
     };
     watcher = fs.watch(l.commitSpool, () => drain());
@@ -89,12 +92,16 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
     tasks.push(cron.schedule('17 3 * * *', () => log.info('nightly reconcile', { projects: enqueueAll(db) }), { name: 'reconcile-all' }));
     if (o.apache) {
       tasks.push(
-        cron.schedule('*/30 * * * * *', async () => {
-          if (!(await apache.healthy())) {
-            log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
-            await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
-          }
-        }, { name: 'apache-health' }),
+        cron.schedule(
+          '*/30 * * * * *',
+          async () => {
+            if (!(await apache.healthy())) {
+              log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
+              await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
+            }
+          },
+          { name: 'apache-health' },
+        ),
       );
     }
   }

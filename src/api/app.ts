@@ -25,7 +25,10 @@ function requireAdmin(db: DB): RequestHandler {
   return (req: Authed, _res, next) => {
     const m = /^Bearer (\S+)$/.exec(req.get('authorization') ?? '');
     const tok = m ? model.findApiToken(db, m[1]!) : undefined;
-    if (!tok || !tok.scopes.includes('admin')) throw new AuthenticationError('an admin token is required (Authorization: Bearer <token>; create one with `keelson token create --name NAME`)');
+    if (!tok || !tok.scopes.includes('admin'))
+      throw new AuthenticationError(
+        'an admin token is required (Authorization: Bearer <token>; create one with `keelson token create --name NAME`)',
+      );
     req.actor = `token:${tok.name}`;
     next();
   };
@@ -70,7 +73,12 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.post('/users', admin, (req: Authed, res) => {
     const b = s.createUserBody.parse(req.body);
-    const { user, accessToken } = model.createUser(db, actor(req), { name: b.name, email: b.email, password: b.password, isAdmin: b.admin });
+    const { user, accessToken } = model.createUser(db, actor(req), {
+      name: b.name,
+      email: b.email,
+      password: b.password,
+      isAdmin: b.admin,
+    });
     changed();
     // The access token is what Subversion and Trac take as the password; it is shown only now.
     res.status(201).json({ ...userView(user), accessToken });

@@ -14,6 +14,8 @@ export async function healthReport(db: DB, apacheHealthy?: () => Promise<boolean
   const workerAgeMs = beat.at === null ? null : Date.now() - beat.at;
   const worker = workerAgeMs !== null && workerAgeMs < 15_000;
   const apache = apacheHealthy ? await apacheHealthy() : false;
-  const pending = database ? (db.prepare(`SELECT count(*) AS n FROM jobs WHERE state IN ('pending','running')`).get() as { n: number }).n : null;
+  const pending = database
+    ? (db.prepare(`SELECT count(*) AS n FROM jobs WHERE state IN ('pending','running')`).get() as { n: number }).n
+    : null;
   return { ok: database && worker && apache, database, worker, workerAgeMs, apache, jobsQueued: pending };
 }

@@ -37,9 +37,7 @@ export function openCredentialsDb(file: string): Database.Database {
 export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: number; gid: number }): { upserted: number; removed: number } {
   const want = new Map<string, string>();
   for (const r of db
-    .prepare(
-      `SELECT u.name, t.apache_hash FROM users u JOIN access_tokens t ON t.user_id = u.id WHERE u.disabled_at IS NULL`,
-    )
+    .prepare(`SELECT u.name, t.apache_hash FROM users u JOIN access_tokens t ON t.user_id = u.id WHERE u.disabled_at IS NULL`)
     .iterate() as IterableIterator<{ name: string; apache_hash: string }>) {
     want.set(r.name, r.apache_hash);
   }
@@ -53,14 +51,23 @@ export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: numbe
     let upserted = 0;
     let removed = 0;
     const have = new Map<string, string>();
-    for (const r of adb.prepare(`SELECT username, hash FROM credentials`).iterate() as IterableIterator<{ username: string; hash: string }>) {
+    for (const r of adb.prepare(`SELECT username, hash FROM credentials`).iterate() as IterableIterator<{
+      username: string;
+      hash: string;
+    }>) {
       have.set(r.username, r.hash);
     }
-    const put = adb.prepare(`INSERT INTO credentials (username, hash) VALUES (?, ?) ON CONFLICT(username) DO UPDATE SET hash = excluded.hash`);
+    const put = adb.prepare(
+      `INSERT INTO credentials (username, hash) VALUES (?, ?) ON CONFLICT(username) DO UPDATE SET hash = excluded.hash`,
+    );
     const del = adb.prepare(`DELETE FROM credentials WHERE username = ?`);
     adb.transaction(() => {
-      for (const [u, h] of want) if (have.get(u) !== h) (put.run(u, h), upserted++);
-      for (const u of have.keys()) if (!want.has(u)) (del.run(u), removed++);
+      for (const [u, h] of want) {
+        if (have.get(u) !== h) upserted += put.run(u, h).changes;
+      }
+      for (const u of have.keys()) {
+        if (!want.has(u)) removed += del.run(u).changes;
+      }
     })();
     return { upserted, removed };
   } finally {

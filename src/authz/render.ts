@@ -52,8 +52,18 @@ export function renderAuthz(p: ProjectAccess): string {
 
 /** Trac's permission actions per role; groups start with '@', which no user name can. */
 const VIEW = [
-  'BROWSER_VIEW', 'CHANGESET_VIEW', 'FILE_VIEW', 'LOG_VIEW', 'MILESTONE_VIEW', 'REPORT_VIEW',
-  'REPORT_SQL_VIEW', 'ROADMAP_VIEW', 'SEARCH_VIEW', 'TICKET_VIEW', 'TIMELINE_VIEW', 'WIKI_VIEW',
+  'BROWSER_VIEW',
+  'CHANGESET_VIEW',
+  'FILE_VIEW',
+  'LOG_VIEW',
+  'MILESTONE_VIEW',
+  'REPORT_VIEW',
+  'REPORT_SQL_VIEW',
+  'ROADMAP_VIEW',
+  'SEARCH_VIEW',
+  'TICKET_VIEW',
+  'TIMELINE_VIEW',
+  'WIKI_VIEW',
 ];
 const DEVELOP = ['TICKET_CREATE', 'TICKET_MODIFY', 'WIKI_CREATE', 'WIKI_MODIFY', 'MILESTONE_CREATE', 'MILESTONE_MODIFY'];
 export const TRAC_GROUPS: Record<Role, string> = { owner: '@owner', developer: '@developer', viewer: '@viewer' };

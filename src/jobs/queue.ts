@@ -16,13 +16,7 @@ export interface Job {
 }
 
 /** Work is rows. A change enqueues in the same transaction that records it. */
-export function enqueue(
-  db: DB,
-  kind: string,
-  projectId: number | null,
-  payload: object = {},
-  runAfter = Date.now(),
-): void {
+export function enqueue(db: DB, kind: string, projectId: number | null, payload: object = {}, runAfter = Date.now()): void {
   const now = Date.now();
   // The partial unique index (kind, project) WHERE pending coalesces a burst of changes into
   // one waiting job; a job that is already running stays, and the new one runs after it.
@@ -66,9 +60,10 @@ function claimerIsDeadHere(claimedBy: string | null): boolean {
  * pending because a newer one waits for the same project is closed: the newer one covers it.
  */
 export function recoverAbandoned(db: DB, staleMs: number, now = Date.now()): number {
-  const running = db
-    .prepare(`SELECT id, kind, project_id, claimed_by, heartbeat_at FROM jobs WHERE state = 'running'`)
-    .all() as Pick<Job, 'id' | 'kind' | 'project_id' | 'claimed_by' | 'heartbeat_at'>[];
+  const running = db.prepare(`SELECT id, kind, project_id, claimed_by, heartbeat_at FROM jobs WHERE state = 'running'`).all() as Pick<
+    Job,
+    'id' | 'kind' | 'project_id' | 'claimed_by' | 'heartbeat_at'
+  >[];
   let n = 0;
   for (const j of running) {
     const stale = (j.heartbeat_at ?? 0) < now - staleMs;
@@ -82,9 +77,11 @@ export function recoverAbandoned(db: DB, staleMs: number, now = Date.now()): num
         )
         .run(now, why, j.id);
       if (back.changes === 0) {
-        db.prepare(
-          `UPDATE jobs SET state = 'failed', finished_at = ?, last_error = ? WHERE id = ? AND state = 'running'`,
-        ).run(now, `${why}; superseded by a newer waiting job`, j.id);
+        db.prepare(`UPDATE jobs SET state = 'failed', finished_at = ?, last_error = ? WHERE id = ? AND state = 'running'`).run(
+          now,
+          `${why}; superseded by a newer waiting job`,
+          j.id,
+        );
       }
     })();
     n++;
@@ -115,9 +112,7 @@ export function claim(db: DB, worker: string, now = Date.now()): Job | undefined
 /** Returns false when the job is no longer ours (it was recovered from us as stale). */
 export function heartbeat(db: DB, id: number, worker: string, now = Date.now()): boolean {
   return (
-    db
-      .prepare(`UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ? AND state = 'running'`)
-      .run(now, id, worker).changes === 1
+    db.prepare(`UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ? AND state = 'running'`).run(now, id, worker).changes === 1
   );
 }
 
@@ -145,8 +140,11 @@ export function fail(db: DB, job: Job, worker: string, error: string, now = Date
       .run(now + backoffMs(job.attempts), msg, job.id, worker);
     if (r.changes === 1) return 'pending';
   }
-  db.prepare(
-    `UPDATE jobs SET state = 'failed', finished_at = ?, last_error = ? WHERE id = ? AND claimed_by = ?`,
-  ).run(now, msg, job.id, worker);
+  db.prepare(`UPDATE jobs SET state = 'failed', finished_at = ?, last_error = ? WHERE id = ? AND claimed_by = ?`).run(
+    now,
+    msg,
+    job.id,
+    worker,
+  );
   return 'failed';
 }

@@ -117,7 +117,14 @@ export class Worker {
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       const state = fail(this.db, job, this.id, msg);
-      log.error('job failed', { id: job.id, kind: job.kind, project: job.project_id, attempt: job.attempts, retry: state === 'pending', error: msg });
+      log.error('job failed', {
+        id: job.id,
+        kind: job.kind,
+        project: job.project_id,
+        attempt: job.attempts,
+        retry: state === 'pending',
+        error: msg,
+      });
       this.opts.onFailed?.(job, msg, state === 'failed');
     }
   }

@@ -7,8 +7,22 @@ import { run } from './exec.js';
 import { log } from '../log.js';
 
 const MODULES = [
-  'mpm_event', 'authn_core', 'authn_dbd', 'dbd', 'authz_core', 'authz_user', 'auth_basic',
-  'access_compat', 'dav', 'dav_svn', 'authz_svn', 'wsgi', 'alias', 'mime', 'env', 'setenvif',
+  'mpm_event',
+  'authn_core',
+  'authn_dbd',
+  'dbd',
+  'authz_core',
+  'authz_user',
+  'auth_basic',
+  'access_compat',
+  'dav',
+  'dav_svn',
+  'authz_svn',
+  'wsgi',
+  'alias',
+  'mime',
+  'env',
+  'setenvif',
 ];
 
 export function apachePaths(l: Layout) {
@@ -94,16 +108,14 @@ WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
 ${auth}
     # Credentials are optional in Trac: a request that carries them is authenticated (and
     # refused if they are wrong); one without them is anonymous and Trac's permissions decide.
-    <If "-n req('Authorization')">
+    # Trac's /login always asks for them.
+    <If "-n req('Authorization') || %{REQUEST_URI} =~ m#^/trac/[^/]+/login#">
         Require valid-user
     </If>
     <Else>
         Require all granted
     </Else>
 </Location>
-<LocationMatch "^/trac/[^/]+/login">
-    Require valid-user
-</LocationMatch>
 `;
 }
 

@@ -74,7 +74,9 @@ export class Reconciler {
     if (this.owner) {
       // Apache's user must reach the data directory; say so instead of serving 403s later.
       await run('runuser', ['-u', this.cfg.apacheUser, '--', 'test', '-x', this.cfg.dataDir]).catch(() => {
-        throw new Error(`${this.cfg.apacheUser} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by Apache's user`);
+        throw new Error(
+          `${this.cfg.apacheUser} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by Apache's user`,
+        );
       });
       fs.chownSync(l.commitSpool, this.owner.uid, this.owner.gid);
       fs.chownSync(l.authDir, 0, this.owner.gid);
@@ -193,7 +195,9 @@ export class Reconciler {
     if (uuid !== undefined) {
       // "Should never happen" is still checked: never publish one project's access onto another's data.
       if (uuid !== p.repo_uuid) {
-        throw new IntegrityError(`repository ${repoDir} has UUID ${uuid} but project ${p.slug} records ${p.repo_uuid}; refusing to touch it`);
+        throw new IntegrityError(
+          `repository ${repoDir} has UUID ${uuid} but project ${p.slug} records ${p.repo_uuid}; refusing to touch it`,
+        );
       }
       return;
     }
@@ -202,9 +206,13 @@ export class Reconciler {
     try {
       await createRepository(stage, p.repo_uuid);
       await makeStandardLayout(stage);
-      await writeFileAtomic(path.join(stage, 'conf', 'authz'), renderAuthz({ slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) }), {
-        validate: validateAuthz,
-      });
+      await writeFileAtomic(
+        path.join(stage, 'conf', 'authz'),
+        renderAuthz({ slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) }),
+        {
+          validate: validateAuthz,
+        },
+      );
       await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
       await chownTree(stage, this.owner);
       fs.renameSync(stage, repoDir);
@@ -221,7 +229,8 @@ export class Reconciler {
       if (!fs.existsSync(dir)) continue;
       if (dir === this.repoDir(p.slug)) {
         const uuid = readRepositoryUuid(dir);
-        if (uuid && uuid !== p.repo_uuid) throw new IntegrityError(`${dir} has UUID ${uuid}, not ${p.slug}'s ${p.repo_uuid}; not deleting it`);
+        if (uuid && uuid !== p.repo_uuid)
+          throw new IntegrityError(`${dir} has UUID ${uuid}, not ${p.slug}'s ${p.repo_uuid}; not deleting it`);
       }
       const gone = this.stagingPath(`deleted-${p.slug}`);
       fs.renameSync(dir, gone);

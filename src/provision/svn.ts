@@ -34,7 +34,12 @@ export function makeStandardLayout(dir: string): Promise<void> {
 /** The repository's UUID, read from disk (db/uuid's first line), or undefined if none is there. */
 export function readRepositoryUuid(dir: string): string | undefined {
   try {
-    return fs.readFileSync(path.join(dir, 'db', 'uuid'), 'utf8').split('\n')[0]?.trim() || undefined;
+    return (
+      fs
+        .readFileSync(path.join(dir, 'db', 'uuid'), 'utf8')
+        .split('\n')[0]
+        ?.trim() || undefined
+    );
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

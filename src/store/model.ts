@@ -37,7 +37,11 @@ export const JOB_CREDENTIALS = 'sync_credentials';
 
 export function audit(db: DB, actor: string, action: string, target: string, details: object = {}): void {
   db.prepare(`INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)`).run(
-    nowIso(), actor, action, target, JSON.stringify(details),
+    nowIso(),
+    actor,
+    action,
+    target,
+    JSON.stringify(details),
   );
 }
 
@@ -70,19 +74,29 @@ export function requireUser(db: DB, name: string): UserRow {
 }
 
 /** Creates a user and its SVN/Trac access token; returns the token, shown once. */
-export function createUser(db: DB, actor: string, u: { name: string; email: string; password: string; isAdmin?: boolean }): { user: UserRow; accessToken: string } {
+export function createUser(
+  db: DB,
+  actor: string,
+  u: { name: string; email: string; password: string; isAdmin?: boolean },
+): { user: UserRow; accessToken: string } {
   assertUser(u.name);
   const token = newAccessToken();
-  const user = db.transaction(() => {
-    if (getUser(db, u.name)) throw new ConflictError(`user ${u.name} already exists`);
-    const r = db
-      .prepare(`INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)`)
-      .run(u.name, u.email, hashPassword(u.password), u.isAdmin ? 1 : 0, nowIso());
-    db.prepare(`INSERT INTO access_tokens (user_id, apache_hash, created_at) VALUES (?, ?, ?)`).run(r.lastInsertRowid, apacheHash(token), nowIso());
-    audit(db, actor, 'user.create', u.name);
-    enqueue(db, JOB_CREDENTIALS, null);
-    return getUser(db, u.name)!;
-  }).immediate();
+  const user = db
+    .transaction(() => {
+      if (getUser(db, u.name)) throw new ConflictError(`user ${u.name} already exists`);
+      const r = db
+        .prepare(`INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)`)
+        .run(u.name, u.email, hashPassword(u.password), u.isAdmin ? 1 : 0, nowIso());
+      db.prepare(`INSERT INTO access_tokens (user_id, apache_hash, created_at) VALUES (?, ?, ?)`).run(
+        r.lastInsertRowid,
+        apacheHash(token),
+        nowIso(),
+      );
+      audit(db, actor, 'user.create', u.name);
+      enqueue(db, JOB_CREDENTIALS, null);
+      return getUser(db, u.name)!;
+    })
+    .immediate();
   return { user, accessToken: token };
 }
 
@@ -120,7 +134,9 @@ export function requireProject(db: DB, slug: string): ProjectRow {
 
 export function members(db: DB, projectId: number): MemberRow[] {
   return db
-    .prepare(`SELECT u.name AS user, m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.project_id = ? AND u.disabled_at IS NULL ORDER BY u.name`)
+    .prepare(
+      `SELECT u.name AS user, m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.project_id = ? AND u.disabled_at IS NULL ORDER BY u.name`,
+    )
     .all(projectId) as MemberRow[];
 }
 
@@ -135,37 +151,48 @@ export function listProjects(db: DB, forUser?: string): ProjectRow[] {
 }
 
 /** Records the project and its owner and enqueues provisioning, in one transaction. */
-export function createProject(db: DB, actor: string, p: { slug: string; title: string; visibility: Visibility; owner: string }): ProjectRow {
+export function createProject(
+  db: DB,
+  actor: string,
+  p: { slug: string; title: string; visibility: Visibility; owner: string },
+): ProjectRow {
   assertSlug(p.slug);
-  return db.transaction(() => {
-    if (getProject(db, p.slug)) throw new ConflictError(`project ${p.slug} already exists`);
-    const owner = getUser(db, p.owner);
-    if (!owner) throw new InputError(`owner: no user ${p.owner}`);
-    const now = nowIso();
-    const r = db
-      .prepare(
-        `INSERT INTO projects (slug, title, visibility, state, repo_uuid, created_at, updated_at)
+  return db
+    .transaction(() => {
+      if (getProject(db, p.slug)) throw new ConflictError(`project ${p.slug} already exists`);
+      const owner = getUser(db, p.owner);
+      if (!owner) throw new InputError(`owner: no user ${p.owner}`);
+      const now = nowIso();
+      const r = db
+        .prepare(
+          `INSERT INTO projects (slug, title, visibility, state, repo_uuid, created_at, updated_at)
          VALUES (?, ?, ?, 'provisioning', ?, ?, ?)`,
-      )
-      .run(p.slug, p.title, p.visibility, crypto.randomUUID(), now, now);
-    const id = Number(r.lastInsertRowid);
-    db.prepare(`INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, 'owner')`).run(id, owner.id);
-    audit(db, actor, 'project.create', p.slug, { owner: p.owner, visibility: p.visibility });
-    enqueue(db, JOB_RECONCILE, id);
-    return getProjectById(db, id)!;
-  }).immediate();
+        )
+        .run(p.slug, p.title, p.visibility, crypto.randomUUID(), now, now);
+      const id = Number(r.lastInsertRowid);
+      db.prepare(`INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, 'owner')`).run(id, owner.id);
+      audit(db, actor, 'project.create', p.slug, { owner: p.owner, visibility: p.visibility });
+      enqueue(db, JOB_RECONCILE, id);
+      return getProjectById(db, id)!;
+    })
+    .immediate();
 }
 
 export function updateProject(db: DB, actor: string, slug: string, changes: { title?: string; visibility?: Visibility }): ProjectRow {
-  return db.transaction(() => {
-    const p = requireProject(db, slug);
-    db.prepare(`UPDATE projects SET title = ?, visibility = ?, updated_at = ? WHERE id = ?`).run(
-      changes.title ?? p.title, changes.visibility ?? p.visibility, nowIso(), p.id,
-    );
-    audit(db, actor, 'project.update', slug, changes);
-    enqueue(db, JOB_RECONCILE, p.id);
-    return getProjectById(db, p.id)!;
-  }).immediate();
+  return db
+    .transaction(() => {
+      const p = requireProject(db, slug);
+      db.prepare(`UPDATE projects SET title = ?, visibility = ?, updated_at = ? WHERE id = ?`).run(
+        changes.title ?? p.title,
+        changes.visibility ?? p.visibility,
+        nowIso(),
+        p.id,
+      );
+      audit(db, actor, 'project.update', slug, changes);
+      enqueue(db, JOB_RECONCILE, p.id);
+      return getProjectById(db, p.id)!;
+    })
+    .immediate();
 }
 
 export function deleteProject(db: DB, actor: string, slug: string): void {
@@ -218,7 +245,12 @@ export function createApiToken(db: DB, name: string, scopes: string[] = ['admin'
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new InputError('name: 1-64 letters, digits, "_", "." or "-"');
   const token = 'kt_' + crypto.randomBytes(32).toString('base64url');
   try {
-    db.prepare(`INSERT INTO api_tokens (name, hash, scopes, created_at) VALUES (?, ?, ?, ?)`).run(name, hashApiToken(token), scopes.join(' '), nowIso());
+    db.prepare(`INSERT INTO api_tokens (name, hash, scopes, created_at) VALUES (?, ?, ?, ?)`).run(
+      name,
+      hashApiToken(token),
+      scopes.join(' '),
+      nowIso(),
+    );
   } catch (e) {
     if (String(e).includes('UNIQUE')) throw new ConflictError(`a token named ${name} exists`);
     throw e;
@@ -228,7 +260,8 @@ export function createApiToken(db: DB, name: string, scopes: string[] = ['admin'
 }
 
 export function findApiToken(db: DB, token: string): { name: string; scopes: string[] } | undefined {
-  const row = db.prepare(`SELECT id, name, scopes FROM api_tokens WHERE hash = ?`).get(hashApiToken(token)) as { id: number; name: string; scopes: string } | undefined;
+  const row = db.prepare(`SELECT id, name, scopes FROM api_tokens WHERE hash = ?`).get(hashApiToken(token)) as
+    { id: number; name: string; scopes: string } | undefined;
   if (!row) return undefined;
   db.prepare(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`).run(nowIso(), row.id);
   return { name: row.name, scopes: row.scopes.split(' ') };

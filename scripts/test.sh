@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm test`: installs what the tests need (system packages as root), builds, lints, and runs
+# every unit and integration test against the real Apache, Subversion and Trac.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-system.sh
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npx tsc -p tsconfig.json
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
+rm -rf dist/test-artifacts
+# Integration tests each start their own Apache on free loopback ports; they run one file at a time.
+exec node --test --test-concurrency=1 --test-reporter=spec $(find dist/test -name '*.test.js' | sort)

@@ -1,0 +1,158 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
+
+/**
+ * The first complete path on the real stack: Apache + mod_dav_svn + mod_authz_svn + mod_wsgi +
+ * Trac, driven with the real svn client and HTTP.
+ */
+describe('a project on the real stack', () => {
+  let h: TestHost;
+  const pw: Record<string, string> = {};
+  const creds = (user: string) => ({ user, password: pw[user]! });
+
+  async function user(name: string) {
+    const r = await h.api.post('/api/v1/users').send({ name, email: `${name}@example.com`, password: 'a long enough password' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    pw[name] = r.body.accessToken;
+  }
+  async function project(slug: string, owner: string, visibility = 'private') {
+    const r = await h.api.post('/api/v1/projects').send({ slug, owner, visibility, title: `Project ${slug}` });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.state, 'provisioning');
+    await until(`${slug} active`, async () => (await h.api.get(`/api/v1/projects/${slug}`)).body.state === 'active');
+  }
+  async function setRole(slug: string, u: string, role: string) {
+    const r = await h.api.put(`/api/v1/projects/${slug}/members/${u}`).send({ role });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  async function settled() {
+    await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
+  }
+  async function commitAs(slug: string, u: string, file: string): Promise<{ code: number; stderr: string; rev?: number }> {
+    const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'wc-'));
+    try {
+      const co = await svn(['checkout', `${h.svnUrl(slug)}/trunk`, wc], creds(u));
+      assert.equal(co.code, 0, co.stderr);
+      fs.writeFileSync(path.join(wc, file), `written by ${u}\n`);
+      assert.equal((await svn(['add', path.join(wc, file)])).code, 0);
+      const ci = await svn(['commit', '-m', `add ${file} by ${u}`, wc], creds(u));
+      const m = /Committed revision (\d+)/.exec(ci.stdout);
+      return { code: ci.code, stderr: ci.stderr, rev: m ? Number(m[1]) : undefined };
+    } finally {
+      fs.rmSync(wc, { recursive: true, force: true });
+    }
+  }
+
+  before(async () => {
+    h = await startHost('access');
+    for (const u of ['olivia', 'dev', 'vera', 'nora']) await user(u);
+    await project('alpha', 'olivia');
+    await project('pubproj', 'olivia', 'public');
+  });
+  after(async () => {
+    await h?.stop();
+  });
+
+  it('the owner checks out and commits over HTTP, and the commit shows in Trac', async () => {
+    const c = await commitAs('alpha', 'olivia', 'hello.txt');
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.rev, 2);
+    // The post-commit hook tells the worker, which tells Trac; Trac's changeset page then shows it.
+    const page = await until('changeset in Trac', async () => {
+      const r = await http(`${h.tracUrl('alpha')}/changeset/2`, creds('olivia'));
+      return r.status === 200 && r.body.includes('add hello.txt by olivia') ? r : undefined;
+    });
+    assert.match(page!.body, /hello\.txt/);
+    const timeline = await http(`${h.tracUrl('alpha')}/timeline`, creds('olivia'));
+    assert.equal(timeline.status, 200);
+    assert.match(timeline.body, /add hello\.txt by olivia/);
+  });
+
+  it('a viewer can check out but not commit', async () => {
+    await setRole('alpha', 'vera', 'viewer');
+    await settled();
+    const info = await svn(['info', h.svnUrl('alpha')], creds('vera'));
+    assert.equal(info.code, 0, info.stderr);
+    const c = await commitAs('alpha', 'vera', 'nope.txt');
+    assert.notEqual(c.code, 0);
+    assert.match(c.stderr, /403|forbidden|Access denied/i);
+    assert.equal((await http(`${h.tracUrl('alpha')}/wiki`, creds('vera'))).status, 200);
+  });
+
+  it('a developer commits; a non-member gets 403 from SVN and no Trac access', async () => {
+    await setRole('alpha', 'dev', 'developer');
+    await settled();
+    const c = await commitAs('alpha', 'dev', 'dev.txt');
+    assert.equal(c.code, 0, c.stderr);
+    const r = await http(`${h.svnUrl('alpha')}/`, creds('nora'));
+    assert.equal(r.status, 403);
+    const svnInfo = await svn(['info', h.svnUrl('alpha')], creds('nora'));
+    assert.notEqual(svnInfo.code, 0);
+    assert.equal((await http(`${h.tracUrl('alpha')}/wiki`, creds('nora'))).status, 403);
+    assert.equal((await http(`${h.tracUrl('alpha')}/browser`, creds('nora'))).status, 403);
+  });
+
+  it('anonymous gets 401 from a private project and nothing from its Trac', async () => {
+    assert.equal((await http(`${h.svnUrl('alpha')}/`)).status, 401);
+    assert.equal((await http(`${h.tracUrl('alpha')}/wiki`)).status, 403);
+    assert.equal((await http(`${h.tracUrl('alpha')}/login`)).status, 401);
+    // Wrong credentials are refused, not treated as anonymous.
+    assert.equal((await http(`${h.tracUrl('alpha')}/wiki`, { user: 'olivia', password: 'wrong' })).status, 401);
+  });
+
+  it("Trac's project index is not served, and unknown projects are 404", async () => {
+    assert.equal((await http(`${h.cfg.publicUrl}/trac/`)).status, 404);
+    assert.equal((await http(`${h.cfg.publicUrl}/trac/nosuchproject/wiki`)).status, 404);
+  });
+
+  it('a public project is readable anonymously and not writable', async () => {
+    assert.equal((await http(`${h.svnUrl('pubproj')}/trunk/`)).status, 200);
+    const co = await svn(['info', h.svnUrl('pubproj')]);
+    assert.equal(co.code, 0, co.stderr);
+    assert.equal((await http(`${h.tracUrl('pubproj')}/wiki`)).status, 200);
+    // A logged-in non-member may read but not write.
+    const c = await commitAs('pubproj', 'nora', 'x.txt');
+    assert.notEqual(c.code, 0);
+    assert.equal((await http(`${h.tracUrl('pubproj')}/newticket`, creds('nora'))).status, 403);
+  });
+
+  it('adding and removing a member takes effect on the next request with no Apache reload', async () => {
+    const pid = h.run.apache.mainPid();
+    assert.ok(pid);
+    const logBefore = fs.readFileSync(h.run.apache.errorLog, 'utf8');
+    assert.equal((await http(`${h.svnUrl('alpha')}/`, creds('nora'))).status, 403);
+    await setRole('alpha', 'nora', 'developer');
+    await settled();
+    assert.equal((await http(`${h.svnUrl('alpha')}/`, creds('nora'))).status, 200);
+    assert.equal((await svn(['info', h.svnUrl('alpha')], creds('nora'))).code, 0);
+    const r = await h.api.delete('/api/v1/projects/alpha/members/nora');
+    assert.equal(r.status, 200);
+    await settled();
+    assert.equal((await http(`${h.svnUrl('alpha')}/`, creds('nora'))).status, 403);
+    assert.notEqual((await svn(['info', h.svnUrl('alpha')], creds('nora'))).code, 0);
+    assert.equal(h.run.apache.mainPid(), pid);
+    const added = fs.readFileSync(h.run.apache.errorLog, 'utf8').slice(logBefore.length);
+    assert.doesNotMatch(added, /SIGUSR1|graceful restart|resuming normal operations/i);
+  });
+
+  it('reconcile changes nothing on a converged project', async () => {
+    const authz = path.join(h.run.reconciler.repoDir('alpha'), 'conf', 'authz');
+    const before = fs.statSync(authz);
+    const id = (h.run.db.prepare(`SELECT id FROM projects WHERE slug = 'alpha'`).get() as { id: number }).id;
+    await h.run.reconciler.reconcile(id);
+    await h.run.reconciler.reconcile(id);
+    const after = fs.statSync(authz);
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.mtimeMs, before.mtimeMs);
+  });
+
+  it('the last owner cannot be removed', async () => {
+    const r = await h.api.delete('/api/v1/projects/alpha/members/olivia');
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'conflict');
+  });
+});
