@@ -22,13 +22,7 @@ export interface AtomicOptions {
 export async function writeFileAtomic(target: string, content: string | Buffer, opts: AtomicOptions = {}): Promise<boolean> {
   const data = typeof content === 'string' ? Buffer.from(content) : content;
   try {
-    const old = await fs.promises.readFile(target);
-    if (old.equals(data) && !opts.validate) return false;
-    if (old.equals(data)) {
-      // Same bytes: still make sure the live file passes validation, but do not rewrite it.
-      await opts.validate?.(target);
-      return false;
-    }
+    if ((await fs.promises.readFile(target)).equals(data)) return false;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }

@@ -96,6 +96,8 @@ ${auth}
 
 WSGISocketPrefix ${q(path.join(l.apacheDir, 'run', 'wsgi'))}
 WSGIDaemonProcess keelson-trac processes=2 threads=10 maximum-requests=5000 display-name=keelson-trac home=${q(l.tracRoot)}${opts.runAsUser ? ` user=${cfg.apacheUser} group=${cfg.apacheGroup}` : ''}
+# Import Trac when a daemon starts, not on the first request it serves (about 0.8 s).
+WSGIImportScript ${q(p.wsgi)} process-group=keelson-trac application-group=%{GLOBAL}
 WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
 <Directory ${q(l.apacheDir)}>
     <Files trac.wsgi>

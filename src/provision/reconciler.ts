@@ -87,8 +87,20 @@ export class Reconciler {
     for (const e of fs.readdirSync(l.staging)) fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     await writeFileAtomic(l.tracInherit, renderSharedTracIni());
     const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
-    this.template = path.join(l.cacheDir, `trac-template-${version.replace(/[^0-9A-Za-z.]/g, '_')}`);
-    await this.trac.call('ensure_template', { path: this.template, staging: this.stagingPath('template'), inherit: l.tracInherit });
+    // The template is named by what it holds, so a new Trac or new role permissions make a new one.
+    const basePerms = renderTracPermissions({ slug: 'template', visibility: 'private', members: [] });
+    const tag = crypto
+      .createHash('sha256')
+      .update(JSON.stringify([version, basePerms]))
+      .digest('hex')
+      .slice(0, 12);
+    this.template = path.join(l.cacheDir, `trac-template-${tag}`);
+    await this.trac.call('ensure_template', {
+      path: this.template,
+      staging: this.stagingPath('template'),
+      inherit: l.tracInherit,
+      perms: basePerms,
+    });
     syncCredentials(this.db, l.authDb, this.owner);
   }
 
@@ -147,43 +159,37 @@ export class Reconciler {
     });
     const perms = renderTracPermissions(access);
 
-    // The repository and the Trac environment are independent until Trac's first sync.
+    // The repository and the Trac environment are independent until Trac's first sync: the
+    // repository is made while the helper copies the template.
     const envExists = fs.existsSync(path.join(envDir, 'VERSION'));
-    let stagedEnv: string | undefined;
-    const tracPart = envExists
-      ? Promise.resolve()
-      : (async () => {
-          stagedEnv = this.stagingPath(`trac-${p.slug}`);
-          await this.trac.call('clone_template', { template: this.template, target: stagedEnv, ini });
-          await this.trac.call('converge_perms', { path: stagedEnv, perms });
-        })();
-    const repoPart = this.ensureRepository(p, repoDir);
-    const [r1, r2] = await Promise.allSettled([repoPart, tracPart]);
-    if (r1.status === 'rejected' || r2.status === 'rejected') {
+    const stagedEnv = envExists ? undefined : this.stagingPath(`trac-${p.slug}`);
+    try {
+      await Promise.all([
+        this.ensureRepository(p, repoDir),
+        stagedEnv && this.trac.call('prepare_env', { template: this.template, target: stagedEnv, ini }),
+      ]);
+
+      // Published in place on every run; unchanged files are not rewritten.
+      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), renderAuthz(access), { ...this.fileOwner(), validate: validateAuthz });
+      await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
+        mode: 0o755,
+        ...this.fileOwner(),
+      });
+
+      if (stagedEnv) {
+        await this.trac.call('prepare_env', { target: stagedEnv, perms, sync: true });
+        await chownTree(stagedEnv, this.owner);
+        fs.renameSync(stagedEnv, envDir);
+        await fsyncDir(this.l.tracRoot);
+      } else {
+        await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini, { ...this.fileOwner() });
+        await this.trac.call('prepare_env', { target: envDir, perms });
+      }
+    } catch (e) {
       if (stagedEnv) fs.rmSync(stagedEnv, { recursive: true, force: true });
-      throw r1.status === 'rejected' ? r1.reason : (r2 as PromiseRejectedResult).reason;
+      throw e;
     }
-
-    // Published in place on every run; unchanged files are not rewritten.
-    const authzChanged = await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), renderAuthz(access), {
-      ...this.fileOwner(),
-      validate: validateAuthz,
-    });
-    await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
-      mode: 0o755,
-      ...this.fileOwner(),
-    });
-
-    if (stagedEnv) {
-      await this.trac.call('sync', { path: stagedEnv, clean: true });
-      await chownTree(stagedEnv, this.owner);
-      fs.renameSync(stagedEnv, envDir);
-      await fsyncDir(this.l.tracRoot);
-    } else {
-      await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini, { ...this.fileOwner() });
-      await this.trac.call('converge_perms', { path: envDir, perms });
-    }
-    log.debug('project converged', { slug: p.slug, authzChanged });
+    log.debug('project converged', { slug: p.slug });
   }
 
   private fileOwner(): { uid?: number; gid?: number } {

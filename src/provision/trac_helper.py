@@ -28,6 +28,21 @@ def op_ping(_):
     return {'trac_version': TRAC_VERSION, 'pid': os.getpid()}
 
 
+def _converge_perms(env, wanted):
+    """Makes the permission table exactly the wanted set, in one transaction."""
+    ps = PermissionSystem(env)
+    want = set(tuple(p) for p in wanted)
+    have = set(ps.get_all_permissions())
+    removed = sorted(have - want)
+    added = sorted(want - have)
+    with env.db_transaction:
+        for subject, action in removed:
+            ps.revoke_permission(subject, action)
+        for subject, action in added:
+            ps.grant_permission(subject, action)
+    return {'added': added, 'removed': removed}
+
+
 def op_ensure_template(req):
     """A pristine environment made once by Trac itself; new projects start as copies of it."""
     path, staging = req['path'], req['staging']
@@ -40,46 +55,40 @@ def op_ensure_template(req):
         ('trac', 'database', 'sqlite:db/trac.db'),
         ('inherit', 'file', req['inherit']),
     ])
-    env.shutdown()
+    try:
+        # The permissions every project shares (the role groups), so each new project only
+        # adds its members.
+        _converge_perms(env, req['perms'])
+    finally:
+        env.shutdown()
     os.rename(staging, path)
     return {'created': True}
 
 
-def op_clone_template(req):
-    """Copies the template to a staging path and installs the rendered trac.ini."""
-    template, target = req['template'], req['target']
-    if os.path.exists(target):
-        shutil.rmtree(target)
-    shutil.copytree(template, target, symlinks=True)
-    with open(os.path.join(target, 'conf', 'trac.ini'), 'w') as f:
-        f.write(req['ini'])
-    return {}
-
-
-def op_check(req):
-    """Opens the environment with its configuration: Trac itself validates what Keelson wrote."""
-    env = _open(req['path'])
+def op_prepare_env(req):
+    """Makes or updates one environment with a single open: for a new one (given a template),
+    copy the template and install the rendered trac.ini; then converge the permissions and,
+    when asked, sync Trac's cache of the repository. Opening the environment is also Trac's own
+    check of the trac.ini Keelson wrote."""
+    target = req['target']
+    if req.get('template'):
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        shutil.copytree(req['template'], target, symlinks=True)
+        with open(os.path.join(target, 'conf', 'trac.ini'), 'w') as f:
+            f.write(req['ini'])
+    if 'perms' not in req:
+        return {}
+    env = _open(target)
     try:
-        repos = RepositoryManager(env).get_all_repositories()
-        return {'repositories': sorted(repos.keys()), 'name': env.project_name}
-    finally:
-        env.shutdown()
-
-
-def op_converge_perms(req):
-    """Makes the permission table exactly the wanted set (grants missing, revokes extra)."""
-    env = _open(req['path'])
-    try:
-        ps = PermissionSystem(env)
-        want = set(tuple(p) for p in req['perms'])
-        have = set(ps.get_all_permissions())
-        removed = sorted(have - want)
-        added = sorted(want - have)
-        for subject, action in removed:
-            ps.revoke_permission(subject, action)
-        for subject, action in added:
-            ps.grant_permission(subject, action)
-        return {'added': added, 'removed': removed}
+        res = _converge_perms(env, req['perms'])
+        if req.get('sync'):
+            repos = RepositoryManager(env).get_repository('')
+            if repos is None:
+                raise ValueError('no default repository in %s' % target)
+            repos.sync()
+            res['youngest'] = repos.youngest_rev
+        return res
     finally:
         env.shutdown()
 

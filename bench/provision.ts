@@ -1,0 +1,94 @@
+/**
+ * bench/provision: time from POST /api/v1/projects to "the owner's `svn info` on the repository
+ * URL succeeds and the Trac URL answers 200", for N projects, against the stock sequence
+ * (svnadmin create + trac-admin initenv --inherit + repository add + permission add) for N
+ * projects in the same run. Prints both medians and the ratio.
+ *
+ *   npm run build && node dist/bench/provision.js [N]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { http, startHost, svn, tempDataDir } from '../test/helpers/host.js';
+
+const N = Number(process.argv[2] ?? 20);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
+
+const split = { svn: [] as number[], trac: [] as number[] };
+
+async function keelson(): Promise<number[]> {
+  process.env.KEELSON_LOG = 'silent';
+  const h = await startHost('bench');
+  try {
+    const u = await h.api.post('/api/v1/users').send({ name: 'owner', email: 'o@example.com', password: 'a long enough password' });
+    const creds = { user: 'owner', password: u.body.accessToken as string };
+    // Warm-up (not timed): the mod_wsgi daemons import Trac on their first request (~0.8 s each).
+    await h.api.post('/api/v1/projects').send({ slug: 'warmup', owner: 'owner' });
+    for (let i = 0; i < 40; i++) {
+      if ((await http(`${h.tracUrl('warmup')}/`, creds)).status === 200 && i > 10) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const times: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const slug = `bench${i}`;
+      const t0 = performance.now();
+      const r = await h.api.post('/api/v1/projects').send({ slug, owner: 'owner' });
+      if (r.status !== 201) throw new Error(JSON.stringify(r.body));
+      while ((await svn(['info', '--depth', 'empty', h.svnUrl(slug)], creds)).code !== 0) await new Promise((res) => setTimeout(res, 5));
+      const tSvn = performance.now();
+      while ((await http(`${h.tracUrl(slug)}/`, creds)).status !== 200) await new Promise((res) => setTimeout(res, 5));
+      times.push(performance.now() - t0);
+      split.svn.push(tSvn - t0);
+      split.trac.push(performance.now() - tSvn);
+    }
+    return times;
+  } finally {
+    await h.stop();
+  }
+}
+
+function stock(): number[] {
+  const dir = tempDataDir('bench-stock');
+  const inherit = path.join(dir, 'shared.ini');
+  fs.writeFileSync(inherit, '[components]\ntracopt.versioncontrol.svn.* = enabled\n');
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < N; i++) {
+      const repo = path.join(dir, 'svn', `p${i}`);
+      const env = path.join(dir, 'trac', `p${i}`);
+      fs.mkdirSync(path.dirname(repo), { recursive: true });
+      fs.mkdirSync(path.dirname(env), { recursive: true });
+      const t0 = performance.now();
+      execFileSync('svnadmin', ['create', repo]);
+      execFileSync('trac-admin', [env, 'initenv', `p${i}`, 'sqlite:db/trac.db', `--inherit=${inherit}`], { stdio: 'ignore' });
+      execFileSync('trac-admin', [env, 'repository', 'add', '(default)', repo, 'svn'], { stdio: 'ignore' });
+      execFileSync('trac-admin', [env, 'permission', 'add', 'owner', 'TRAC_ADMIN'], { stdio: 'ignore' });
+      times.push(performance.now() - t0);
+    }
+    return times;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const ours = await keelson();
+const base = stock();
+const mo = median(ours);
+const mb = median(base);
+console.log(`bench/provision: ${N} projects each, same run, ${new Date().toISOString()}`);
+console.log(
+  `  keelson (POST -> owner's svn info ok + Trac 200): median ${fmt(mo)}  p90 ${fmt(pct(ours, 90))}  max ${fmt(Math.max(...ours))}`,
+);
+console.log(`    of which: until svn info succeeds ${fmt(median(split.svn))}, then Trac's first 200 ${fmt(median(split.trac))} (medians)`);
+console.log(
+  `  stock sequence (svnadmin create + 3 trac-admin):  median ${fmt(mb)}  p90 ${fmt(pct(base, 90))}  max ${fmt(Math.max(...base))}`,
+);
+console.log(
+  `  ratio: keelson is ${(mb / mo).toFixed(2)}x faster (target >= 4x; target median <= 0.250 s: ${mo <= 250 ? 'met' : 'NOT met'})`,
+);
