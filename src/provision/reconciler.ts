@@ -14,6 +14,15 @@ import { log } from '../log.js';
 
 export class IntegrityError extends Error {}
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 interface Owner {
   uid: number;
   gid: number;
@@ -83,8 +92,13 @@ export class Reconciler {
       fs.chmodSync(l.authDir, 0o750);
       await chownTree(path.join(l.cacheDir), this.owner);
     }
-    // Whatever is in staging is from a run that died; nothing there is ever served.
-    for (const e of fs.readdirSync(l.staging)) fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
+    // Staging entries carry their maker's pid: those of dead processes are debris of a run that
+    // died (nothing there is ever served); a live worker's or CLI's work in progress is left alone.
+    for (const e of fs.readdirSync(l.staging)) {
+      const pid = Number(/-p(\d+)-[0-9a-f]+$/.exec(e)?.[1]);
+      if (pid && pid !== process.pid && pidAlive(pid)) continue;
+      fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
+    }
     await writeFileAtomic(l.tracInherit, renderSharedTracIni());
     const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
     // The template is named by what it holds, so a new Trac or new role permissions make a new one.
@@ -109,7 +123,7 @@ export class Reconciler {
   }
 
   private stagingPath(what: string): string {
-    return path.join(this.l.staging, `${what}-${crypto.randomBytes(4).toString('hex')}`);
+    return path.join(this.l.staging, `${what}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   }
 
   repoDir(slug: string): string {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { PROJECT_ROOT } from '../../src/paths.js';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
 
 /**
@@ -148,6 +150,31 @@ describe('a project on the real stack', () => {
     const after = fs.statSync(authz);
     assert.equal(after.ino, before.ino);
     assert.equal(after.mtimeMs, before.mtimeMs);
+  });
+
+  it('`keelson reconcile --all` rebuilds deleted generated files from the database alone', async () => {
+    const repo = h.run.reconciler.repoDir('alpha');
+    const files = [
+      path.join(repo, 'conf', 'authz'),
+      path.join(repo, 'hooks', 'post-commit'),
+      path.join(h.run.reconciler.envDir('alpha'), 'conf', 'trac.ini'),
+    ];
+    const before = files.map((f) => fs.readFileSync(f, 'utf8'));
+    for (const f of files) fs.rmSync(f);
+    fs.rmSync(path.join(h.cfg.dataDir, 'auth', 'credentials.db'));
+    assert.notEqual((await http(`${h.svnUrl('alpha')}/`, creds('olivia'))).status, 200);
+    const out = execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js'), 'reconcile', '--all'], {
+      env: { ...process.env, KEELSON_DATA_DIR: h.cfg.dataDir, KEELSON_APACHE_PORT: String(h.cfg.apachePort), KEELSON_LOG: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    void out;
+    assert.deepEqual(
+      files.map((f) => fs.readFileSync(f, 'utf8')),
+      before,
+    );
+    assert.equal((await http(`${h.svnUrl('alpha')}/`, creds('olivia'))).status, 200);
+    assert.equal((await http(`${h.svnUrl('alpha')}/`, creds('nora'))).status, 403);
+    assert.equal((await http(`${h.tracUrl('alpha')}/wiki`, creds('olivia'))).status, 200);
   });
 
   it('the last owner cannot be removed', async () => {
