@@ -95,7 +95,7 @@ export class Reconciler {
     // Staging entries carry their maker's pid: those of dead processes are debris of a run that
     // died (nothing there is ever served); a live worker's or CLI's work in progress is left alone.
     for (const e of fs.readdirSync(l.staging)) {
-      const pid = Number(/-p(\d+)-[0-9a-f]+$/.exec(e)?.[1]);
+      const pid = Number(e.match(/-p(\d+)-[0-9a-f]+$/)?.[1]);
       if (pid && pid !== process.pid && pidAlive(pid)) continue;
       fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     }

@@ -101,19 +101,6 @@ def op_list_perms(req):
         env.shutdown()
 
 
-def op_sync(req):
-    """Brings Trac's cache of the default repository up to the repository's youngest revision."""
-    env = _open(req['path'])
-    try:
-        repos = RepositoryManager(env).get_repository('')
-        if repos is None:
-            raise ValueError('no default repository in %s' % req['path'])
-        repos.sync(clean=bool(req.get('clean')))
-        return {'youngest': repos.youngest_rev}
-    finally:
-        env.shutdown()
-
-
 def op_changeset_added(req):
     env = _open(req['path'])
     try:
