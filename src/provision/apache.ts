@@ -127,7 +127,38 @@ import os
 import re
 
 os.environ.setdefault('PYTHON_EGG_CACHE', ${JSON.stringify(path.join(l.cacheDir, 'eggs'))})
+import jinja2
 import trac.web.main
+
+
+class _SharedBytecodeCache(jinja2.BytecodeCache):
+    """Trac compiles its templates once per environment. Every environment here uses the same
+    Trac templates, so compiled code is shared across them (keyed by template and checksum of
+    its source, as Jinja's own caches are): a new project's first page skips recompiling."""
+
+    def __init__(self):
+        self._code = {}
+
+    def load_bytecode(self, bucket):
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_shared_cache = _SharedBytecodeCache()
+_jinja_init = jinja2.Environment.__init__
+
+
+def _init_with_shared_cache(self, *args, **kwargs):
+    if kwargs.get('bytecode_cache') is None:
+        kwargs['bytecode_cache'] = _shared_cache
+    _jinja_init(self, *args, **kwargs)
+
+
+jinja2.Environment.__init__ = _init_with_shared_cache
 
 PARENT = ${JSON.stringify(l.tracRoot)}
 SLUG = re.compile(r'^[a-z][a-z0-9-]{1,38}[a-z0-9]$')

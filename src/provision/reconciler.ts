@@ -151,6 +151,8 @@ export class Reconciler {
       if (now && (now.state === 'provisioning' || now.state === 'failed')) {
         setProjectState(this.db, p.id, 'active');
         audit(this.db, 'reconciler', 'project.active', p.slug);
+        // Revision 1 is in the spool, held there until the environment existed.
+        await this.drainCommitSpool();
       } else if (now?.last_error) {
         this.db.prepare(`UPDATE projects SET last_error = NULL WHERE id = ?`).run(p.id);
       }
@@ -180,7 +182,7 @@ export class Reconciler {
     try {
       await Promise.all([
         this.ensureRepository(p, repoDir),
-        stagedEnv && this.trac.call('prepare_env', { template: this.template, target: stagedEnv, ini }),
+        stagedEnv && this.trac.call('prepare_env', { template: this.template, target: stagedEnv, ini, perms }),
       ]);
 
       // Published in place on every run; unchanged files are not rewritten.
@@ -191,7 +193,8 @@ export class Reconciler {
       });
 
       if (stagedEnv) {
-        await this.trac.call('prepare_env', { target: stagedEnv, perms, sync: true });
+        // Trac's cache learns of revision 1 (the layout) through the spool like any commit:
+        // the hook was in place before that commit, and reconcile() drains the spool next.
         await chownTree(stagedEnv, this.owner);
         fs.renameSync(stagedEnv, envDir);
         await fsyncDir(this.l.tracRoot);
@@ -225,6 +228,8 @@ export class Reconciler {
     const stage = this.stagingPath(`svn-${p.slug}`);
     try {
       await createRepository(stage, p.repo_uuid);
+      // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
+      await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
       await makeStandardLayout(stage);
       await writeFileAtomic(
         path.join(stage, 'conf', 'authz'),
@@ -233,7 +238,6 @@ export class Reconciler {
           validate: validateAuthz,
         },
       );
-      await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
       await chownTree(stage, this.owner);
       fs.renameSync(stage, repoDir);
       await fsyncDir(this.l.svnRoot);
@@ -282,6 +286,9 @@ export class Reconciler {
       if (fs.existsSync(path.join(env, 'VERSION'))) {
         // changeset_added also catches up on any earlier revisions Trac has not seen.
         await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) });
+      } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - fs.statSync(f).mtimeMs < 3_600_000)) {
+        // A project still being provisioned: its first commit waits for its environment.
+        continue;
       }
       for (const f of e.files) fs.rmSync(f, { force: true });
       n += e.revs.length;

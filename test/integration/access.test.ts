@@ -69,6 +69,10 @@ describe('a project on the real stack', () => {
       return r.status === 200 && r.body.includes('add hello.txt by olivia') ? r : undefined;
     });
     assert.match(page!.body, /hello\.txt/);
+    // Revision 1, the layout Keelson commits while provisioning, reached Trac the same way.
+    const first = await http(`${h.tracUrl('alpha')}/changeset/1`, creds('olivia'));
+    assert.equal(first.status, 200);
+    assert.match(first.body, /Standard layout/);
     const timeline = await http(`${h.tracUrl('alpha')}/timeline`, creds('olivia'));
     assert.equal(timeline.status, 200);
     assert.match(timeline.body, /add hello\.txt by olivia/);
