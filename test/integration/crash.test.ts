@@ -7,8 +7,8 @@ import { PROJECT_ROOT } from '../../src/paths.js';
 import { readRepositoryUuid } from '../../src/provision/svn.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 
-/** SIGKILL the worker in the middle of provisioning; the next worker finishes the job cleanly. */
-describe('a worker killed mid-provisioning', () => {
+/** Stop the worker in the middle of provisioning: killed, the next worker finishes cleanly; terminated, it finishes first. */
+describe('a worker stopped mid-provisioning (SIGKILL, SIGTERM)', () => {
   let h: TestHost;
   let worker: ChildProcess | undefined;
   let token = '';
@@ -75,5 +75,23 @@ describe('a worker killed mid-provisioning', () => {
       assert.deepEqual(ls.stdout.split('\n').filter(Boolean).sort(), ['branches/', 'tags/', 'trunk/']);
       assert.equal((await http(`${h.tracUrl(slug)}/browser`, { user: 'kim', password: token })).status, 200);
     }
+  });
+
+  it('SIGTERM lets the job in hand finish and claims nothing new', async () => {
+    worker?.kill('SIGKILL');
+    worker = startWorker();
+    const w = worker;
+    const r = await h.api.post('/api/v1/projects').send({ slug: 'graceful', owner: 'kim' });
+    assert.equal(r.status, 201);
+    await until('graceful claimed', () => jobState('graceful') === 'running', 30_000);
+    w.kill('SIGTERM');
+    // While stopping, a new project must not be picked up by this worker.
+    await h.api.post('/api/v1/projects').send({ slug: 'after-term', owner: 'kim' });
+    const code = await new Promise<number | null>((res) => w.once('exit', (c) => res(c)));
+    assert.equal(code, 0);
+    assert.equal((await h.api.get('/api/v1/projects/graceful')).body.state, 'active');
+    assert.equal(jobState('graceful'), 'done');
+    assert.equal(jobState('after-term'), 'pending');
+    assert.equal((await h.api.get('/api/v1/projects/after-term')).body.state, 'provisioning');
   });
 });
