@@ -4,15 +4,24 @@ import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { getProjectById, members, setProjectState, audit, type ProjectRow } from '../store/model.js';
-import { renderAuthz, renderPostCommitHook, renderTracPermissions } from '../authz/render.js';
+import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
 import { fsyncDir, writeFileAtomic } from '../authz/atomic.js';
 import { syncCredentials } from '../authz/credentials.js';
+import { checkCanaries } from '../authz/canary.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid, validateAuthz } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
 import { run } from './exec.js';
 import { log } from '../log.js';
 
 export class IntegrityError extends Error {}
+
+/** A rendered authz file is published only if the real svnauthz parses it and the canaries hold. */
+function authzValidator(access: ProjectAccess) {
+  return async (file: string) => {
+    await validateAuthz(file);
+    await checkCanaries(file, access);
+  };
+}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -186,7 +195,10 @@ export class Reconciler {
       ]);
 
       // Published in place on every run; unchanged files are not rewritten.
-      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), renderAuthz(access), { ...this.fileOwner(), validate: validateAuthz });
+      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), renderAuthz(access), {
+        ...this.fileOwner(),
+        validate: authzValidator(access),
+      });
       await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
         mode: 0o755,
         ...this.fileOwner(),
@@ -231,13 +243,8 @@ export class Reconciler {
       // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
       await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
       await makeStandardLayout(stage);
-      await writeFileAtomic(
-        path.join(stage, 'conf', 'authz'),
-        renderAuthz({ slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) }),
-        {
-          validate: validateAuthz,
-        },
-      );
+      const access = { slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) };
+      await writeFileAtomic(path.join(stage, 'conf', 'authz'), renderAuthz(access), { validate: authzValidator(access) });
       await chownTree(stage, this.owner);
       fs.renameSync(stage, repoDir);
       await fsyncDir(this.l.svnRoot);

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../../src/authz/render.js';
 import { renderProjectTracIni } from '../../src/provision/trac.js';
 import type { Role } from '../../src/names.js';
+import { checkCanaries } from '../../src/authz/canary.js';
 
 const HOSTILE = [
   '../x',
@@ -107,5 +108,40 @@ describe('hook and trac.ini renderers', () => {
     const o = { slug: 'alpha', title: 'Alpha', inheritFile: '/d/t.ini', repoDir: '/d/svn/alpha', baseUrl: 'http://h/trac/alpha' };
     assert.match(renderProjectTracIni(o), /^name = Alpha$/m);
     assert.throws(() => renderProjectTracIni({ ...o, title: 'x\n[trac]\ndatabase = postgres://evil' }), /refusing/);
+  });
+});
+
+describe('authz canaries', () => {
+  const write = (content: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-'));
+    const f = path.join(dir, 'authz');
+    fs.writeFileSync(f, content);
+    return f;
+  };
+  const access: ProjectAccess = {
+    slug: 'alpha',
+    visibility: 'private',
+    members: [
+      { user: 'amy', role: 'owner' },
+      { user: 'vic', role: 'viewer' },
+    ],
+  };
+
+  it('pass on what the renderer emits, for both visibilities', async () => {
+    await checkCanaries(write(renderAuthz(access)), access);
+    const pub = { ...access, visibility: 'public' as const };
+    await checkCanaries(write(renderAuthz(pub)), pub);
+  });
+
+  it('name every rule a file breaks', async () => {
+    // A valid file that grants too much: the viewer can write, and everyone can read a private project.
+    const f = write('[groups]\nowner = amy\nviewer = vic\n[/]\n@owner = rw\n@viewer = rw\n* = r\n');
+    execFileSync('svnauthz', ['validate', f]);
+    await assert.rejects(checkCanaries(f, access), (e: Error) => {
+      assert.match(e.message, /vic should have r on \//);
+      assert.match(e.message, /anonymous should have no on \//);
+      assert.match(e.message, /Keelson-NonMember should have no/);
+      return true;
+    });
   });
 });
