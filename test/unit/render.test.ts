@@ -118,14 +118,7 @@ describe('authz canaries', () => {
     fs.writeFileSync(f, content);
     return f;
   };
-  const access: ProjectAccess = {
-    slug: 'alpha',
-    visibility: 'private',
-    members: [
-      { user: 'amy', role: 'owner' },
-      { user: 'vic', role: 'viewer' },
-    ],
-  };
+  const access: ProjectAccess = { ...base, members: [base.members[1]!, { user: 'vic', role: 'viewer' }] };
 
   it('pass on what the renderer emits, for both visibilities', async () => {
     await checkCanaries(write(renderAuthz(access)), access);
