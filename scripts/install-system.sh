@@ -8,8 +8,6 @@ PKGS=(apache2 apache2-utils libapache2-mod-svn libapache2-mod-wsgi-py3 libapruti
   subversion python3-subversion python3-jinja2 python3-setuptools python3-pkg-resources
   python3-babel python3-pygments libjs-excanvas libjs-jquery libjs-jquery-ui
   libjs-jquery-timepicker sqlite3 curl ca-certificates)
-# Extra packages the test suite needs (a real browser for the web UI tests).
-if [ "${KEELSON_INSTALL_TEST_DEPS:-0}" = 1 ]; then PKGS+=(chromium); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

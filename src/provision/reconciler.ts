@@ -23,6 +23,15 @@ function authzValidator(access: ProjectAccess) {
   };
 }
 
+/** 0 for a file another drain already removed. */
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -184,13 +193,13 @@ export class Reconciler {
     });
     const perms = renderTracPermissions(access);
 
-    // The repository and the Trac environment are independent until Trac's first sync: the
-    // repository is made while the helper copies the template.
+    // A new repository is made while the helper copies the Trac template and sets its
+    // permissions; Trac needs the repository only when it first reads it.
     const envExists = fs.existsSync(path.join(envDir, 'VERSION'));
     const stagedEnv = envExists ? undefined : this.stagingPath(`trac-${p.slug}`);
     try {
       await Promise.all([
-        this.ensureRepository(p, repoDir),
+        this.ensureRepository(p, repoDir, access),
         stagedEnv && this.trac.call('prepare_env', { template: this.template, target: stagedEnv, ini, perms }),
       ]);
 
@@ -225,7 +234,7 @@ export class Reconciler {
     return this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
   }
 
-  private async ensureRepository(p: ProjectRow, repoDir: string): Promise<void> {
+  private async ensureRepository(p: ProjectRow, repoDir: string, access: ProjectAccess): Promise<void> {
     const uuid = readRepositoryUuid(repoDir);
     if (uuid !== undefined) {
       // "Should never happen" is still checked: never publish one project's access onto another's data.
@@ -243,7 +252,6 @@ export class Reconciler {
       // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
       await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
       await makeStandardLayout(stage);
-      const access = { slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) };
       await writeFileAtomic(path.join(stage, 'conf', 'authz'), renderAuthz(access), { validate: authzValidator(access) });
       await chownTree(stage, this.owner);
       fs.renameSync(stage, repoDir);
@@ -293,7 +301,7 @@ export class Reconciler {
       if (fs.existsSync(path.join(env, 'VERSION'))) {
         // changeset_added also catches up on any earlier revisions Trac has not seen.
         await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) });
-      } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - fs.statSync(f).mtimeMs < 3_600_000)) {
+      } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - mtimeMs(f) < 3_600_000)) {
         // A project still being provisioned: its first commit waits for its environment.
         continue;
       }
