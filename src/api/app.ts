@@ -1,11 +1,11 @@
-import express, { type Request, type RequestHandler } from 'express';
+import express from 'express';
 import path from 'node:path';
 import type { DB } from '../store/db.js';
 import type { Config } from '../config.js';
 import { errorHandler, notFound } from './errors.js';
 import * as model from '../store/model.js';
 import * as s from './schemas.js';
-import { AuthenticationError } from '../errors.js';
+import { bearerToken, requireAdmin, actorLabel, type Authed } from './auth.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { healthReport } from './health.js';
 
@@ -15,23 +15,6 @@ export interface AppDeps {
   /** Called after a change enqueued work, so an in-process worker starts at once. */
   onEnqueue?: () => void;
   apacheHealthy?: () => Promise<boolean>;
-}
-
-interface Authed extends Request {
-  actor?: string;
-}
-
-function requireAdmin(db: DB): RequestHandler {
-  return (req: Authed, _res, next) => {
-    const m = /^Bearer (\S+)$/.exec(req.get('authorization') ?? '');
-    const tok = m ? model.findApiToken(db, m[1]!) : undefined;
-    if (!tok || !tok.scopes.includes('admin'))
-      throw new AuthenticationError(
-        'an admin token is required (Authorization: Bearer <token>; create one with `keelson token create --name NAME`)',
-      );
-    req.actor = `token:${tok.name}`;
-    next();
-  };
 }
 
 function projectView(deps: AppDeps, p: model.ProjectRow) {
@@ -58,11 +41,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(express.json({ limit: '64kb' }));
-  const admin = requireAdmin(db);
+  const admin = requireAdmin;
   const changed = () => deps.onEnqueue?.();
-  const actor = (req: Authed) => req.actor ?? 'anonymous';
+  const actor = actorLabel;
 
   const api = express.Router();
+  api.use(bearerToken(db));
   api.get('/health', async (_req, res) => {
     const h = await healthReport(db, deps.apacheHealthy);
     res.status(h.ok ? 200 : 503).json(h);

@@ -3,6 +3,10 @@
  * PRAGMA user_version, so a crash leaves the database at the old or the new version, never between.
  * Never edit a released migration: add the next number.
  */
+import { AUTHZ_SCHEMA } from './schema/authz.js';
+import { BACKUP_SCHEMA } from './schema/backups.js';
+import { WEB_SCHEMA } from './schema/web.js';
+
 export const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
   `
@@ -82,4 +86,10 @@ export const MIGRATIONS: readonly string[] = [
     details   TEXT NOT NULL DEFAULT '{}'
   );
   `,
+  // 2: authz publishing: published versions, permission history, path rules (src/store/schema/authz.ts).
+  AUTHZ_SCHEMA,
+  // 3: backups: catalog, leases (src/store/schema/backups.ts).
+  BACKUP_SCHEMA,
+  // 4: web UI: sessions, throttles, settings, waitlist, invites (src/store/schema/web.ts).
+  WEB_SCHEMA,
 ];
