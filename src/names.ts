@@ -74,3 +74,40 @@ export const ROLES = ['owner', 'developer', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 export const VISIBILITIES = ['private', 'public'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
+
+/**
+ * Repository paths an owner may put a rule on: "/seg/seg", each segment lowercase letters, digits,
+ * ".", "_" and "-" starting with a letter or digit (so no "." or ".." segment), no "//", no
+ * trailing "/", at most 8 segments and 200 characters. Anything that could inject into an authz
+ * section header (`]`, `:`, spaces, newlines) or that Trac's AuthzSourcePolicy reads differently
+ * from mod_authz_svn (`~`, `:glob:`) cannot pass.
+ */
+export const RULE_PATH_RE = /^(\/[a-z0-9][a-z0-9._-]{0,63}){1,8}$/;
+export const RULE_PATH_RULE =
+  'a repository path like /trunk/secret: segments of lowercase letters, digits, ".", "_" and "-", each starting with a letter or digit; no "//", ".." or trailing "/"';
+export const ACCESSES = ['rw', 'r', ''] as const;
+export type Access = (typeof ACCESSES)[number];
+/** Who a path rule is for: a role group, a member's user name, or everyone ("*"). */
+export const ROLE_SUBJECTS = ['@owner', '@developer', '@viewer'] as const;
+
+export function rulePathProblem(s: unknown): string | null {
+  if (typeof s !== 'string') return 'must be a string';
+  if (s.length > 200 || !RULE_PATH_RE.test(s)) return RULE_PATH_RULE;
+  return null;
+}
+
+export function subjectProblem(s: unknown): string | null {
+  if (typeof s !== 'string') return 'must be a string';
+  if (s === '*' || (ROLE_SUBJECTS as readonly string[]).includes(s)) return null;
+  const p = userProblem(s);
+  return p ? `"@owner", "@developer", "@viewer", "*" or a member's user name (${p})` : null;
+}
+
+export function assertRulePath(s: unknown): asserts s is string {
+  const p = rulePathProblem(s);
+  if (p) throw new InputError(`refusing rule path ${JSON.stringify(s)}: ${p}`);
+}
+export function assertSubject(s: unknown): asserts s is string {
+  const p = subjectProblem(s);
+  if (p) throw new InputError(`refusing rule subject ${JSON.stringify(s)}: ${p}`);
+}

@@ -8,6 +8,9 @@ import * as s from './schemas.js';
 import { bearerToken, requireAdmin, actorLabel, type Authed } from './auth.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { healthReport } from './health.js';
+import { authzRoutes } from './routes/authz.js';
+import { syncUserCredential } from '../authz/credentials.js';
+import { layout } from '../config.js';
 
 export interface AppDeps {
   db: DB;
@@ -63,6 +66,7 @@ export function createApp(deps: AppDeps): express.Express {
       password: b.password,
       isAdmin: b.admin,
     });
+    syncUserCredential(db, layout(deps.cfg).authDb, user.name);
     changed();
     // The access token is what Subversion and Trac take as the password; it is shown only now.
     res.status(201).json({ ...userView(user), accessToken });
@@ -70,6 +74,8 @@ export function createApp(deps: AppDeps): express.Express {
   api.post('/users/:name/access-token', admin, (req: Authed, res) => {
     const { name } = s.userParams.parse(req.params);
     const accessToken = model.rotateAccessToken(db, actor(req), name);
+    // The old token stops working on the next request.
+    syncUserCredential(db, layout(deps.cfg).authDb, name);
     changed();
     res.status(201).json({ name, accessToken });
   });
@@ -113,6 +119,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(projectView(deps, model.requireProject(db, slug)));
   });
 
+  api.use(authzRoutes(deps));
   app.use('/api/v1', api);
   app.use('/api', notFound);
   app.use(express.static(path.join(PROJECT_ROOT, 'web'), { index: 'index.html', maxAge: '1h' }));

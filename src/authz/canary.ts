@@ -1,33 +1,64 @@
-import { run } from '../provision/exec.js';
-import type { ProjectAccess } from './render.js';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../paths.js';
+import { JsonLinesHelper } from '../provision/helper.js';
+import { expectedAccess, rulePaths, type ProjectAccess } from './render.js';
+import type { Access } from '../names.js';
 
 /** Upper case: user names are lower case, so this one can never be a member. */
 export const NON_MEMBER = 'Keelson-NonMember';
 
-type Access = 'rw' | 'r' | 'no';
+const SCRIPT = path.join(PROJECT_ROOT, 'src', 'authz', 'authz_check.py');
+
+/** The questions asked of every rendering: who, where, and what the rows say they should get. */
+export function canaries(p: ProjectAccess): { user: string | undefined; path: string; want: Access }[] {
+  const users = new Set<string | undefined>([NON_MEMBER, undefined]);
+  if (!p.suspended) {
+    for (const role of ['owner', 'developer', 'viewer'] as const) {
+      const m = p.members.find((x) => x.role === role);
+      if (m) users.add(m.user);
+    }
+    for (const r of p.rules ?? []) if (r.subject !== '*' && !r.subject.startsWith('@')) users.add(r.subject);
+  } else {
+    for (const m of p.members) users.add(m.user);
+  }
+  const paths = ['/', ...rulePaths(p)];
+  const out = [];
+  for (const user of users) for (const at of paths) out.push({ user, path: at, want: expectedAccess(p, user, at) });
+  return out;
+}
 
 /**
- * Asks the real svnauthz what a rendered file grants, before it is published: one member of each
- * role, a user who can never be a member, and anonymous. `svnauthz accessof --is` exits 3 on a
- * mismatch. Throws with every mismatch named; the caller then keeps the previous file.
+ * Subversion's own authz parser (libsvn_repos through its Python bindings, the code
+ * mod_authz_svn and `svnauthz` run), kept in one long-lived process. `verify` parses a
+ * rendering and asks it the canary questions: the file must parse, and for one member of each
+ * role, each user a path rule names, a user who can never be a member and anonymous, on `/` and
+ * on every rule's path, libsvn must grant exactly what the database says. Any difference throws,
+ * naming each mismatch; the caller then keeps the previous file.
  */
-export async function checkCanaries(file: string, p: ProjectAccess): Promise<void> {
-  const open: Access = p.visibility === 'public' ? 'r' : 'no';
-  const checks: [string | undefined, Access][] = [
-    [NON_MEMBER, open],
-    [undefined, open],
-  ];
-  for (const role of ['owner', 'developer', 'viewer'] as const) {
-    const m = p.members.find((x) => x.role === role);
-    if (m) checks.push([m.user, role === 'viewer' ? 'r' : 'rw']);
+export class AuthzChecker extends JsonLinesHelper {
+  constructor(python: string) {
+    super(python, SCRIPT, 'authz check');
   }
-  const results = await Promise.all(
-    checks.map(async ([user, want]) => {
-      const args = ['accessof', '--path', '/', '--is', want, ...(user ? ['--username', user] : []), file];
-      const r = await run('svnauthz', args, { okCodes: [3] });
-      return r.code === 0 ? undefined : `${user ?? 'anonymous'} should have ${want} on /`;
-    }),
-  );
-  const bad = results.filter((x): x is string => !!x);
-  if (bad.length) throw new Error(`authz canary failed for ${p.slug}: ${bad.join('; ')}`);
+
+  async access(text: string, repo: string, checks: [string | undefined, string][]): Promise<Access[]> {
+    const r = await this.call<{ access: Access[] }>('check', { text, repo, checks: checks.map(([u, p]) => [u ?? null, p]) });
+    return r.access;
+  }
+
+  async verify(text: string, p: ProjectAccess): Promise<void> {
+    const qs = canaries(p);
+    const got = await this.access(
+      text,
+      p.slug,
+      qs.map((q) => [q.user, q.path]),
+    );
+    const bad = qs
+      .map((q, i) =>
+        got[i] === q.want
+          ? undefined
+          : `${q.user ?? 'anonymous'} should have ${q.want || 'no access'} on ${q.path}, file gives ${got[i] || 'none'}`,
+      )
+      .filter((x): x is string => !!x);
+    if (bad.length) throw new Error(`authz canary failed for ${p.slug}: ${bad.join('; ')}`);
+  }
 }

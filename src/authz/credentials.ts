@@ -74,3 +74,28 @@ export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: numbe
     adb.close();
   }
 }
+
+/**
+ * Applies one user's row now (token created or rotated, user disabled or enabled), so the change
+ * holds from the very next request instead of when the worker's full sync runs. If Apache's
+ * credentials database does not exist yet, the worker's sync creates it; nothing is done here.
+ */
+export function syncUserCredential(db: DB, authDbFile: string, name: string): 'set' | 'removed' | 'none' {
+  if (!fs.existsSync(authDbFile)) return 'none';
+  const row = db
+    .prepare(`SELECT t.apache_hash FROM users u JOIN access_tokens t ON t.user_id = u.id WHERE u.name = ? AND u.disabled_at IS NULL`)
+    .get(name) as { apache_hash: string } | undefined;
+  const adb = openCredentialsDb(authDbFile);
+  try {
+    if (row) {
+      adb
+        .prepare(`INSERT INTO credentials (username, hash) VALUES (?, ?) ON CONFLICT(username) DO UPDATE SET hash = excluded.hash`)
+        .run(name, row.apache_hash);
+      return 'set';
+    }
+    adb.prepare(`DELETE FROM credentials WHERE username = ?`).run(name);
+    return 'removed';
+  } finally {
+    adb.close();
+  }
+}

@@ -2,10 +2,11 @@
 import { loadConfig, layout } from '../config.js';
 import { openDatabase } from '../store/db.js';
 import { createApiToken } from '../store/model.js';
-import { enqueueAll, serve } from '../server.js';
+import { serve } from '../server.js';
 import { Reconciler } from '../provision/reconciler.js';
 import { Apache } from '../provision/apache.js';
-import { getProject } from '../store/model.js';
+import { getProject, getProjectById, JOB_RECONCILE } from '../store/model.js';
+import { enqueue } from '../jobs/queue.js';
 import { log } from '../log.js';
 
 const HELP = `keelson: control plane for Trac + Subversion hosting
@@ -15,7 +16,9 @@ Usage:
                                   run the host (API + web UI, worker, scheduler, private Apache)
   keelson worker                  run only the job worker
   keelson token create --name N   create an admin API token (printed once, stored hashed)
-  keelson reconcile SLUG | --all  converge projects to the database now (rebuilds generated files)
+  keelson reconcile SLUG | --all [--files-only]
+                                  converge projects to the database now (rebuilds generated files;
+                                  --files-only: authz, hooks and credentials only)
   keelson apache start|stop|status
   keelson api METHOD PATH [JSON]  call the admin API (KEELSON_URL, KEELSON_TOKEN)
   keelson --help
@@ -87,35 +90,54 @@ First admin token: npm run keelson -- token create --name admin`);
       const l = layout(cfg);
       const db = openDatabase(l.db);
       const rec = new Reconciler(cfg, l, db);
+      const all = rest.includes('--all');
+      const filesOnly = rest.includes('--files-only');
       try {
-        const slugs = rest.includes('--all')
-          ? (db.prepare(`SELECT slug FROM projects WHERE state <> 'deleted' ORDER BY slug`).pluck().all() as string[])
-          : rest.filter((a) => !a.startsWith('-'));
-        if (slugs.length === 0) {
-          console.error('usage: keelson reconcile SLUG... | --all');
-          return 2;
-        }
-        await rec.syncCredentials();
+        let ids: number[] = [];
         let failed = 0;
         const t0 = Date.now();
-        for (const [i, slug] of slugs.entries()) {
-          const p = getProject(db, slug);
-          if (!p) {
-            console.error(`no project ${slug}`);
-            failed++;
-            continue;
+        if (all) {
+          // First every authz file, hook and the credentials database, from the database alone.
+          const r = await rec.rebuildFiles({ onProgress: (d, n) => process.stderr.write(`\rauthz and hooks: ${d}/${n}   `) });
+          console.error(
+            `\nauthz + hooks of ${r.projects} projects (${r.changed} rewritten) and credentials (+${r.credentials.upserted} -${r.credentials.removed}) in ${(r.ms / 1000).toFixed(2)} s`,
+          );
+          for (const f of r.failed) console.error(`${f.slug}: ${f.error}`);
+          failed += r.failed.length;
+          if (filesOnly) {
+            for (const id of r.needFull) enqueue(db, JOB_RECONCILE, id);
+            if (r.needFull.length) console.error(`${r.needFull.length} projects need a full reconcile; queued for the worker`);
+            return failed ? 1 : 0;
           }
+          // Then the rest (Trac environments, repositories still missing) project by project.
+          ids = db.prepare(`SELECT id FROM projects WHERE state <> 'deleted' ORDER BY slug`).pluck().all() as number[];
+        } else {
+          for (const slug of rest.filter((x) => !x.startsWith('-'))) {
+            const p = getProject(db, slug);
+            if (p) ids.push(p.id);
+            else {
+              console.error(`no project ${slug}`);
+              failed++;
+            }
+          }
+          if (ids.length === 0) {
+            console.error('usage: keelson reconcile SLUG... | --all [--files-only]');
+            return 2;
+          }
+          await rec.syncCredentials();
+        }
+        for (const [i, id] of ids.entries()) {
+          const slug = getProjectById(db, id)?.slug ?? String(id);
           try {
-            await rec.reconcile(p.id);
-            process.stderr.write(`\r[${i + 1}/${slugs.length}] ${slug} ok          `);
+            await rec.reconcile(id);
+            process.stderr.write(`\r[${i + 1}/${ids.length}] ${slug} ok          `);
           } catch (e) {
             failed++;
             console.error(`\n${slug}: ${(e as Error).message}`);
           }
         }
         await rec.drainCommitSpool();
-        console.error(`\nreconciled ${slugs.length - failed} of ${slugs.length} projects in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        if (rest.includes('--all')) enqueueAll(db);
+        console.error(`\nreconciled ${ids.length} projects, ${failed} failed, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         return failed ? 1 : 0;
       } finally {
         rec.close();

@@ -3,25 +3,19 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
-import { getProjectById, members, setProjectState, audit, type ProjectRow } from '../store/model.js';
+import { getProjectById, setProjectState, audit, type ProjectRow } from '../store/model.js';
+import { readAccess } from '../store/permissions.js';
 import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
 import { fsyncDir, writeFileAtomic } from '../authz/atomic.js';
 import { syncCredentials } from '../authz/credentials.js';
-import { checkCanaries } from '../authz/canary.js';
-import { createRepository, makeStandardLayout, readRepositoryUuid, validateAuthz } from './svn.js';
+import { AuthzChecker } from '../authz/canary.js';
+import { publishAuthz } from '../authz/publish.js';
+import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
 import { run } from './exec.js';
 import { log } from '../log.js';
 
 export class IntegrityError extends Error {}
-
-/** A rendered authz file is published only if the real svnauthz parses it and the canaries hold. */
-function authzValidator(access: ProjectAccess) {
-  return async (file: string) => {
-    await validateAuthz(file);
-    await checkCanaries(file, access);
-  };
-}
 
 /** 0 for a file another drain already removed. */
 function mtimeMs(file: string): number {
@@ -73,6 +67,7 @@ async function chownTree(dir: string, o: Owner | undefined): Promise<void> {
  */
 export class Reconciler {
   readonly trac: TracHelper;
+  readonly checker: AuthzChecker;
   private owner: Owner | undefined;
   private template = '';
   private ready: Promise<void> | undefined;
@@ -83,6 +78,7 @@ export class Reconciler {
     private readonly db: DB,
   ) {
     this.trac = new TracHelper(cfg.python);
+    this.checker = new AuthzChecker(cfg.python);
   }
 
   /** Directories, shared Trac settings, the Trac template; sweeps staging leftovers. */
@@ -138,6 +134,7 @@ export class Reconciler {
 
   close(): void {
     this.trac.close();
+    this.checker.close();
   }
 
   private stagingPath(what: string): string {
@@ -180,8 +177,10 @@ export class Reconciler {
     }
   }
 
-  private async converge(p: ProjectRow): Promise<void> {
-    const access = { slug: p.slug, visibility: p.visibility, members: members(this.db, p.id) };
+  private async converge(p0: ProjectRow): Promise<void> {
+    const snap = readAccess(this.db, p0.id);
+    if (!snap) return;
+    const { project: p, access, version } = snap;
     const repoDir = this.repoDir(p.slug);
     const envDir = this.envDir(p.slug);
     const ini = renderProjectTracIni({
@@ -204,14 +203,7 @@ export class Reconciler {
       ]);
 
       // Published in place on every run; unchanged files are not rewritten.
-      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), renderAuthz(access), {
-        ...this.fileOwner(),
-        validate: authzValidator(access),
-      });
-      await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
-        mode: 0o755,
-        ...this.fileOwner(),
-      });
+      await this.publishFiles(p.id, p.slug, access, version);
 
       if (stagedEnv) {
         // Trac's cache learns of revision 1 (the layout) through the spool like any commit:
@@ -221,8 +213,12 @@ export class Reconciler {
         await fsyncDir(this.l.tracRoot);
       } else {
         await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini, { ...this.fileOwner() });
-        await this.trac.call('prepare_env', { target: envDir, perms });
+        // Trac's permission table is converged when the permission state moved since it last was.
+        if (p.trac_perm_version !== version) await this.trac.call('prepare_env', { target: envDir, perms });
       }
+      this.db
+        .prepare(`UPDATE projects SET trac_perm_version = ? WHERE id = ? AND (trac_perm_version IS NULL OR trac_perm_version < ?)`)
+        .run(version, p.id, version);
     } catch (e) {
       if (stagedEnv) fs.rmSync(stagedEnv, { recursive: true, force: true });
       throw e;
@@ -252,7 +248,9 @@ export class Reconciler {
       // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
       await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
       await makeStandardLayout(stage);
-      await writeFileAtomic(path.join(stage, 'conf', 'authz'), renderAuthz(access), { validate: authzValidator(access) });
+      const authz = renderAuthz(access);
+      await this.checker.verify(authz, access);
+      await writeFileAtomic(path.join(stage, 'conf', 'authz'), authz);
       await chownTree(stage, this.owner);
       fs.renameSync(stage, repoDir);
       await fsyncDir(this.l.svnRoot);
@@ -260,6 +258,67 @@ export class Reconciler {
       fs.rmSync(stage, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /** The repository's authz file (versioned, see publishAuthz) and post-commit hook. */
+  private async publishFiles(id: number, slug: string, access: ProjectAccess, version: number): Promise<boolean> {
+    const repoDir = this.repoDir(slug);
+    const r = await publishAuthz(this.db, {
+      projectId: id,
+      file: path.join(repoDir, 'conf', 'authz'),
+      access,
+      version,
+      checker: this.checker,
+      owner: this.owner,
+      publisher: `pid:${process.pid}`,
+    });
+    if (r.stale) log.info('authz publish skipped: a newer version is already published', { slug, version });
+    const hook = await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(slug, this.l.commitSpool), {
+      mode: 0o755,
+      ...this.fileOwner(),
+    });
+    return r.changed || hook;
+  }
+
+  /**
+   * The fast half of `keelson reconcile --all`: every live project's authz file and hook, and the
+   * credentials database, regenerated from the database alone, many at a time. A project whose
+   * repository is missing (or that is not yet active) is returned for a full reconcile.
+   */
+  async rebuildFiles(opts: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}) {
+    await this.init();
+    const t0 = Date.now();
+    const cred = syncCredentials(this.db, this.l.authDb, this.owner);
+    const ids = this.db.prepare(`SELECT id FROM projects WHERE state <> 'deleted' ORDER BY id`).pluck().all() as number[];
+    const needFull: number[] = [];
+    const failed: { slug: string; error: string }[] = [];
+    let changed = 0;
+    let done = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        const snap = readAccess(this.db, id);
+        try {
+          if (!snap) continue;
+          const { project: p } = snap;
+          if ((p.state !== 'active' && p.state !== 'suspended') || readRepositoryUuid(this.repoDir(p.slug)) !== p.repo_uuid) {
+            needFull.push(id);
+            continue;
+          }
+          if (await this.publishFiles(id, p.slug, snap.access, snap.version)) changed++;
+        } catch (e) {
+          const error = (e as Error).message;
+          failed.push({ slug: snap?.project.slug ?? String(id), error });
+          this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(error.slice(0, 2000), id);
+        } finally {
+          done++;
+          if (done % 500 === 0 || done === ids.length) opts.onProgress?.(done, ids.length);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 16) }, worker));
+    return { projects: ids.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0 };
   }
 
   /** Deletion: each tree is moved out of the served folders first, then removed. */

@@ -1,81 +1,15 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
-import readline from 'node:readline';
 import { assertSlug } from '../names.js';
 import { assertTitle } from '../authz/render.js';
-import { log } from '../log.js';
+import { JsonLinesHelper } from './helper.js';
 import { PROJECT_ROOT } from '../paths.js';
 
 const HELPER = path.join(PROJECT_ROOT, 'src', 'provision', 'trac_helper.py');
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-}
-
-/**
- * Client of the long-lived Python helper that imports Trac once (see trac_helper.py). Requests
- * are answered in order; if the helper dies, pending calls fail and the next call starts a new one.
- */
-export class TracHelper {
-  private child: ChildProcessWithoutNullStreams | undefined;
-  private pending = new Map<number, Pending>();
-  private nextId = 1;
-
-  constructor(private readonly python: string) {}
-
-  private start(): ChildProcessWithoutNullStreams {
-    const child = spawn(this.python, [HELPER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
-    const rl = readline.createInterface({ input: child.stdout });
-    rl.on('line', (line) => {
-      let msg: { id: number; ok: boolean; result?: unknown; error?: string };
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        log.warn('trac helper printed a non-JSON line', { line: line.slice(0, 200) });
-        return;
-      }
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new Error(`trac: ${msg.error}`));
-    });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => {
-      stderr = (stderr + b.toString()).slice(-4000);
-    });
-    child.on('error', (e) => this.onExit(child, `could not start ${this.python}: ${e.message}`));
-    child.on('exit', (code, sig) => this.onExit(child, `trac helper exited (${code ?? sig}): ${stderr.trim()}`));
-    this.child = child;
-    return child;
-  }
-
-  private onExit(child: ChildProcessWithoutNullStreams, why: string): void {
-    if (this.child !== child) return;
-    this.child = undefined;
-    for (const p of this.pending.values()) p.reject(new Error(why));
-    this.pending.clear();
-  }
-
-  call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const child = this.child ?? this.start();
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.stdin.write(JSON.stringify({ id, op, ...args }) + '\n');
-    });
-  }
-
-  close(): void {
-    const c = this.child;
-    this.child = undefined;
-    if (c) {
-      c.stdin.end();
-      c.kill('SIGTERM');
-    }
-    for (const p of this.pending.values()) p.reject(new Error('trac helper closed'));
-    this.pending.clear();
+/** Client of the long-lived Python helper that imports Trac once (see trac_helper.py). */
+export class TracHelper extends JsonLinesHelper {
+  constructor(python: string) {
+    super(python, HELPER, 'trac');
   }
 }
 

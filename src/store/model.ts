@@ -5,6 +5,7 @@ import { enqueue } from '../jobs/queue.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { assertSlug, assertUser, type Role, type Visibility } from '../names.js';
 import { apacheHash, newAccessToken } from '../authz/credentials.js';
+import { recordPermissionChange } from './permissions.js';
 
 export interface UserRow {
   id: number;
@@ -172,7 +173,7 @@ export function createProject(
       const id = Number(r.lastInsertRowid);
       db.prepare(`INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, 'owner')`).run(id, owner.id);
       audit(db, actor, 'project.create', p.slug, { owner: p.owner, visibility: p.visibility });
-      enqueue(db, JOB_RECONCILE, id);
+      recordPermissionChange(db, id, actor, 'project.create', `created ${p.visibility}, owner ${p.owner}`);
       return getProjectById(db, id)!;
     })
     .immediate();
@@ -189,7 +190,9 @@ export function updateProject(db: DB, actor: string, slug: string, changes: { ti
         p.id,
       );
       audit(db, actor, 'project.update', slug, changes);
-      enqueue(db, JOB_RECONCILE, p.id);
+      if (changes.visibility && changes.visibility !== p.visibility) {
+        recordPermissionChange(db, p.id, actor, 'visibility.set', `visibility ${p.visibility} → ${changes.visibility}`);
+      } else enqueue(db, JOB_RECONCILE, p.id);
       return getProjectById(db, p.id)!;
     })
     .immediate();
@@ -209,12 +212,20 @@ export function setMember(db: DB, actor: string, slug: string, user: string, rol
     const p = requireProject(db, slug);
     const u = getUser(db, user);
     if (!u) throw new NotFoundError(`no user ${user}`);
+    const was = db.prepare(`SELECT role FROM memberships WHERE project_id = ? AND user_id = ?`).pluck().get(p.id, u.id) as
+      | Role
+      | undefined;
+    if (was === role) return;
     db.prepare(
       `INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, ?)
        ON CONFLICT(project_id, user_id) DO UPDATE SET role = excluded.role`,
     ).run(p.id, u.id, role);
+    if (was === 'owner') {
+      const owners = db.prepare(`SELECT count(*) FROM memberships WHERE project_id = ? AND role = 'owner'`).pluck().get(p.id) as number;
+      if (owners === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
+    }
     audit(db, actor, 'member.set', slug, { user, role });
-    enqueue(db, JOB_RECONCILE, p.id);
+    recordPermissionChange(db, p.id, actor, 'member.set', was ? `${user}: ${was} → ${role}` : `${user} added as ${role}`);
   }).immediate();
 }
 
@@ -226,13 +237,28 @@ export function removeMember(db: DB, actor: string, slug: string, user: string):
     if (r.changes === 0) throw new NotFoundError(`${user} is not a member of ${slug}`);
     const owners = db.prepare(`SELECT count(*) AS n FROM memberships WHERE project_id = ? AND role = 'owner'`).get(p.id) as { n: number };
     if (owners.n === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
+    // Their path rules go with them: a rule must never grant a non-member anything.
+    db.prepare(`DELETE FROM path_rules WHERE project_id = ? AND subject = ?`).run(p.id, user);
     audit(db, actor, 'member.remove', slug, { user });
-    enqueue(db, JOB_RECONCILE, p.id);
+    recordPermissionChange(db, p.id, actor, 'member.remove', `${user} removed`);
   }).immediate();
 }
 
-export function setProjectState(db: DB, id: number, state: ProjectRow['state'], lastError: string | null = null): void {
-  db.prepare(`UPDATE projects SET state = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(state, lastError, nowIso(), id);
+export function setProjectState(
+  db: DB,
+  id: number,
+  state: ProjectRow['state'],
+  lastError: string | null = null,
+  actor = 'system',
+): void {
+  db.transaction(() => {
+    const was = getProjectById(db, id)?.state;
+    db.prepare(`UPDATE projects SET state = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(state, lastError, nowIso(), id);
+    // Suspension is part of the permission state: it changes what the files grant.
+    if (was !== undefined && (was === 'suspended') !== (state === 'suspended')) {
+      recordPermissionChange(db, id, actor, state === 'suspended' ? 'project.suspend' : 'project.resume', `${was} → ${state}`);
+    }
+  }).immediate();
 }
 
 // ---- admin API tokens ----
@@ -265,4 +291,52 @@ export function findApiToken(db: DB, token: string): { name: string; scopes: str
   if (!row) return undefined;
   db.prepare(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`).run(nowIso(), row.id);
   return { name: row.name, scopes: row.scopes.split(' ') };
+}
+
+// ---- web UI: accounts, search, suspension (issue 5) ----
+
+export function getUserById(db: DB, id: number): UserRow | undefined {
+  return db.prepare(`SELECT * FROM users WHERE id = ?`).get(id) as UserRow | undefined;
+}
+
+export function changePassword(db: DB, actor: string, name: string, password: string): void {
+  db.transaction(() => {
+    const u = requireUser(db, name);
+    db.prepare(`UPDATE users SET password_hash = ? WHERE id = ?`).run(hashPassword(password), u.id);
+    audit(db, actor, 'user.password', name);
+  }).immediate();
+}
+
+/** Suspends (every access denied in the generated files) or resumes a project. */
+export function setSuspended(db: DB, actor: string, slug: string, suspended: boolean): ProjectRow {
+  return db
+    .transaction(() => {
+      const p = requireProject(db, slug);
+      if (suspended && p.state !== 'active' && p.state !== 'suspended')
+        throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
+      if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
+      setProjectState(db, p.id, suspended ? 'suspended' : 'active');
+      audit(db, actor, suspended ? 'project.suspend' : 'project.resume', slug);
+      enqueue(db, JOB_RECONCILE, p.id);
+      return getProjectById(db, p.id)!;
+    })
+    .immediate();
+}
+
+/** One page of projects whose slug or title contains `q`, with the total count. */
+export function searchProjects(db: DB, q: string, limit: number, offset: number): { rows: ProjectRow[]; total: number } {
+  const like = `%${q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+  const where = `state <> 'deleted' AND (slug LIKE ? ESCAPE '\\' OR title LIKE ? ESCAPE '\\')`;
+  const total = (db.prepare(`SELECT count(*) AS n FROM projects WHERE ${where}`).get(like, like) as { n: number }).n;
+  const rows = db.prepare(`SELECT * FROM projects WHERE ${where} ORDER BY slug LIMIT ? OFFSET ?`).all(like, like, limit, offset) as ProjectRow[];
+  return { rows, total };
+}
+
+/** One page of users whose name or email contains `q`, with the total count. */
+export function searchUsers(db: DB, q: string, limit: number, offset: number): { rows: UserRow[]; total: number } {
+  const like = `%${q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+  const where = `(name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')`;
+  const total = (db.prepare(`SELECT count(*) AS n FROM users WHERE ${where}`).get(like, like) as { n: number }).n;
+  const rows = db.prepare(`SELECT * FROM users WHERE ${where} ORDER BY name LIMIT ? OFFSET ?`).all(like, like, limit, offset) as UserRow[];
+  return { rows, total };
 }

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../../src/authz/render.js';
 import { renderProjectTracIni } from '../../src/provision/trac.js';
 import type { Role } from '../../src/names.js';
-import { checkCanaries } from '../../src/authz/canary.js';
+import { AuthzChecker, canaries } from '../../src/authz/canary.js';
+import { after } from 'node:test';
 
 const HOSTILE = [
   '../x',
@@ -111,30 +112,114 @@ describe('hook and trac.ini renderers', () => {
   });
 });
 
-describe('authz canaries', () => {
-  const write = (content: string) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'canary-'));
-    const f = path.join(dir, 'authz');
-    fs.writeFileSync(f, content);
-    return f;
+const HOSTILE_PATHS = [
+  '/',
+  'trunk',
+  '/trunk/',
+  '//trunk',
+  '/trunk//x',
+  '/trunk/../x',
+  '/trunk/./x',
+  '/..',
+  '/Trunk',
+  '/trunk x',
+  '/trunk\n[/]',
+  '/a]b',
+  '/a[b',
+  '/a,b',
+  '/a=b',
+  '/a:b',
+  '/a@b',
+  '/a&b',
+  '/~a',
+  '/a*',
+  '/$x',
+  '/#x',
+  '/héllo',
+  ':glob:/x',
+];
+
+describe('path rules', () => {
+  const ruled: ProjectAccess = {
+    ...base,
+    rules: [
+      { path: '/trunk/secret', subject: '*', access: '' },
+      { path: '/trunk/secret', subject: '@owner', access: 'rw' },
+      { path: '/trunk/secret', subject: 'zed', access: 'r' },
+      { path: '/tags', subject: '@developer', access: 'r' },
+      { path: '/tags', subject: '@viewer', access: 'rw' },
+    ],
   };
+
+  it('render sorted sections; a rule for a role nobody holds is left out, never an undefined group', () => {
+    const a = renderAuthz(ruled);
+    assert.match(a, /\[\/tags\]\n@developer = r\n\n\[\/trunk\/secret\]\n\* =\n@owner = rw\nzed = r\n$/);
+    assert.doesNotMatch(a, /@viewer/);
+    assert.equal(renderAuthz({ ...ruled, rules: [...ruled.rules!].reverse() }), a, 'same rows, same bytes');
+  });
+
+  it('refuse hostile paths and subjects, and rules for non-members', () => {
+    for (const bad of HOSTILE_PATHS) {
+      assert.throws(() => renderAuthz({ ...base, rules: [{ path: bad, subject: '*', access: 'r' }] }), /refusing/, JSON.stringify(bad));
+    }
+    for (const bad of [...HOSTILE.filter((x) => x !== '*'), '@admin', '@', '$authenticated', '~zed']) {
+      assert.throws(() => renderAuthz({ ...base, rules: [{ path: '/x', subject: bad, access: 'r' }] }), /refusing/, JSON.stringify(bad));
+    }
+    assert.throws(() => renderAuthz({ ...base, rules: [{ path: '/x', subject: 'mallory', access: 'r' }] }), /not a member/);
+    assert.throws(() => renderAuthz({ ...base, rules: [{ path: '/x', subject: '*', access: 'w' as 'r' }] }), /refusing access/);
+  });
+
+  it('a suspended project grants nothing, in SVN and in Trac', () => {
+    const s = { ...ruled, visibility: 'public' as const, suspended: true };
+    const a = renderAuthz(s);
+    assert.doesNotMatch(a, /=/);
+    assert.ok(renderTracPermissions(s).every(([subject]) => subject.startsWith('@')));
+  });
+
+  it('the expected-access model agrees with the real svnauthz on every canary', () => {
+    // svnauthz is a separate program from the libsvn checker the publisher uses: two witnesses.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rules-'));
+    for (const p of [ruled, { ...ruled, visibility: 'public' as const }, { ...ruled, suspended: true }]) {
+      const f = path.join(dir, 'authz');
+      fs.writeFileSync(f, renderAuthz(p));
+      const qs = canaries(p);
+      assert.ok(qs.length >= (p.suspended ? 4 : 12));
+      for (const q of qs) {
+        const out = execFileSync('svnauthz', ['accessof', '--path', q.path, ...(q.user ? ['--username', q.user] : []), f])
+          .toString()
+          .trim();
+        assert.equal(out === 'no' ? '' : out, q.want, `${q.user ?? 'anonymous'} on ${q.path}`);
+      }
+    }
+  });
+});
+
+describe('authz canaries (libsvn checker)', () => {
+  const checker = new AuthzChecker('/usr/bin/python3');
+  after(() => checker.close());
   const access: ProjectAccess = { ...base, members: [base.members[1]!, { user: 'vic', role: 'viewer' }] };
 
-  it('pass on what the renderer emits, for both visibilities', async () => {
-    await checkCanaries(write(renderAuthz(access)), access);
+  it('pass on what the renderer emits, for both visibilities and with path rules', async () => {
+    await checker.verify(renderAuthz(access), access);
     const pub = { ...access, visibility: 'public' as const };
-    await checkCanaries(write(renderAuthz(pub)), pub);
+    await checker.verify(renderAuthz(pub), pub);
+    const ruled = { ...access, rules: [{ path: '/trunk/secret', subject: '*', access: '' as const }] };
+    await checker.verify(renderAuthz(ruled), ruled);
   });
 
   it('name every rule a file breaks', async () => {
     // A valid file that grants too much: the viewer can write, and everyone can read a private project.
-    const f = write('[groups]\nowner = amy\nviewer = vic\n[/]\n@owner = rw\n@viewer = rw\n* = r\n');
-    execFileSync('svnauthz', ['validate', f]);
-    await assert.rejects(checkCanaries(f, access), (e: Error) => {
+    const f = '[groups]\nowner = amy\nviewer = vic\n[/]\n@owner = rw\n@viewer = rw\n* = r\n';
+    await assert.rejects(checker.verify(f, access), (e: Error) => {
       assert.match(e.message, /vic should have r on \//);
-      assert.match(e.message, /anonymous should have no on \//);
-      assert.match(e.message, /Keelson-NonMember should have no/);
+      assert.match(e.message, /anonymous should have no access on \//);
+      assert.match(e.message, /Keelson-NonMember should have no access/);
       return true;
     });
+  });
+
+  it('refuse what libsvn cannot parse', async () => {
+    await assert.rejects(checker.verify('[/]\n@ghost = rw\n', access), /undefined group/);
+    await assert.rejects(checker.verify('[/]\n* = r\n[/]\n* = r\n', access), /svn:/);
   });
 });

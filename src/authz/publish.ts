@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { DB } from '../store/db.js';
+import { nowIso } from '../store/db.js';
+import { renderAuthz, type ProjectAccess } from './render.js';
+import type { AuthzChecker } from './canary.js';
+import { fsyncDir } from './atomic.js';
+
+export interface PublishResult {
+  version: number;
+  checksum: string;
+  /** The bytes on disk changed. */
+  changed: boolean;
+  /** A newer version was already published by someone else; this one was dropped. */
+  stale: boolean;
+}
+
+export interface PublishInput {
+  projectId: number;
+  /** The repository's authz file (<repo>/conf/authz). */
+  file: string;
+  access: ProjectAccess;
+  /** The permission version `access` was read at (one transaction; see readAccess). */
+  version: number;
+  checker: AuthzChecker;
+  owner?: { uid: number; gid: number };
+  publisher: string;
+}
+
+export const sha256 = (s: string | Buffer): string => crypto.createHash('sha256').update(s).digest('hex');
+
+/**
+ * Publishes one repository's authz file, or nothing:
+ *   render → libsvn parses it and answers the canaries → temporary file in the same directory →
+ *   fsync → [write transaction: no newer version published? rename; record version, checksum,
+ *   time] → fsync the directory.
+ * Any failure before the rename (a rendering refused, a canary that does not hold, ENOSPC) leaves
+ * the previous file serving; the caller records the error and the job retries with backoff.
+ * The rename happens inside a SQLite write transaction that first checks the published version,
+ * so publishers in different processes (the worker, `keelson reconcile --all`) are serialized
+ * per database and an older state can never replace a newer one.
+ */
+export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResult> {
+  const text = renderAuthz(i.access);
+  const checksum = sha256(text);
+  await i.checker.verify(text, i.access);
+
+  let same = false;
+  try {
+    same = (await fs.promises.readFile(i.file, 'utf8')) === text;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const dir = path.dirname(i.file);
+  let tmp: string | undefined;
+  if (!same) {
+    tmp = path.join(dir, `.authz.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+    let fh: fs.promises.FileHandle | undefined;
+    try {
+      fh = await fs.promises.open(tmp, 'wx', 0o644);
+      await fh.writeFile(text);
+      await fh.sync();
+      if (i.owner) await fh.chown(i.owner.uid, i.owner.gid);
+      await fh.close();
+      fh = undefined;
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await fs.promises.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  const sel = db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck();
+  const upd = db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`);
+  const ins = db.prepare(
+    `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  let stale = false;
+  try {
+    db.transaction(() => {
+      const published = sel.get(i.projectId) as number | null;
+      if (published !== null && published > i.version) {
+        stale = true;
+        return;
+      }
+      if (tmp) fs.renameSync(tmp, i.file);
+      tmp = undefined;
+      if (published !== i.version || !same) {
+        const at = nowIso();
+        upd.run(i.version, checksum, at, i.projectId);
+        ins.run(i.projectId, i.version, checksum, same ? 0 : 1, at, i.publisher);
+      }
+    }).immediate();
+  } finally {
+    if (tmp) await fs.promises.rm(tmp, { force: true });
+  }
+  if (!same && !stale) await fsyncDir(dir);
+  return { version: i.version, checksum, changed: !same && !stale, stale };
+}
