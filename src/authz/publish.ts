@@ -28,6 +28,23 @@ export interface PublishInput {
   publisher: string;
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temporary files of publishers that died (SIGKILL, power loss) before their rename. */
+async function sweepDeadTemps(dir: string): Promise<void> {
+  for (const f of await fs.promises.readdir(dir)) {
+    const pid = Number(f.match(/^\.authz\.(\d+)\.[0-9a-f]+\.tmp$/)?.[1]);
+    if (pid && pid !== process.pid && !pidAlive(pid)) await fs.promises.rm(path.join(dir, f), { force: true });
+  }
+}
+
 export const sha256 = (s: string | Buffer): string => crypto.createHash('sha256').update(s).digest('hex');
 
 /**
@@ -55,6 +72,7 @@ export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResu
   const dir = path.dirname(i.file);
   let tmp: string | undefined;
   if (!same) {
+    await sweepDeadTemps(dir);
     tmp = path.join(dir, `.authz.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
     let fh: fs.promises.FileHandle | undefined;
     try {

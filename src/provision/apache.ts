@@ -160,6 +160,13 @@ def _init_with_shared_cache(self, *args, **kwargs):
 
 jinja2.Environment.__init__ = _init_with_shared_cache
 
+# Trac keeps each user's permission set for 5 s per process; Keelson promises that a removed
+# member or a suspended project loses access on the next request. The permission table itself
+# stays cached (Trac invalidates it across processes when it changes), so this costs a dict walk.
+import trac.perm
+trac.perm.DefaultPermissionPolicy.CACHE_EXPIRY = -1
+trac.perm.PermissionSystem.CACHE_EXPIRY = -1
+
 PARENT = ${JSON.stringify(l.tracRoot)}
 SLUG = re.compile(r'^[a-z][a-z0-9-]{1,38}[a-z0-9]$')
 

@@ -71,6 +71,7 @@ export class Reconciler {
   private owner: Owner | undefined;
   private template = '';
   private ready: Promise<void> | undefined;
+  private filesReady: Promise<void> | undefined;
 
   constructor(
     private readonly cfg: Config,
@@ -87,7 +88,13 @@ export class Reconciler {
     return this.ready;
   }
 
-  private async doInit(): Promise<void> {
+  /** What publishing authz, hooks and credentials needs (no Trac): `reconcile --all --files-only`. */
+  initFiles(): Promise<void> {
+    this.filesReady ??= this.doInitFiles();
+    return this.filesReady;
+  }
+
+  private async doInitFiles(): Promise<void> {
     const l = this.l;
     this.owner = await apacheOwner(this.cfg);
     for (const d of [l.svnRoot, l.tracRoot, l.staging, l.authDir, l.cacheDir, l.tracShared, path.dirname(l.commitSpool)]) {
@@ -113,6 +120,12 @@ export class Reconciler {
       if (pid && pid !== process.pid && pidAlive(pid)) continue;
       fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     }
+    syncCredentials(this.db, l.authDb, this.owner);
+  }
+
+  private async doInit(): Promise<void> {
+    await this.initFiles();
+    const l = this.l;
     await writeFileAtomic(l.tracInherit, renderSharedTracIni());
     const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
     // The template is named by what it holds, so a new Trac or new role permissions make a new one.
@@ -129,7 +142,6 @@ export class Reconciler {
       inherit: l.tracInherit,
       perms: basePerms,
     });
-    syncCredentials(this.db, l.authDb, this.owner);
   }
 
   close(): void {
@@ -286,7 +298,7 @@ export class Reconciler {
    * repository is missing (or that is not yet active) is returned for a full reconcile.
    */
   async rebuildFiles(opts: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}) {
-    await this.init();
+    await this.initFiles();
     const t0 = Date.now();
     const cred = syncCredentials(this.db, this.l.authDb, this.owner);
     const ids = this.db.prepare(`SELECT id FROM projects WHERE state <> 'deleted' ORDER BY id`).pluck().all() as number[];
