@@ -7,7 +7,8 @@ set -euo pipefail
 PKGS=(apache2 apache2-utils libapache2-mod-svn libapache2-mod-wsgi-py3 libaprutil1-dbd-sqlite3
   subversion python3-subversion python3-jinja2 python3-setuptools python3-pkg-resources
   python3-babel python3-pygments libjs-excanvas libjs-jquery libjs-jquery-ui
-  libjs-jquery-timepicker sqlite3 curl ca-certificates)
+  libjs-jquery-timepicker sqlite3 curl ca-certificates
+  chromium)  # chromium: the browser tests (playwright-core drives /usr/bin/chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -16,6 +16,24 @@ export interface Config {
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
   python: string;
   workerConcurrency: number;
+  /** Web UI: a session ends after this many idle seconds. */
+  sessionIdleSeconds: number;
+  /** Web UI: cookies marked Secure (true when the public URL is https, or KEELSON_SECURE_COOKIES=1). */
+  secureCookies: boolean;
+  /** Web UI throttles: failed logins per account and per address, signups per address. */
+  loginPerAccount: { max: number; windowSeconds: number };
+  loginPerAddress: { max: number; windowSeconds: number };
+  signupPerAddress: { max: number; windowSeconds: number };
+  /** node-cron schedule of the disk usage sampler (operator chart). */
+  diskSampleCron: string;
+}
+
+/** "MAX/SECONDS", e.g. "5/900". */
+function rate(name: string, value: string | undefined, max: number, windowSeconds: number) {
+  if (value === undefined || value === '') return { max, windowSeconds };
+  const m = /^(\d{1,6})\/(\d{1,7})$/.exec(value);
+  if (!m) throw new Error(`${name} must look like MAX/SECONDS (e.g. 5/900), got ${JSON.stringify(value)}`);
+  return { max: Number(m[1]), windowSeconds: Number(m[2]) };
 }
 
 function int(name: string, value: string | undefined, fallback: number): number {
@@ -61,6 +79,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
     python: env.KEELSON_PYTHON || '/usr/bin/python3',
     workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,
+    sessionIdleSeconds: Number(env.KEELSON_SESSION_IDLE_SECONDS) > 0 ? Number(env.KEELSON_SESSION_IDLE_SECONDS) : 12 * 3600,
+    secureCookies: env.KEELSON_SECURE_COOKIES ? env.KEELSON_SECURE_COOKIES === '1' : publicUrl.startsWith('https:'),
+    loginPerAccount: rate('KEELSON_LOGIN_LIMIT_ACCOUNT', env.KEELSON_LOGIN_LIMIT_ACCOUNT, 5, 900),
+    loginPerAddress: rate('KEELSON_LOGIN_LIMIT_ADDRESS', env.KEELSON_LOGIN_LIMIT_ADDRESS, 20, 900),
+    signupPerAddress: rate('KEELSON_SIGNUP_LIMIT_ADDRESS', env.KEELSON_SIGNUP_LIMIT_ADDRESS, 10, 3600),
+    diskSampleCron: env.KEELSON_DISK_SAMPLE_CRON || '*/5 * * * *',
   };
 }
 

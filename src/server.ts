@@ -10,6 +10,7 @@ import { Worker } from './jobs/worker.js';
 import { enqueue } from './jobs/queue.js';
 import { JOB_CREDENTIALS, JOB_RECONCILE } from './store/model.js';
 import { log } from './log.js';
+import { sampleDisk } from './web/store.js';
 
 export interface ServeOptions {
   api?: boolean;
@@ -88,6 +89,16 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   }
 
   if (o.scheduler) {
+    // Disk usage of the data and backup volumes for the operator's chart: one sample now, then on schedule.
+    const sample = () => {
+      try {
+        sampleDisk(db, cfg);
+      } catch (e) {
+        log.error('disk sample', { error: String(e) });
+      }
+    };
+    sample();
+    tasks.push(cron.schedule(cfg.diskSampleCron, sample, { name: 'disk-sample' }));
     // Nightly drift repair: every project re-rendered from the database.
     tasks.push(cron.schedule('17 3 * * *', () => log.info('nightly reconcile', { projects: enqueueAll(db) }), { name: 'reconcile-all' }));
     if (o.apache) {

@@ -1,7 +1,10 @@
-import type { Request, RequestHandler } from 'express';
+import crypto from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
 import type { DB } from '../store/db.js';
+import type { Config } from '../config.js';
 import * as model from '../store/model.js';
-import { AuthenticationError, NotAllowedError, NotFoundError } from '../errors.js';
+import * as web from '../web/store.js';
+import { AuthenticationError, DomainError, NotAllowedError, NotFoundError } from '../errors.js';
 import type { Role } from '../names.js';
 
 /**
@@ -82,6 +85,116 @@ export function requireProjectRole(db: DB, min: Role): RequestHandler {
       throw new NotFoundError(`no project ${JSON.stringify(slug)}`);
     }
     if (RANK[role] < RANK[min]) throw new NotAllowedError(`this needs the ${min} role in ${slug}; you are ${role}`);
+    next();
+  };
+}
+
+// ---- browser sessions and CSRF (web UI) ----
+
+export const SESSION_COOKIE = 'keelson_session';
+/** A random per-browser id; CSRF tokens are an HMAC of it, so a page can embed one without a server-side table. */
+export const BROWSER_COOKIE = 'keelson_bid';
+
+export interface WebRequest extends Authed {
+  webCookies?: Record<string, string>;
+  /** The raw session cookie token when it names a live session. */
+  sessionToken?: string;
+  session?: web.SessionRow;
+  /** A session cookie was sent but its session is gone (expired or signed out elsewhere). */
+  sessionExpired?: boolean;
+  csrfToken?: string;
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i < 1) continue;
+    const k = part.slice(0, i).trim();
+    const v = part.slice(i + 1).trim();
+    if (/^[A-Za-z0-9_-]+$/.test(k) && /^[A-Za-z0-9_-]*$/.test(v)) out[k] = v;
+  }
+  return out;
+}
+
+export function cookie(name: string, value: string, cfg: Config, maxAgeSeconds?: number): string {
+  const parts = [`${name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+  if (maxAgeSeconds !== undefined) parts.push(`Max-Age=${maxAgeSeconds}`);
+  if (cfg.secureCookies) parts.push('Secure');
+  return parts.join('; ');
+}
+
+function appendCookie(res: Response, c: string): void {
+  const prev = res.getHeader('set-cookie');
+  res.setHeader('set-cookie', [...(Array.isArray(prev) ? prev : prev ? [String(prev)] : []), c]);
+}
+
+export function csrfFor(db: DB, browserId: string): string {
+  return crypto.createHmac('sha256', web.csrfSecret(db)).update(`csrf:${browserId}`).digest('base64url');
+}
+
+/**
+ * Reads the browser-id and session cookies. A live session makes `req.actor` the user (kind
+ * 'user'), unless a Bearer token already set an actor. A browser without an id gets one, so every
+ * page can carry a CSRF token, including the login and signup forms.
+ */
+export function sessionAuth(db: DB, cfg: Config): RequestHandler {
+  return (req: WebRequest, res, next) => {
+    const cookies = parseCookies(req.get('cookie'));
+    req.webCookies = cookies;
+    let bid = cookies[BROWSER_COOKIE];
+    if (!bid || bid.length < 20) {
+      bid = crypto.randomBytes(24).toString('base64url');
+      cookies[BROWSER_COOKIE] = bid;
+      appendCookie(res, cookie(BROWSER_COOKIE, bid, cfg, 365 * 86_400));
+    }
+    req.csrfToken = csrfFor(db, bid);
+    const tok = cookies[SESSION_COOKIE];
+    if (tok) {
+      const s = web.touchSession(db, tok, cfg.sessionIdleSeconds);
+      if (s) {
+        req.session = s;
+        req.sessionToken = tok;
+        if (!req.actor) req.actor = { kind: 'user', label: `user:${s.user.name}`, user: s.user.name, admin: !!s.user.is_admin };
+      } else req.sessionExpired = true;
+    }
+    next();
+  };
+}
+
+export function startSession(db: DB, cfg: Config, res: Response, userId: number): string {
+  const token = web.createSession(db, userId, cfg.sessionIdleSeconds);
+  appendCookie(res, cookie(SESSION_COOKIE, token, cfg));
+  return token;
+}
+export function endSession(db: DB, cfg: Config, req: WebRequest, res: Response): void {
+  const tok = req.webCookies?.[SESSION_COOKIE];
+  if (tok) web.deleteSession(db, tok);
+  appendCookie(res, cookie(SESSION_COOKIE, '', cfg, 0));
+}
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** True when the request carries the CSRF token of its browser (header X-CSRF-Token or form field _csrf). */
+export function csrfValid(req: WebRequest): boolean {
+  const sent = req.get('x-csrf-token') ?? (typeof req.body?._csrf === 'string' ? (req.body._csrf as string) : undefined);
+  if (!sent || !req.csrfToken) return false;
+  const a = Buffer.from(sent);
+  const b = Buffer.from(req.csrfToken);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+/**
+ * CSRF guard. Bearer-token requests are exempt (a browser never attaches one on its own); every
+ * other state-changing request that a browser could be tricked into sending (it carries our
+ * cookies, or it signs in or up) must carry the token: 403 otherwise.
+ */
+export function requireCsrf(opts: { always?: (req: WebRequest) => boolean } = {}): RequestHandler {
+  return (req: WebRequest, _res, next) => {
+    if (SAFE.has(req.method) || req.actor?.kind === 'token') return next();
+    const cookieBound = !!req.webCookies?.[SESSION_COOKIE] || (opts.always?.(req) ?? true);
+    if (cookieBound && !csrfValid(req))
+      throw new DomainError(403, 'csrf', 'the CSRF token is missing or wrong; reload the page and try again');
     next();
   };
 }

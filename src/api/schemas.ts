@@ -17,7 +17,36 @@ export const title = z
   // eslint-disable-next-line no-control-regex
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line without control characters')
   .refine((s) => s.trim() === s, 'must not start or end with spaces');
-export const password = z.string().min(10, 'at least 10 characters').max(200, 'at most 200 characters');
+/** Passwords people choose and guessers try first; refused whatever their length. */
+const COMMON_PASSWORDS = new Set([
+  '1234567890',
+  '12345678910',
+  '123456789012',
+  '0987654321',
+  'qwertyuiop',
+  'password12',
+  'password123',
+  'password1234',
+  'passw0rd123',
+  'iloveyou123',
+  'letmein1234',
+  'abcdefghij',
+  'abc1234567',
+  'qwerty1234',
+  'qwerty123456',
+  'administrator',
+  'changeme123',
+  'trustno1234',
+  'welcome123',
+  'subversion',
+]);
+export const PASSWORD_RULE = '10 to 200 characters, at least 5 different ones, not a common password and not your user name';
+export const password = z
+  .string()
+  .min(10, 'at least 10 characters')
+  .max(200, 'at most 200 characters')
+  .refine((p) => new Set(p).size >= 5, 'use at least 5 different characters')
+  .refine((p) => !COMMON_PASSWORDS.has(p.toLowerCase()), 'this is one of the most common passwords; choose another');
 export const email = z.email('must be an email address').max(254);
 
 export const createUserBody = z.strictObject({ name: username, email, password, admin: z.boolean().optional() });
@@ -32,3 +61,33 @@ export const memberBody = z.strictObject({ role: z.enum(ROLES) });
 export const slugParams = z.object({ slug });
 export const memberParams = z.object({ slug, user: username });
 export const userParams = z.object({ name: username });
+
+// ---- web UI and its API (sessions, signup, capacity gate) ----
+
+const noUserInPassword = (b: { username: string; password: string }, ctx: z.RefinementCtx) => {
+  if (b.username.length >= 3 && b.password.toLowerCase().includes(b.username.toLowerCase()))
+    ctx.addIssue({ code: 'custom', path: ['password'], message: 'must not contain your user name' });
+};
+export const visibility = z.enum(VISIBILITIES);
+export const firstProject = z.strictObject({ slug, title: title.optional(), visibility: visibility.default('private') });
+export const inviteCode = z.string().regex(/^inv-[A-Za-z0-9_-]{16}$/, 'an invite code looks like inv- followed by 16 letters or digits');
+export const signupBody = z
+  .strictObject({ username, email, password, invite: inviteCode.optional(), project: firstProject.optional() })
+  .superRefine(noUserInPassword);
+/** Login takes any strings: the answer to a malformed name is the same as to a wrong password. */
+export const loginBody = z.strictObject({ username: z.string().max(200), password: z.string().max(200) });
+export const changePasswordBody = z.strictObject({ current: z.string().max(200), password, username }).superRefine(noUserInPassword);
+/** A signed-in user's new project: they are the owner (admins may name another owner). */
+export const ownProjectBody = z.strictObject({
+  slug,
+  title: title.optional(),
+  visibility: visibility.default('private'),
+  owner: username.optional(),
+});
+export const capacityBody = z.strictObject({
+  maxProjects: z.coerce.number().int('a whole number').min(0, 'at least 0').max(1_000_000).nullable(),
+  minFreeBytes: z.coerce.number().int('a whole number').min(0, 'at least 0'),
+  signupMode: z.enum(['open', 'invite', 'closed']),
+});
+export const waitlistBody = z.strictObject({ email });
+export const inviteBody = z.strictObject({ email: email.optional() });

@@ -315,7 +315,7 @@ export function setSuspended(db: DB, actor: string, slug: string, suspended: boo
       if (suspended && p.state !== 'active' && p.state !== 'suspended')
         throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
       if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
-      setProjectState(db, p.id, suspended ? 'suspended' : 'active');
+      setProjectState(db, p.id, suspended ? 'suspended' : 'active', null, actor);
       audit(db, actor, suspended ? 'project.suspend' : 'project.resume', slug);
       enqueue(db, JOB_RECONCILE, p.id);
       return getProjectById(db, p.id)!;
@@ -328,7 +328,9 @@ export function searchProjects(db: DB, q: string, limit: number, offset: number)
   const like = `%${q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
   const where = `state <> 'deleted' AND (slug LIKE ? ESCAPE '\\' OR title LIKE ? ESCAPE '\\')`;
   const total = (db.prepare(`SELECT count(*) AS n FROM projects WHERE ${where}`).get(like, like) as { n: number }).n;
-  const rows = db.prepare(`SELECT * FROM projects WHERE ${where} ORDER BY slug LIMIT ? OFFSET ?`).all(like, like, limit, offset) as ProjectRow[];
+  const rows = db
+    .prepare(`SELECT * FROM projects WHERE ${where} ORDER BY slug LIMIT ? OFFSET ?`)
+    .all(like, like, limit, offset) as ProjectRow[];
   return { rows, total };
 }
 

@@ -1,0 +1,370 @@
+/**
+ * The web UI's own rows: sessions, throttles, settings (capacity gate), waitlist, invites and disk
+ * samples (schema in src/store/schema/web.ts). Every write is one statement or one transaction.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DB } from '../store/db.js';
+import { nowIso } from '../store/db.js';
+import * as model from '../store/model.js';
+import { ConflictError, DomainError, InputError } from '../errors.js';
+import type { Config } from '../config.js';
+import { layout } from '../config.js';
+import { log } from '../log.js';
+
+export const sha256 = (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
+
+// ---- settings ----
+
+function getSetting<T>(db: DB, key: string): T | undefined {
+  const row = db.prepare(`SELECT value FROM settings WHERE key = ?`).get(key) as { value: string } | undefined;
+  return row ? (JSON.parse(row.value) as T) : undefined;
+}
+function putSetting(db: DB, key: string, value: unknown): void {
+  db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
+    key,
+    JSON.stringify(value),
+  );
+}
+
+/** The server's HMAC key for CSRF tokens, made once per database. */
+export function csrfSecret(db: DB): Buffer {
+  let s = getSetting<string>(db, 'csrf_secret');
+  if (!s) {
+    db.prepare(`INSERT OR IGNORE INTO settings (key, value) VALUES ('csrf_secret', ?)`).run(
+      JSON.stringify(crypto.randomBytes(32).toString('base64')),
+    );
+    s = getSetting<string>(db, 'csrf_secret')!;
+  }
+  return Buffer.from(s, 'base64');
+}
+
+export const SIGNUP_MODES = ['open', 'invite', 'closed'] as const;
+export type SignupMode = (typeof SIGNUP_MODES)[number];
+export interface Capacity {
+  /** Live projects allowed; null = no limit. */
+  maxProjects: number | null;
+  /** Free bytes the data volume must keep; new projects stop below it. */
+  minFreeBytes: number;
+  signupMode: SignupMode;
+}
+export const DEFAULT_CAPACITY: Capacity = { maxProjects: null, minFreeBytes: 0, signupMode: 'open' };
+
+export function getCapacity(db: DB): Capacity {
+  return { ...DEFAULT_CAPACITY, ...(getSetting<Partial<Capacity>>(db, 'capacity') ?? {}) };
+}
+export function setCapacity(db: DB, actor: string, c: Capacity): void {
+  db.transaction(() => {
+    putSetting(db, 'capacity', c);
+    model.audit(db, actor, 'capacity.set', 'host', c);
+  }).immediate();
+}
+
+/** Free and total bytes of the volume holding `dir` (what an unprivileged writer can use). */
+export function volume(dir: string): { path: string; totalBytes: number; freeBytes: number } {
+  let d = dir;
+  while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  const s = fs.statfsSync(d);
+  return { path: dir, totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+}
+
+export function liveProjectCount(db: DB): number {
+  return (db.prepare(`SELECT count(*) AS n FROM projects WHERE state NOT IN ('deleted','deleting')`).get() as { n: number }).n;
+}
+
+export interface GateState {
+  capacity: Capacity;
+  projects: number;
+  freeBytes: number;
+  /** Why new projects are not taken now (null: they are). */
+  full: string | null;
+  /** Whether a new account may be made without an invite. */
+  signupOpen: boolean;
+}
+
+export function gate(db: DB, cfg: Config): GateState {
+  const capacity = getCapacity(db);
+  const projects = liveProjectCount(db);
+  const freeBytes = volume(cfg.dataDir).freeBytes;
+  let full: string | null = null;
+  if (capacity.maxProjects !== null && projects >= capacity.maxProjects) full = 'this host has reached its limit of projects';
+  else if (freeBytes < capacity.minFreeBytes) full = 'this host is low on disk space';
+  return { capacity, projects, freeBytes, full, signupOpen: capacity.signupMode === 'open' && full === null };
+}
+
+/** 503: the capacity gate is shut. A switch the operator set, not an outage. */
+export class CapacityError extends DomainError {
+  constructor(message: string) {
+    super(503, 'capacity', message);
+  }
+}
+
+// ---- sessions ----
+
+export interface SessionRow {
+  id_hash: string;
+  user_id: number;
+  created_at: number;
+  seen_at: number;
+  expires_at: number;
+  draft: string | null;
+}
+
+export function createSession(db: DB, userId: number, idleSeconds: number): string {
+  const token = crypto.randomBytes(32).toString('base64url');
+  const now = Date.now();
+  db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`).run(
+    sha256(token),
+    userId,
+    now,
+    now,
+    now + idleSeconds * 1000,
+  );
+  // Expired sessions of anyone are swept here rather than by a timer.
+  db.prepare(`DELETE FROM sessions WHERE expires_at < ?`).run(now - 86_400_000);
+  return token;
+}
+
+/** The live session for a cookie token, sliding its expiry; undefined if unknown or expired. */
+export function touchSession(db: DB, token: string, idleSeconds: number): (SessionRow & { user: model.UserRow }) | undefined {
+  const s = db.prepare(`SELECT * FROM sessions WHERE id_hash = ?`).get(sha256(token)) as SessionRow | undefined;
+  const now = Date.now();
+  if (!s || s.expires_at < now) return undefined;
+  const user = model.getUserById(db, s.user_id);
+  if (!user || user.disabled_at) return undefined;
+  if (now - s.seen_at > 60_000)
+    db.prepare(`UPDATE sessions SET seen_at = ?, expires_at = ? WHERE id_hash = ?`).run(now, now + idleSeconds * 1000, s.id_hash);
+  return { ...s, user };
+}
+
+export function deleteSession(db: DB, token: string): void {
+  db.prepare(`DELETE FROM sessions WHERE id_hash = ?`).run(sha256(token));
+}
+export function deleteUserSessions(db: DB, userId: number, except?: string): void {
+  db.prepare(`DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?`).run(userId, except ? sha256(except) : '');
+}
+export function setDraft(db: DB, token: string, draft: { path: string; fields: Record<string, string> } | null): void {
+  db.prepare(`UPDATE sessions SET draft = ? WHERE id_hash = ?`).run(draft ? JSON.stringify(draft) : null, sha256(token));
+}
+
+// ---- throttles (fixed windows) ----
+
+export interface Limit {
+  max: number;
+  windowSeconds: number;
+}
+
+/** Seconds until `key` may be tried again, or 0 if it is under its limit. Does not count. */
+export function throttled(db: DB, key: string, limit: Limit): number {
+  const row = db.prepare(`SELECT window_start, count FROM throttles WHERE key = ?`).get(key) as
+    { window_start: number; count: number } | undefined;
+  const now = Date.now();
+  if (!row || now - row.window_start >= limit.windowSeconds * 1000) return 0;
+  if (row.count < limit.max) return 0;
+  return Math.ceil((row.window_start + limit.windowSeconds * 1000 - now) / 1000);
+}
+
+export function hit(db: DB, key: string, limit: Limit): void {
+  const now = Date.now();
+  db.prepare(
+    `INSERT INTO throttles (key, window_start, count) VALUES (?, ?, 1)
+     ON CONFLICT(key) DO UPDATE SET
+       count = CASE WHEN ? - window_start >= ? THEN 1 ELSE count + 1 END,
+       window_start = CASE WHEN ? - window_start >= ? THEN ? ELSE window_start END`,
+  ).run(key, now, now, limit.windowSeconds * 1000, now, limit.windowSeconds * 1000, now);
+}
+export function clearThrottle(db: DB, key: string): void {
+  db.prepare(`DELETE FROM throttles WHERE key = ?`).run(key);
+}
+
+// ---- waitlist and invites ----
+
+export interface WaitRow {
+  id: number;
+  email: string;
+  created_at: string;
+  invited_at: string | null;
+}
+
+/** Adds an address to the waitlist; adding it twice is not an error (and tells nobody anything). */
+export function joinWaitlist(db: DB, email: string): void {
+  db.prepare(`INSERT INTO waitlist (email, created_at) VALUES (?, ?) ON CONFLICT(email) DO NOTHING`).run(email, nowIso());
+}
+export function listWaitlist(db: DB): WaitRow[] {
+  return db.prepare(`SELECT * FROM waitlist ORDER BY invited_at IS NOT NULL, created_at`).all() as WaitRow[];
+}
+
+export interface InviteRow {
+  id: number;
+  email: string | null;
+  created_at: string;
+  created_by: string;
+  used_at: string | null;
+  used_by: string | null;
+}
+
+/** Makes an invite code (shown once, and logged, since there is no mail); marks the waitlist entry invited. */
+export function createInvite(db: DB, actor: string, email: string | null): string {
+  const code = 'inv-' + crypto.randomBytes(12).toString('base64url');
+  db.transaction(() => {
+    db.prepare(`INSERT INTO invites (code_hash, email, created_at, created_by) VALUES (?, ?, ?, ?)`).run(
+      sha256(code),
+      email,
+      nowIso(),
+      actor,
+    );
+    if (email) db.prepare(`UPDATE waitlist SET invited_at = ? WHERE email = ?`).run(nowIso(), email);
+    model.audit(db, actor, 'invite.create', email ?? '(no address)');
+  }).immediate();
+  log.info('invite created', { email, code, by: actor });
+  return code;
+}
+export function listInvites(db: DB): InviteRow[] {
+  return db.prepare(`SELECT id, email, created_at, created_by, used_at, used_by FROM invites ORDER BY id DESC`).all() as InviteRow[];
+}
+export function inviteValid(db: DB, code: string): boolean {
+  return !!db.prepare(`SELECT 1 FROM invites WHERE code_hash = ? AND used_at IS NULL`).get(sha256(code));
+}
+/** Inside the signup transaction: spends the code or throws. */
+export function useInvite(db: DB, code: string, user: string): void {
+  const r = db
+    .prepare(`UPDATE invites SET used_at = ?, used_by = ? WHERE code_hash = ? AND used_at IS NULL`)
+    .run(nowIso(), user, sha256(code));
+  if (r.changes !== 1) throw new InputError('invite: this invite code is not valid or was already used');
+}
+
+// ---- signup ----
+
+export interface SignupInput {
+  username: string;
+  email: string;
+  password: string;
+  invite?: string;
+  project?: { slug: string; title?: string; visibility: 'private' | 'public' };
+}
+
+/**
+ * A new account and, optionally, its first project, in one transaction: either both exist
+ * afterwards or neither. The capacity gate is checked inside the transaction, so two signups
+ * racing for the last slot cannot both get it.
+ */
+export function signup(db: DB, cfg: Config, input: SignupInput, address: string) {
+  return db
+    .transaction(() => {
+      const g = gate(db, cfg);
+      const invited = input.invite ? inviteValid(db, input.invite) : false;
+      if (input.invite && !invited) throw new InputError('invite: this invite code is not valid or was already used');
+      if (!invited) {
+        if (g.capacity.signupMode === 'closed') throw new CapacityError('signup is closed on this host; join the waitlist');
+        if (g.capacity.signupMode === 'invite') throw new CapacityError('signup on this host needs an invite code');
+        if (g.full) throw new CapacityError(`${g.full}; join the waitlist`);
+      } else if (input.project && g.freeBytes < g.capacity.minFreeBytes) {
+        // An invite lets a person past the project limit and the signup mode, never past the disk floor.
+        throw new CapacityError('this host is low on disk space; try again later');
+      }
+      if (model.getUser(db, input.username)) throw new ConflictError(`username: ${input.username} is taken`);
+      if (input.project && model.getProject(db, input.project.slug))
+        throw new ConflictError(`project.slug: a project named ${input.project.slug} exists`);
+      const { user, accessToken } = model.createUser(db, `signup:${address}`, {
+        name: input.username,
+        email: input.email,
+        password: input.password,
+      });
+      if (input.invite) useInvite(db, input.invite, input.username);
+      const project = input.project
+        ? model.createProject(db, `user:${input.username}`, {
+            slug: input.project.slug,
+            title: input.project.title || input.project.slug,
+            visibility: input.project.visibility,
+            owner: input.username,
+          })
+        : undefined;
+      return { user, accessToken, project };
+    })
+    .immediate();
+}
+
+/** Creates a project for a signed-in user, through the capacity gate (admins pass it). */
+export function createOwnProject(
+  db: DB,
+  cfg: Config,
+  actor: { user: string; admin: boolean },
+  p: { slug: string; title?: string; visibility: 'private' | 'public' },
+) {
+  return db
+    .transaction(() => {
+      if (!actor.admin) {
+        const g = gate(db, cfg);
+        if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
+      }
+      return model.createProject(db, `user:${actor.user}`, {
+        slug: p.slug,
+        title: p.title || p.slug,
+        visibility: p.visibility,
+        owner: actor.user,
+      });
+    })
+    .immediate();
+}
+
+// ---- disk samples and project storage ----
+
+export function sampleDisk(db: DB, cfg: Config): void {
+  const at = Date.now();
+  const ins = db.prepare(`INSERT OR REPLACE INTO disk_samples (at, volume, path, total_bytes, free_bytes) VALUES (?, ?, ?, ?, ?)`);
+  const d = volume(cfg.dataDir);
+  const b = volume(cfg.backupDir);
+  db.transaction(() => {
+    ins.run(at, 'data', d.path, d.totalBytes, d.freeBytes);
+    ins.run(at, 'backup', b.path, b.totalBytes, b.freeBytes);
+    // 30 days of history is what the chart shows; older rows go.
+    db.prepare(`DELETE FROM disk_samples WHERE at < ?`).run(at - 30 * 86_400_000);
+  })();
+}
+
+export interface DiskSample {
+  at: number;
+  volume: 'data' | 'backup';
+  path: string;
+  total_bytes: number;
+  free_bytes: number;
+}
+export function diskSamples(db: DB, sinceMs: number): DiskSample[] {
+  return db.prepare(`SELECT * FROM disk_samples WHERE at >= ? ORDER BY at`).all(sinceMs) as DiskSample[];
+}
+
+/** Bytes under a directory (files' allocated size), 0 if it does not exist. */
+export async function du(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        const st = await fs.promises.lstat(p).catch(() => undefined);
+        if (st) total += st.blocks * 512;
+      }
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+const usageCache = new Map<string, { at: number; bytes: number }>();
+/** Repository + Trac environment size of a project; cached for a minute (a walk per page view would be wasteful). */
+export async function projectUsage(cfg: Config, slug: string): Promise<number> {
+  const l = layout(cfg);
+  const key = `${cfg.dataDir}:${slug}`;
+  const hitc = usageCache.get(key);
+  if (hitc && Date.now() - hitc.at < 60_000) return hitc.bytes;
+  const bytes = (await du(path.join(l.svnRoot, slug))) + (await du(path.join(l.tracRoot, slug)));
+  usageCache.set(key, { at: Date.now(), bytes });
+  return bytes;
+}

@@ -1,0 +1,316 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import request from 'supertest';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase, type DB } from '../../src/store/db.js';
+import { createApp } from '../../src/api/app.js';
+import { createApiToken, createUser } from '../../src/store/model.js';
+import { setCapacity } from '../../src/web/store.js';
+import { tempDataDir } from '../helpers/host.js';
+
+/**
+ * The web UI's security rules, over HTTP against the real app (its own database; no Apache is
+ * needed for these): CSRF refusals, login and signup throttling, no user enumeration, cookie
+ * flags, expired sessions that keep what was typed, and form validation next to the field.
+ */
+const dirs: string[] = [];
+const dbs: DB[] = [];
+after(() => {
+  for (const d of dbs) d.close();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function makeApp(env: Record<string, string> = {}) {
+  const dataDir = tempDataDir('web');
+  dirs.push(dataDir);
+  const cfg = loadConfig({ KEELSON_DATA_DIR: dataDir, ...env });
+  const db = openDatabase(`${dataDir}/keelson.db`);
+  dbs.push(db);
+  process.env.KEELSON_LOG ??= 'silent';
+  const app = createApp({ db, cfg });
+  return { app, db, cfg };
+}
+
+type Agent = ReturnType<typeof request.agent>;
+const csrfOf = (html: string) => {
+  const m = /<meta name="csrf-token" content="([^"]+)">/.exec(html);
+  assert.ok(m, 'page has a CSRF token');
+  return m[1]!;
+};
+async function csrf(agent: Agent, path = '/login'): Promise<string> {
+  const r = await agent.get(path);
+  return csrfOf(r.text);
+}
+async function signIn(agent: Agent, username: string, password: string) {
+  const token = await csrf(agent);
+  return agent.post('/login').type('form').send({ _csrf: token, username, password });
+}
+const PW = 'correct horse battery';
+const count = (db: DB, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+describe('web UI security', () => {
+  it('refuses state-changing requests without the CSRF token (403), forms and fetch alike', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    const a = request.agent(app);
+    // Login itself needs the token (login CSRF).
+    const bare = await a.post('/login').type('form').send({ username: 'alice', password: PW });
+    assert.equal(bare.status, 403);
+    assert.match(bare.text, /CSRF/);
+    const ok = await signIn(a, 'alice', PW);
+    assert.equal(ok.status, 303);
+    assert.equal(ok.headers.location, '/dashboard');
+    const token = await csrf(a, '/dashboard');
+
+    // A forged form post: the browser sends the cookies, but the page's token is missing or wrong.
+    const forged = await a.post('/projects').type('form').send({ slug: 'forged', visibility: 'private' });
+    assert.equal(forged.status, 403);
+    const wrong = await a
+      .post('/projects')
+      .type('form')
+      .send({ _csrf: token.slice(0, -2) + 'xx', slug: 'forged', visibility: 'private' });
+    assert.equal(wrong.status, 403);
+    // A token from another browser does not fit this one.
+    const other = request.agent(app);
+    const otherToken = await csrf(other);
+    assert.equal((await a.post('/projects').type('form').send({ _csrf: otherToken, slug: 'forged' })).status, 403);
+    // The JSON API with a session cookie: same rule, the token in X-CSRF-Token.
+    const api = await a.post('/api/v1/projects').send({ slug: 'forged', visibility: 'private' });
+    assert.equal(api.status, 403);
+    assert.equal(api.body.error.code, 'csrf');
+    assert.equal((await a.delete('/api/v1/session')).status, 403);
+    assert.equal(count(db, 'projects'), 0);
+
+    // With the token, the same requests go through.
+    const made = await a.post('/api/v1/projects').set('x-csrf-token', token).send({ slug: 'real-one', visibility: 'private' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const form = await a.post('/projects').type('form').send({ _csrf: token, slug: 'real-two', visibility: 'public' });
+    assert.equal(form.status, 303);
+    assert.equal(form.headers.location, '/p/real-two');
+    assert.equal(count(db, 'projects'), 2);
+    // Admin bearer tokens need no CSRF token (no browser sends them on its own).
+    const bearer = createApiToken(db, 'ops');
+    const viaToken = await request(app)
+      .post('/api/v1/projects')
+      .set('authorization', `Bearer ${bearer}`)
+      .send({ slug: 'by-token', owner: 'alice' });
+    assert.equal(viaToken.status, 201);
+  });
+
+  it('session cookies are HttpOnly and SameSite=Lax, and Secure behind https', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    const r = await signIn(request.agent(app), 'alice', PW);
+    const c = ([] as string[]).concat(r.headers['set-cookie'] ?? []).find((x) => x.startsWith('keelson_session='));
+    assert.ok(c, 'a session cookie is set');
+    assert.match(c, /HttpOnly/);
+    assert.match(c, /SameSite=Lax/);
+    assert.doesNotMatch(c, /Secure/);
+    const tls = makeApp({ KEELSON_PUBLIC_URL: 'https://hosting.example.org' });
+    createUser(tls.db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    // (supertest's cookie jar keeps Secure cookies away from http, so the browser id is sent by hand.)
+    const first = await request(tls.app).get('/login');
+    const bid = ([] as string[]).concat(first.headers['set-cookie'] ?? []).find((x) => x.startsWith('keelson_bid='))!;
+    assert.match(bid, /HttpOnly; SameSite=Lax; Max-Age=\d+; Secure/);
+    const r2 = await request(tls.app)
+      .post('/login')
+      .set('cookie', bid.split(';')[0]!)
+      .type('form')
+      .send({ _csrf: csrfOf(first.text), username: 'alice', password: PW });
+    assert.equal(r2.status, 303);
+    const c2 = ([] as string[]).concat(r2.headers['set-cookie'] ?? []).find((x) => x.startsWith('keelson_session='));
+    assert.match(c2!, /HttpOnly; SameSite=Lax; Secure/);
+  });
+
+  it('throttles failed logins per account and per address', async () => {
+    const { app, db } = makeApp({ KEELSON_LOGIN_LIMIT_ACCOUNT: '3/900', KEELSON_LOGIN_LIMIT_ADDRESS: '6/900' });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+    const a = request.agent(app);
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(a, 'alice', 'wrong password ' + i)).status, 401);
+    // Now even the right password is refused for alice, with Retry-After.
+    const locked = await signIn(a, 'alice', PW);
+    assert.equal(locked.status, 429);
+    assert.ok(Number(locked.headers['retry-after']) > 0);
+    assert.match(locked.text, /Too many failed sign-ins/);
+    // The JSON API shares the counter.
+    const t = await csrf(a);
+    const viaApi = await a.post('/api/v1/session').set('x-csrf-token', t).send({ username: 'alice', password: PW });
+    assert.equal(viaApi.status, 429);
+    // Another account from the same address is not locked by alice's failures...
+    assert.equal((await signIn(a, 'bob', PW)).status, 303);
+    // ...but the address is, once it has failed often enough across names (3 so far, limit 6).
+    const b = request.agent(app);
+    for (let i = 0; i < 3; i++) assert.equal((await signIn(b, `nobody${i}`, 'whatever password')).status, 401);
+    assert.equal((await signIn(b, 'bob', PW)).status, 429);
+  });
+
+  it('throttles signups per address', async () => {
+    const { app, db } = makeApp({ KEELSON_SIGNUP_LIMIT_ADDRESS: '3/3600' });
+    const a = request.agent(app);
+    for (let i = 0; i < 3; i++) {
+      const t = await csrf(a, '/signup');
+      const r = await a
+        .post('/signup')
+        .type('form')
+        .send({ _csrf: t, username: `user${i}`, email: `u${i}@example.com`, password: PW });
+      assert.equal(r.status, 201, r.text.slice(0, 300));
+      await a.post('/logout').type('form').send({ _csrf: t });
+    }
+    const t = await csrf(a, '/signup');
+    const r = await a.post('/signup').type('form').send({ _csrf: t, username: 'user9', email: 'u9@example.com', password: PW });
+    assert.equal(r.status, 429);
+    assert.match(r.text, /Too many signups from your address/);
+    assert.equal(count(db, 'users'), 3);
+    // The JSON signup counts against the same address.
+    const api = await request.agent(app).get('/api/v1/session');
+    const j = await request(app)
+      .post('/api/v1/signup')
+      .set(
+        'cookie',
+        ([] as string[])
+          .concat(api.headers['set-cookie'] ?? [])
+          .map((c) => c.split(';')[0])
+          .join('; '),
+      )
+      .set('x-csrf-token', api.body.csrfToken)
+      .send({ username: 'user8', email: 'u8@example.com', password: PW });
+    assert.equal(j.status, 429);
+    assert.equal(j.body.error.code, 'throttled');
+  });
+
+  it('does not tell through login which user names exist', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    const msg = (html: string) => /<p class="error banner" role="alert">([^<]*)<\/p>/.exec(html)?.[1];
+    const known = await signIn(request.agent(app), 'alice', 'not her password');
+    const unknown = await signIn(request.agent(app), 'zed', 'not her password');
+    const malformed = await signIn(request.agent(app), '../Robert"); DROP', 'x');
+    assert.equal(known.status, 401);
+    assert.equal(unknown.status, known.status);
+    assert.equal(malformed.status, known.status);
+    assert.equal(msg(known.text), 'Wrong user name or password.');
+    assert.equal(msg(unknown.text), msg(known.text));
+    assert.equal(msg(malformed.text), msg(known.text));
+    // Same for the JSON API: same status, same body.
+    const s = request.agent(app);
+    const t = (await s.get('/api/v1/session')).body.csrfToken;
+    const k = await s.post('/api/v1/session').set('x-csrf-token', t).send({ username: 'alice', password: 'nope nope nope' });
+    const u = await s.post('/api/v1/session').set('x-csrf-token', t).send({ username: 'zed', password: 'nope nope nope' });
+    assert.equal(k.status, 401);
+    assert.equal(u.status, 401);
+    assert.deepEqual(k.body, u.body);
+    // A disabled account answers like a wrong password too.
+    db.prepare(`UPDATE users SET disabled_at = '2026-01-01' WHERE name = 'alice'`).run();
+    const disabled = await signIn(request.agent(app), 'alice', PW);
+    assert.equal(disabled.status, 401);
+    assert.equal(msg(disabled.text), msg(known.text));
+  });
+
+  it('validates forms with the API schemas and shows each message next to its field', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'taken', email: 'taken@example.com', password: PW });
+    const a = request.agent(app);
+    const t = await csrf(a, '/signup');
+    const bad = await a
+      .post('/signup')
+      .type('form')
+      .send({
+        _csrf: t,
+        username: 'taken',
+        email: 'not-an-email',
+        password: 'short',
+        'project.slug': 'Bad_Slug',
+        'project.visibility': 'private',
+      });
+    assert.equal(bad.status, 400);
+    const errOf = (html: string, id: string) => new RegExp(`<p id="${id}-err" class="error" role="alert">([^<]*)</p>`).exec(html)?.[1];
+    assert.match(errOf(bad.text, 'su-email')!, /email/);
+    assert.match(errOf(bad.text, 'su-password')!, /at least 10 characters/);
+    assert.match(errOf(bad.text, 'su-slug')!, /lowercase letters, digits and &quot;-&quot;/);
+    // The input keeps what was typed (but never the password) and points at its message.
+    assert.match(bad.text, /id="su-slug" name="project.slug" type="text" value="Bad_Slug"[^>]*aria-describedby="su-slug-hint su-slug-err"/);
+    assert.doesNotMatch(bad.text, /value="short"/);
+    // Common and name-containing passwords are refused; a taken name says so next to the name.
+    const weak = await a
+      .post('/signup')
+      .type('form')
+      .send({ _csrf: t, username: 'newbie', email: 'n@example.com', password: 'password123' });
+    assert.match(errOf(weak.text, 'su-password')!, /most common passwords/);
+    const named = await a
+      .post('/signup')
+      .type('form')
+      .send({ _csrf: t, username: 'newbie', email: 'n@example.com', password: 'newbie-is-great' });
+    assert.match(errOf(named.text, 'su-password')!, /must not contain your user name/);
+    const dup = await a.post('/signup').type('form').send({ _csrf: t, username: 'taken', email: 'n@example.com', password: PW });
+    assert.equal(dup.status, 409);
+    assert.match(errOf(dup.text, 'su-username')!, /taken is taken/);
+    // The API gives the same rules as JSON.
+    const api = await a
+      .post('/api/v1/signup')
+      .set('x-csrf-token', t)
+      .send({ username: 'ok', email: 'x@example.com', password: 'aaaaaaaaaaaa' });
+    assert.equal(api.status, 400);
+    assert.match(api.body.error.message, /password: use at least 5 different characters/);
+    assert.equal(count(db, 'users'), 1);
+  });
+
+  it('an expired session sends the form through sign-in and brings back what was typed', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    const a = request.agent(app);
+    await signIn(a, 'alice', PW);
+    const t = await csrf(a, '/dashboard');
+    db.prepare(`UPDATE sessions SET expires_at = 0`).run();
+    // A page view redirects to login and remembers where it was going.
+    const view = await a.get('/account');
+    assert.equal(view.status, 303);
+    assert.equal(view.headers.location, '/login?next=%2Faccount&expired=1');
+    // A form post shows the login form with the typed values carried along, and creates nothing.
+    const post = await a
+      .post('/projects')
+      .type('form')
+      .send({ _csrf: t, _page: '/dashboard', slug: 'kept-slug', title: 'Kept title', visibility: 'public' });
+    assert.equal(post.status, 401);
+    assert.match(post.text, /Your session has expired/);
+    assert.equal(count(db, 'projects'), 0);
+    const draft = /name="draft" value="([^"]+)"/.exec(post.text)![1]!.replace(/&quot;/g, '"');
+    const login = await a
+      .post('/login')
+      .type('form')
+      .send({ _csrf: csrfOf(post.text), username: 'alice', password: PW, next: '/dashboard', draft });
+    assert.equal(login.status, 303);
+    assert.equal(login.headers.location, '/dashboard');
+    const back = await a.get('/dashboard');
+    assert.equal(back.status, 200);
+    assert.match(back.text, /What you typed is filled in below/);
+    assert.match(back.text, /name="slug" type="text" value="kept-slug"/);
+    assert.match(back.text, /name="title" type="text" value="Kept title"/);
+    assert.match(back.text, /<option value="public" selected>/);
+    // Shown once.
+    assert.doesNotMatch((await a.get('/dashboard')).text, /kept-slug/);
+  });
+
+  it('the capacity gate turns signup into a waitlist without creating anything', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });
+    setCapacity(db, 'test', { maxProjects: 0, minFreeBytes: 0, signupMode: 'open' });
+    const a = request.agent(app);
+    const page = await a.get('/signup');
+    assert.match(page.text, /not taking new projects right now/);
+    assert.match(page.text, /Join the waitlist/);
+    const t = csrfOf(page.text);
+    const r = await a
+      .post('/signup')
+      .type('form')
+      .send({ _csrf: t, username: 'late', email: 'late@example.com', password: PW, 'project.slug': 'late-one' });
+    assert.equal(r.status, 503);
+    assert.match(r.text, /Join the waitlist/);
+    assert.equal(count(db, 'projects'), 0);
+    assert.equal(count(db, 'users'), 1);
+    const w = await a.post('/waitlist').type('form').send({ _csrf: t, email: 'late@example.com' });
+    assert.equal(w.status, 202);
+    assert.equal(count(db, 'waitlist'), 1);
+  });
+});
