@@ -39,7 +39,8 @@ def op_check(req):
 
 
 def op_ping(_):
-    return {'svn_version': svn.core.SVN_VER_NUMBER}
+    v = svn.core.SVN_VER_NUMBER
+    return {'svn_version': v.decode() if isinstance(v, bytes) else str(v)}
 
 
 OPS = {'check': op_check, 'ping': op_ping}

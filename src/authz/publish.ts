@@ -63,16 +63,16 @@ export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResu
   const checksum = sha256(text);
   await i.checker.verify(text, i.access);
 
+  const dir = path.dirname(i.file);
+  await sweepDeadTemps(dir);
   let same = false;
   try {
     same = (await fs.promises.readFile(i.file, 'utf8')) === text;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const dir = path.dirname(i.file);
   let tmp: string | undefined;
   if (!same) {
-    await sweepDeadTemps(dir);
     tmp = path.join(dir, `.authz.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
     let fh: fs.promises.FileHandle | undefined;
     try {

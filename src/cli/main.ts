@@ -2,7 +2,6 @@
 import { loadConfig, layout } from '../config.js';
 import { openDatabase } from '../store/db.js';
 import { createApiToken } from '../store/model.js';
-import { serve } from '../server.js';
 import { Reconciler } from '../provision/reconciler.js';
 import { Apache } from '../provision/apache.js';
 import { getProject, getProjectById, JOB_RECONCILE } from '../store/model.js';
@@ -42,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
     case 'worker': {
       const only = cmd === 'worker';
+      // Loaded here only: the other commands start faster without Express and the scheduler.
+      const { serve } = await import('../server.js');
       const h = await serve(cfg, {
         api: !only && !rest.includes('--no-api'),
         worker: !rest.includes('--no-worker'),

@@ -121,6 +121,8 @@ export class Reconciler {
       fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     }
     syncCredentials(this.db, l.authDb, this.owner);
+    // libsvn's authz parser loaded now, so the first publish does not wait for it.
+    await this.checker.call('ping');
   }
 
   private async doInit(): Promise<void> {
@@ -302,6 +304,7 @@ export class Reconciler {
     const t0 = Date.now();
     const cred = syncCredentials(this.db, this.l.authDb, this.owner);
     const ids = this.db.prepare(`SELECT id FROM projects WHERE state <> 'deleted' ORDER BY id`).pluck().all() as number[];
+    opts.onProgress?.(0, ids.length);
     const needFull: number[] = [];
     const failed: { slug: string; error: string }[] = [];
     let changed = 0;
