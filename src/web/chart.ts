@@ -5,7 +5,11 @@ import type { DiskSample } from './store.js';
  * Used space of the data and backup volumes over time, as an inline SVG (no script, no library),
  * with the latest figures in a table beside it for screen readers and for reading exact values.
  */
-export function diskChart(samples: DiskSample[], now: number, spanMs: number): Html {
+export function diskChart(samples: DiskSample[], now: number, maxSpanMs: number): Html {
+  // The time axis covers the samples there are (at least a minute, at most maxSpanMs), so a new
+  // host's first minutes are as readable as a month of history.
+  const oldest = samples.length ? samples[0]!.at : now;
+  const spanMs = Math.min(maxSpanMs, Math.max(60_000, now - oldest));
   const W = 640;
   const H = 220;
   const L = 44;
@@ -36,11 +40,18 @@ export function diskChart(samples: DiskSample[], now: number, spanMs: number): H
         `<line class="grid" x1="${L}" x2="${W - R}" y1="${y(p)}" y2="${y(p)}"/><text x="${L - 6}" y="${y(p) + 4}" text-anchor="end">${p}%</text>`,
     )
     .join('');
-  const hours = spanMs / 3_600_000;
+  const ago = (ms: number) =>
+    ms >= 2 * 86_400_000
+      ? `-${Math.round(ms / 86_400_000)} d`
+      : ms >= 2 * 3_600_000
+        ? `-${Math.round(ms / 3_600_000)} h`
+        : ms >= 120_000
+          ? `-${Math.round(ms / 60_000)} min`
+          : `-${Math.round(ms / 1000)} s`;
   const ticks = [0, 0.5, 1]
     .map((f) => {
       const t = now - spanMs + f * spanMs;
-      const label = f === 1 ? 'now' : `-${Math.round(hours * (1 - f))} h`;
+      const label = f === 1 ? 'now' : ago(spanMs * (1 - f));
       return `<text x="${x(t)}" y="${H - 8}" text-anchor="${f === 0 ? 'start' : f === 1 ? 'end' : 'middle'}">${esc(label)}</text>`;
     })
     .join('');
@@ -48,7 +59,7 @@ export function diskChart(samples: DiskSample[], now: number, spanMs: number): H
   return html`<figure class="chart" id="disk-chart">
       <svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="disk-chart-title" preserveAspectRatio="xMidYMid meet">
         <title id="disk-chart-title">
-          Used space of the data and backup volumes, last ${Math.round(hours)} hours (${samples.length / 2} samples)
+          Used space of the data and backup volumes since ${ago(spanMs).slice(1)} ago (${samples.length / 2} samples)
         </title>
         ${raw(grid + ticks + lines.join(''))}
       </svg>

@@ -103,6 +103,12 @@ export interface PageOpts {
   current?: string;
 }
 
+/**
+ * Source indentation is not sent: a run of white space that holds a line break becomes one line
+ * break, which HTML renders exactly as before (no <pre> or <textarea> is ever rendered here).
+ */
+const compact = (s: string): string => s.replace(/[ \t]*\n\s*/g, '\n');
+
 export function page(o: PageOpts): string {
   const nav: [string, string, boolean][] = o.user
     ? [
@@ -114,21 +120,21 @@ export function page(o: PageOpts): string {
         ['/signup', 'Sign up', true],
         ['/login', 'Sign in', true],
       ];
-  return (
+  return compact(
     '<!doctype html>\n' +
-    html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+      html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="${o.csrf}"><title>${o.title} · Keelson</title><link rel="stylesheet" href="/static/style.css"><script src="/static/app.js" defer></script></head>
 <body${o.url ? raw(` data-url="${esc(o.url)}"`) : ''}><a class="skip" href="#main">Skip to content</a>
 <header><a class="brand" href="/">Keelson</a><nav aria-label="Main">${nav
-      .filter(([, , show]) => show)
-      .map(([href, label]) => html`<a href="${href}" ${o.current === href ? raw(' aria-current="page"') : ''}>${label}</a>`)}${
-      o.user
-        ? html`<form method="post" action="/logout" class="inline">
-            ${formMeta(o.csrf, '/')}<button type="submit" class="link">Sign out ${o.user.name}</button>
-          </form>`
-        : ''
-    }</nav></header>
-<main id="main">${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}${o.body}</main></body></html>\n`.s
+        .filter(([, , show]) => show)
+        .map(([href, label]) => html`<a href="${href}" ${o.current === href ? raw(' aria-current="page"') : ''}>${label}</a>`)}${
+        o.user
+          ? html`<form method="post" action="/logout" class="inline">
+              ${formMeta(o.csrf, '/')}<button type="submit" class="link">Sign out ${o.user.name}</button>
+            </form>`
+          : ''
+      }</nav></header>
+<main id="main">${o.notice ? html`<p class="notice" role="status">${o.notice}</p>` : ''}${o.body}</main></body></html>\n`.s,
   );
 }
 

@@ -282,7 +282,10 @@ export function webRouter(deps: WebDeps): express.Router {
       res.set('retry-after', String(e.retryAfter));
       return again(429, { values, errors: {}, error: e.message });
     }
-    const p = parse(s.signupBody, formObject(req.body), values);
+    const obj = formObject(req.body);
+    // The first project is optional: without a name, its other fields (visibility has a default) are ignored.
+    if (!(obj.project as Record<string, unknown> | undefined)?.slug) delete obj.project;
+    const p = parse(s.signupBody, obj, values);
     if (!p.ok) return again(400, p.form);
     try {
       const out = signup(db, cfg, p.data, addressOf(req));
@@ -619,7 +622,7 @@ export function webRouter(deps: WebDeps): express.Router {
                   <h2 id="set-h">Settings</h2>
                   ${formError(fSettings)} ${field(fSettings, 'set-title', 'title', 'Title', { required: true })}
                   ${select(fSettings, 'set-visibility', 'visibility', 'Visibility', VISIBILITIES, p.visibility)}
-                  <small class="hint">Public: anyone may read the repository and Trac; only members write.</small>
+                  <p class="hint">Public: anyone may read the repository and Trac; only members write.</p>
                   <button type="submit">Save</button>
                 </form>
                 <form method="post" action="${base}/delete" class="card danger-zone" novalidate aria-labelledby="del-h">
@@ -742,7 +745,7 @@ export function webRouter(deps: WebDeps): express.Router {
         signupMode: c.signupMode,
       });
     const now = Date.now();
-    const span = 24 * 3_600_000;
+    const span = 30 * 86_400_000;
     render(req, res, status, {
       title: 'Operator',
       current: '/admin',

@@ -365,6 +365,7 @@ export async function projectUsage(cfg: Config, slug: string): Promise<number> {
   const hitc = usageCache.get(key);
   if (hitc && Date.now() - hitc.at < 60_000) return hitc.bytes;
   const bytes = (await du(path.join(l.svnRoot, slug))) + (await du(path.join(l.tracRoot, slug)));
-  usageCache.set(key, { at: Date.now(), bytes });
+  // A project still being made has nothing on disk yet: not worth remembering.
+  if (bytes > 0) usageCache.set(key, { at: Date.now(), bytes });
   return bytes;
 }

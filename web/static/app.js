@@ -1,6 +1,6 @@
 // Keelson web UI: small progressive enhancements on server-rendered pages. Every page works
 // without this file except the two panels that read other APIs (path rules, backups).
-// Budget: 10 KB. No framework, no build step.
+// Budget: 12 KB. No framework, no build step.
 'use strict';
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
