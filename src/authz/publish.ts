@@ -59,10 +59,32 @@ export const sha256 = (s: string | Buffer): string => crypto.createHash('sha256'
  * per database and an older state can never replace a newer one.
  */
 export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResult> {
+  const prepared = await prepareAuthz(i, { sync: true });
+  try {
+    const r = db.transaction(() => commitAuthz(db, prepared)).immediate();
+    if (r.changed) await fsyncDir(path.dirname(i.file));
+    return r;
+  } finally {
+    await discard(prepared);
+  }
+}
+
+/** A rendering checked and written to its temporary file, waiting for commitAuthz. */
+export interface PreparedAuthz {
+  input: PublishInput;
+  checksum: string;
+  same: boolean;
+  tmp?: string;
+}
+
+/**
+ * Render, check with libsvn and the canaries, and write the temporary file (fsynced unless the
+ * caller makes it durable another way: the bulk rebuild syncs the whole file system once).
+ */
+export async function prepareAuthz(i: PublishInput, o: { sync: boolean }): Promise<PreparedAuthz> {
   const text = renderAuthz(i.access);
   const checksum = sha256(text);
   await i.checker.verify(text, i.access);
-
   const dir = path.dirname(i.file);
   await sweepDeadTemps(dir);
   let same = false;
@@ -71,48 +93,52 @@ export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResu
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  let tmp: string | undefined;
-  if (!same) {
-    tmp = path.join(dir, `.authz.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
-    let fh: fs.promises.FileHandle | undefined;
-    try {
-      fh = await fs.promises.open(tmp, 'wx', 0o644);
-      await fh.writeFile(text);
-      await fh.sync();
-      if (i.owner) await fh.chown(i.owner.uid, i.owner.gid);
-      await fh.close();
-      fh = undefined;
-    } catch (e) {
-      await fh?.close().catch(() => {});
-      await fs.promises.rm(tmp, { force: true });
-      throw e;
-    }
-  }
-
-  const sel = db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck();
-  const upd = db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`);
-  const ins = db.prepare(
-    `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
-  );
-  let stale = false;
+  if (same) return { input: i, checksum, same };
+  const tmp = path.join(dir, `.authz.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  let fh: fs.promises.FileHandle | undefined;
   try {
-    db.transaction(() => {
-      const published = sel.get(i.projectId) as number | null;
-      if (published !== null && published > i.version) {
-        stale = true;
-        return;
-      }
-      if (tmp) fs.renameSync(tmp, i.file);
-      tmp = undefined;
-      if (published !== i.version || !same) {
-        const at = nowIso();
-        upd.run(i.version, checksum, at, i.projectId);
-        ins.run(i.projectId, i.version, checksum, same ? 0 : 1, at, i.publisher);
-      }
-    }).immediate();
-  } finally {
-    if (tmp) await fs.promises.rm(tmp, { force: true });
+    fh = await fs.promises.open(tmp, 'wx', 0o644);
+    await fh.writeFile(text);
+    if (o.sync) await fh.sync();
+    if (i.owner) await fh.chown(i.owner.uid, i.owner.gid);
+    await fh.close();
+    fh = undefined;
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
   }
-  if (!same && !stale) await fsyncDir(dir);
-  return { version: i.version, checksum, changed: !same && !stale, stale };
+  return { input: i, checksum, same, tmp };
+}
+
+/**
+ * Call inside a write transaction (BEGIN IMMEDIATE): unless a newer version is already
+ * published, renames the prepared file into place and records the version, checksum and time.
+ * The directory is not fsynced here.
+ */
+export function commitAuthz(db: DB, p: PreparedAuthz): PublishResult {
+  const i = p.input;
+  const published = db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck().get(i.projectId) as number | null;
+  if (published !== null && published > i.version) return { version: i.version, checksum: p.checksum, changed: false, stale: true };
+  if (p.tmp) fs.renameSync(p.tmp, i.file);
+  p.tmp = undefined;
+  if (published !== i.version || !p.same) {
+    const at = nowIso();
+    db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`).run(
+      i.version,
+      p.checksum,
+      at,
+      i.projectId,
+    );
+    db.prepare(
+      `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(i.projectId, i.version, p.checksum, p.same ? 0 : 1, at, i.publisher);
+  }
+  return { version: i.version, checksum: p.checksum, changed: !p.same, stale: false };
+}
+
+/** Removes a prepared temporary file that was not renamed (stale, or the commit failed). */
+export async function discard(p: PreparedAuthz): Promise<void> {
+  if (p.tmp) await fs.promises.rm(p.tmp, { force: true });
+  p.tmp = undefined;
 }

@@ -6,10 +6,10 @@ import type { DB } from '../store/db.js';
 import { getProjectById, setProjectState, audit, type ProjectRow } from '../store/model.js';
 import { readAccess } from '../store/permissions.js';
 import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
-import { fsyncDir, writeFileAtomic } from '../authz/atomic.js';
+import { discardStaged, fsyncDir, renameStaged, stageFile, syncFileSystem, writeFileAtomic, type Staged } from '../authz/atomic.js';
 import { syncCredentials } from '../authz/credentials.js';
 import { AuthzChecker } from '../authz/canary.js';
-import { publishAuthz } from '../authz/publish.js';
+import { commitAuthz, discard, prepareAuthz, publishAuthz, type PreparedAuthz } from '../authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
 import { run } from './exec.js';
@@ -307,10 +307,16 @@ export class Reconciler {
     opts.onProgress?.(0, ids.length);
     const needFull: number[] = [];
     const failed: { slug: string; error: string }[] = [];
-    let changed = 0;
+    const ready: { id: number; slug: string; authz: PreparedAuthz; hook: Staged }[] = [];
+    const fail = (id: number, slug: string, e: unknown) => {
+      const error = (e as Error).message;
+      failed.push({ slug, error });
+      this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(error.slice(0, 2000), id);
+    };
     let done = 0;
     let next = 0;
-    const worker = async () => {
+    // 1. Render, check with libsvn, write temporary files (not yet fsynced), many at a time.
+    const prepare = async () => {
       while (next < ids.length) {
         const id = ids[next++]!;
         const snap = readAccess(this.db, id);
@@ -321,18 +327,64 @@ export class Reconciler {
             needFull.push(id);
             continue;
           }
-          if (await this.publishFiles(id, p.slug, snap.access, snap.version)) changed++;
+          const repoDir = this.repoDir(p.slug);
+          const authz = await prepareAuthz(
+            {
+              projectId: id,
+              file: path.join(repoDir, 'conf', 'authz'),
+              access: snap.access,
+              version: snap.version,
+              checker: this.checker,
+              owner: this.owner,
+              publisher: `rebuild:pid:${process.pid}`,
+            },
+            { sync: false },
+          );
+          const hook = await stageFile(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
+            mode: 0o755,
+            ...this.fileOwner(),
+            sync: false,
+          });
+          ready.push({ id, slug: p.slug, authz, hook });
         } catch (e) {
-          const error = (e as Error).message;
-          failed.push({ slug: snap?.project.slug ?? String(id), error });
-          this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(error.slice(0, 2000), id);
+          fail(id, snap?.project.slug ?? String(id), e);
         } finally {
           done++;
           if (done % 500 === 0 || done === ids.length) opts.onProgress?.(done, ids.length);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 16) }, worker));
+    let changed = 0;
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 16) }, prepare));
+      // 2. One flush makes every temporary file durable (instead of an fsync each), then the
+      //    renames, each behind the published-version check, in a few write transactions.
+      const writing = ready.filter((r) => r.authz.tmp || r.hook.tmp);
+      if (writing.length) await syncFileSystem(this.l.svnRoot);
+      for (let i = 0; i < ready.length; i += 500) {
+        this.db
+          .transaction(() => {
+            for (const r of ready.slice(i, i + 500)) {
+              try {
+                const res = commitAuthz(this.db, r.authz);
+                if (res.stale) log.info('authz publish skipped: a newer version is already published', { slug: r.slug });
+                const hook = renameStaged(r.hook);
+                if (res.changed || hook) changed++;
+              } catch (e) {
+                fail(r.id, r.slug, e);
+              }
+            }
+          })
+          .immediate();
+      }
+      // 3. And one more for the renames themselves.
+      if (writing.length) await syncFileSystem(this.l.svnRoot);
+    } finally {
+      for (const r of ready) {
+        await discard(r.authz);
+        await discardStaged(r.hook);
+      }
+    }
     return { projects: ids.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0 };
   }
 
