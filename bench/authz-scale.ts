@@ -464,17 +464,49 @@ interface GlobalResult {
   projects: number;
   validateMs: number;
   validateOk: boolean;
+  /** The first request Apache served with this file. */
+  first: number;
   lat: number[];
+  /** A membership change written into the file (temp + rename) until the next request grants it. */
+  afterChange: number[];
+  /** Largest peak RSS of Apache's worker processes. */
+  rssMb: number;
   unexpected: string[];
 }
 
-async function globalBaseline(root: string, h: Host, n: number, samples: number): Promise<GlobalResult> {
+/** Peak RSS (VmHWM) of the largest child of Apache's main process, in MB. */
+function workersPeakRssMb(mainPid: number | undefined): number {
+  if (!mainPid) return NaN;
+  let max = 0;
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // mod_wsgi's Trac daemons are children too; only the processes that serve /svn count.
+      if (!fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').startsWith('apache2')) continue;
+      const status = fs.readFileSync(`/proc/${e}/status`, 'utf8');
+      if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== mainPid) continue;
+      max = Math.max(max, Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return max;
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+async function globalBaseline(root: string, h: Host, n: number, samples: number, changes: number): Promise<GlobalResult> {
   const dir = path.join(root, `global-${n}`);
   for (const d of ['run', 'logs', 'htdocs']) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
   fs.writeFileSync(path.join(dir, 'htdocs', 'health.txt'), 'ok\n');
-  const projects = h.projects.slice(0, n);
+  // A copy: the changes below must not touch the host's own membership lists.
+  const projects = h.projects.slice(0, n).map((p) => ({ ...p, members: [...p.members] }));
   const authz = path.join(dir, 'authz');
-  fs.writeFileSync(authz, renderGlobalAuthz(h, projects), { mode: 0o644 });
+  writeAtomic(authz, renderGlobalAuthz(h, projects));
   say(`global file, ${n} projects: svnauthz validate`);
   let t = performance.now();
   const v = await run('svnauthz', ['validate', authz]).then(
@@ -484,28 +516,47 @@ async function globalBaseline(root: string, h: Host, n: number, samples: number)
   const validateMs = performance.now() - t;
   const port = await freePort();
   const conf = path.join(dir, 'httpd.conf');
+  const pidFile = path.join(dir, 'run', 'httpd.pid');
   fs.writeFileSync(conf, renderGlobalApacheConfig(dir, port, h, authz));
   await run('apache2', ['-f', conf, '-k', 'start']);
-  const lat: number[] = [];
-  const unexpected: string[] = [];
+  const out: GlobalResult = { projects: n, validateMs, validateOk: v, first: NaN, lat: [], afterChange: [], rssMb: NaN, unexpected: [] };
   try {
     await waitHealthy(port, 'the global-file Apache');
-    say(`global file, ${n} projects: 1 warm-up + ${samples} requests (validate took ${secs(validateMs)})`);
+    say(`global file, ${n} projects: 1 first + ${samples} requests, then ${changes} changes (validate took ${secs(validateMs)})`);
     for (let i = 0; i <= samples; i++) {
       const p = projects[pick(projects.length)]!;
       const u = p.members[pick(p.members.length)]!;
-      t = performance.now();
       const r = await svnRequest(port, p.slug, credsOf(h, u), 300_000);
-      if (r.status !== 207) unexpected.push(`${p.slug} ${h.users[u]}: ${r.status}`);
-      if (i > 0) lat.push(r.ms);
+      if (r.status !== 207) out.unexpected.push(`${p.slug} ${h.users[u]}: ${r.status}`);
+      if (i === 0) out.first = r.ms;
+      else out.lat.push(r.ms);
     }
+    for (let i = 0; i < changes; i++) {
+      const p = projects[pick(projects.length)]!;
+      const u = nonMemberOf(h, p);
+      p.members.push(u);
+      writeAtomic(authz, renderGlobalAuthz(h, projects));
+      t = performance.now();
+      for (;;) {
+        const r = await svnRequest(port, p.slug, credsOf(h, u), 300_000);
+        if (r.status === 207) {
+          out.afterChange.push(r.end - t);
+          break;
+        }
+        if (r.end - t > 300_000) {
+          out.unexpected.push(`${p.slug} ${h.users[u]}: still ${r.status} 300 s after the change`);
+          break;
+        }
+      }
+      say(`global file, ${n} projects: change ${i + 1}/${changes} enforced after ${ms(out.afterChange.at(-1) ?? NaN)}`);
+    }
+    out.rssMb = workersPeakRssMb(Number(fs.readFileSync(pidFile, 'utf8').trim()));
   } finally {
     await run('apache2', ['-f', conf, '-k', 'stop']).catch(() => undefined);
-    const pidFile = path.join(dir, 'run', 'httpd.pid');
     const deadline = Date.now() + 15_000;
     while (fs.existsSync(pidFile) && Date.now() < deadline) await sleep(50);
   }
-  return { projects: n, validateMs, validateOk: v, lat, unexpected };
+  return out;
 }
 
 // ---------- change to enforced ----------
@@ -691,6 +742,7 @@ async function main(): Promise<void> {
     say(`changes: ${N_CHANGES} projects, each: warm-up add, measured add, measured remove`);
     const ch = await changeToEnforced(big, `http://${big.cfg.httpHost}:${big.cfg.httpPort}`, token, N_CHANGES);
     const pidAtEnd = bigApache.mainPid();
+    const bigRssMb = workersPeakRssMb(pidAtEnd);
     const restartLines = logTail(bigApache.errorLog, logFrom)
       .split('\n')
       .filter((s) => RESTART_LINE.test(s));
@@ -700,7 +752,7 @@ async function main(): Promise<void> {
 
     // 5. The single global file, on the big host's repositories and credentials.
     const globals: GlobalResult[] = [];
-    for (const n of GLOBAL_SIZES) globals.push(await globalBaseline(root, big, n, n >= 1500 ? 10 : 20));
+    for (const n of GLOBAL_SIZES) globals.push(await globalBaseline(root, big, n, n >= 1500 ? 10 : 20, 3));
     const t = performance.now();
     await run('svnauthz', ['validate', path.join(big.l.svnRoot, big.projects[0]!.slug, 'conf', 'authz')]);
     const validateOneMs = performance.now() - t;
@@ -721,6 +773,7 @@ async function main(): Promise<void> {
         '-',
         `tiny host: ${ms(pct(latTiny.member, 99))}; ${g((r) => `${ms(pct(r.lat, 99))} (max of ${r.lat.length})`)}`,
       ],
+      ['first SVN request after Apache starts', '-', '-', g((r) => ms(r.first))],
       [
         'SVN request p50 / p99 (non-member, 403)',
         `${ms(pct(latBig.nonMember, 50))} / ${ms(pct(latBig.nonMember, 99))}`,
@@ -749,7 +802,8 @@ async function main(): Promise<void> {
         `member added -> access granted, p50 / max (${ch.add.length} changes)`,
         `${ms(pct(ch.add, 50))} / ${ms(Math.max(...ch.add))}`,
         '<= 100 ms',
-        `first change of a project without a Trac environment: ${ms(pct(ch.first, 50))} / ${ms(Math.max(...ch.first))}`,
+        `first change of a project without a Trac environment: ${ms(pct(ch.first, 50))} / ${ms(Math.max(...ch.first))}; ` +
+          g((r) => `file rewritten -> granted ${r.afterChange.map(ms).join(', ')}`),
       ],
       [
         `member removed -> access denied, p50 / max (${ch.remove.length} changes)`,
@@ -757,6 +811,7 @@ async function main(): Promise<void> {
         '<= 100 ms',
         `API call itself p50 ${ms(pct(ch.api, 50))}; ${ch.timeouts} changes not enforced within 30 s`,
       ],
+      ['Apache worker peak RSS (largest /svn process)', `${bigRssMb.toFixed(0)} MB`, '-', g((r) => `${r.rssMb.toFixed(0)} MB`)],
       [
         'Apache reloads during the run',
         `${pidAtStart !== undefined && pidAtStart === pidAtEnd ? 0 : 'PID changed: ' + pidAtStart + ' -> ' + pidAtEnd} (PID ${pidAtStart}; ${restartLines.length} restart lines)`,
