@@ -48,6 +48,12 @@ export async function context(browser: Browser, width: number): Promise<BrowserC
 
 /** A full-page screenshot under dist/test-artifacts/browser/. */
 export async function shot(page: Page, name: string): Promise<string> {
+  // On a phone-sized viewport every page must fit its width (tables scroll inside their box).
+  const width = page.viewportSize()?.width ?? 0;
+  if (width < 500) {
+    const over = await horizontalOverflow(page);
+    if (over > 0) throw new Error(`${name}: the page is ${over} px wider than the ${width} px viewport`);
+  }
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;

@@ -327,6 +327,25 @@ describe('signup to checkout, in a browser', () => {
     assert.equal(projectCount(), n + 2);
   });
 
+  it('the operator pages fit a 375 px screen', async () => {
+    const phone = await (await context(browser, 375)).newPage();
+    await phone.goto(url('/login'));
+    await phone.getByLabel('User name').fill('olga');
+    await phone.getByLabel('Password').fill(PASSWORD);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    await phone.waitForURL(/\/dashboard$/);
+    for (const [p, name] of [
+      ['/admin', '14-operator-host-375'],
+      ['/admin/projects', '15-operator-projects-375'],
+      ['/admin/users', '16-operator-users-375'],
+      ['/admin/waitlist', '17-operator-waitlist-375'],
+      ['/account', '18-account-375'],
+    ] as const) {
+      await phone.goto(url(p));
+      await shot(phone, name);
+    }
+  });
+
   it('the owner deletes a project only after typing its name', async () => {
     await ada.goto(url('/p/first-proj'));
     await ada.locator('#del-confirm').fill('first-pro');
