@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { loadBackupSettings, type BackupSettings } from './backup/settings.js';
 
 /** Every setting has a KEELSON_* variable; the defaults make embedded mode work unconfigured. */
 export interface Config {
@@ -16,6 +17,8 @@ export interface Config {
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
   python: string;
   workerConcurrency: number;
+  /** Backups: schedules, space reserve, retention, alert webhook (KEELSON_BACKUP_*, src/backup/settings.ts). */
+  backup: BackupSettings;
   /** Web UI: a session ends after this many idle seconds. */
   sessionIdleSeconds: number;
   /** Web UI: cookies marked Secure (true when the public URL is https, or KEELSON_SECURE_COOKIES=1). */
@@ -79,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
     python: env.KEELSON_PYTHON || '/usr/bin/python3',
     workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,
+    backup: loadBackupSettings(env),
     sessionIdleSeconds: Number(env.KEELSON_SESSION_IDLE_SECONDS) > 0 ? Number(env.KEELSON_SESSION_IDLE_SECONDS) : 12 * 3600,
     secureCookies: env.KEELSON_SECURE_COOKIES ? env.KEELSON_SECURE_COOKIES === '1' : publicUrl.startsWith('https:'),
     loginPerAccount: rate('KEELSON_LOGIN_LIMIT_ACCOUNT', env.KEELSON_LOGIN_LIMIT_ACCOUNT, 5, 900),

@@ -10,6 +10,8 @@ import { Worker } from './jobs/worker.js';
 import { enqueue } from './jobs/queue.js';
 import { JOB_CREDENTIALS, JOB_RECONCILE } from './store/model.js';
 import { log } from './log.js';
+import { BackupService } from './backup/engine.js';
+import { JOB_BACKUP, backupJobHandler, startBackupScheduler } from './backup/schedule.js';
 import { sampleDisk } from './web/store.js';
 
 export interface ServeOptions {
@@ -61,6 +63,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       {
         [JOB_RECONCILE]: (job) => reconciler.reconcile(job.project_id!),
         [JOB_CREDENTIALS]: () => reconciler.syncCredentials(),
+        [JOB_BACKUP]: backupJobHandler(new BackupService(db, cfg, cfg.backup), db),
       },
       { concurrency: cfg.workerConcurrency, staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000 },
     );
@@ -89,6 +92,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   }
 
   if (o.scheduler) {
+    tasks.push(...startBackupScheduler(new BackupService(db, cfg, cfg.backup), db, () => worker?.wake()));
     // Disk usage of the data and backup volumes for the operator's chart: one sample now, then on schedule.
     const sample = () => {
       try {

@@ -21,9 +21,11 @@ import {
 import { webRouter, webErrors } from '../web/routes.js';
 import { addressOf, countSignupAttempt, login, signup } from '../web/flows.js';
 import { createOwnProject } from '../web/store.js';
+import { operatorRoutes } from '../web/api.js';
 import { NotAllowedError } from '../errors.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { healthReport } from './health.js';
+import { backupRoutes } from './routes/backups.js';
 import { authzRoutes } from './routes/authz.js';
 import { syncUserCredential } from '../authz/credentials.js';
 import { layout } from '../config.js';
@@ -180,7 +182,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(projectView(deps, model.requireProject(db, slug)));
   });
 
+  api.use(operatorRoutes(deps));
   api.use(authzRoutes(deps));
+  api.use(backupRoutes(deps));
   app.use('/api/v1', api);
   app.use('/api', notFound);
   app.use(express.static(path.join(PROJECT_ROOT, 'web'), { index: false, maxAge: '1h' }));

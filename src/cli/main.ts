@@ -7,6 +7,7 @@ import { Apache } from '../provision/apache.js';
 import { getProject, getProjectById, JOB_RECONCILE } from '../store/model.js';
 import { enqueue } from '../jobs/queue.js';
 import { log } from '../log.js';
+import { BACKUP_HELP, backupCommand } from '../backup/cli.js';
 
 const HELP = `keelson: control plane for Trac + Subversion hosting
 
@@ -20,6 +21,7 @@ Usage:
                                   --files-only: authz, hooks and credentials only)
   keelson apache start|stop|status
   keelson api METHOD PATH [JSON]  call the admin API (KEELSON_URL, KEELSON_TOKEN)
+${BACKUP_HELP}
   keelson --help
 
 Settings are KEELSON_* environment variables: KEELSON_DATA_DIR (./data), KEELSON_HTTP_PORT (8480),
@@ -159,6 +161,8 @@ First admin token: npm run keelson -- token create --name admin`);
       }
       return 0;
     }
+    case 'backup':
+      return backupCommand(cfg, rest);
     case 'api': {
       const [method, p, body] = rest;
       if (!method || !p) {

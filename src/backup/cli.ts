@@ -1,0 +1,108 @@
+import type { Config } from '../config.js';
+import { layout } from '../config.js';
+import { openDatabase } from '../store/db.js';
+import { BackupService } from './engine.js';
+import { backupView, lastGood, listBackups } from './catalog.js';
+import { restoreBackup } from './restore.js';
+import { fmtBytes } from './space.js';
+import type { Progress } from './control.js';
+
+export const BACKUP_HELP = `  keelson backup run [SLUG] [--full] [--control]
+                                  back up one project (or every project; --control: Keelson's own database) now
+  keelson backup list [SLUG]      the catalog: state, size, duration, refusal reasons; age of each project's last good backup
+  keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)
+                                  restore a verified backup into a new project, or over its own project (suspended meanwhile)`;
+
+/** Prints "phase  done / total  rate  ETA" on one line, at most 5 times a second. */
+function progressPrinter(label: string) {
+  const t0 = Date.now();
+  let last = 0;
+  const tty = process.stderr.isTTY;
+  return (p: Progress) => {
+    const now = Date.now();
+    if (now - last < 200) return;
+    last = now;
+    const secs = (now - t0) / 1000;
+    const rate = secs > 0 ? p.bytesDone / secs : 0;
+    const eta = rate > 0 && p.bytesTotal > p.bytesDone ? `ETA ${Math.ceil((p.bytesTotal - p.bytesDone) / rate)} s` : '';
+    const line = `${label}: ${p.phase}  ${fmtBytes(p.bytesDone)} of ${fmtBytes(p.bytesTotal)}  ${fmtBytes(rate)}/s  ${eta}`;
+    process.stderr.write(tty ? `\r${line.padEnd(100)}` : `${line}\n`);
+  };
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function backupCommand(cfg: Config, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const db = openDatabase(layout(cfg).db);
+  const svc = new BackupService(db, cfg, cfg.backup);
+  try {
+    if (sub === 'run') {
+      const slug = rest.find((a) => !a.startsWith('-'));
+      const kind = rest.includes('--full') ? 'full' : 'incremental';
+      if (rest.includes('--control')) {
+        const r = await svc.runControl({ trigger: 'cli', actor: 'cli', onProgress: progressPrinter('keelson database') });
+        process.stderr.write('\n');
+        console.log(JSON.stringify(r.backup ? backupView(r.backup) : r, null, 2));
+        return r.backup?.state === 'verified' ? 0 : 1;
+      }
+      const slugs = slug
+        ? [slug]
+        : (db.prepare(`SELECT slug FROM projects WHERE state IN ('active','suspended') ORDER BY slug`).pluck().all() as string[]);
+      let bad = 0;
+      for (const s of slugs) {
+        const r = await svc.runProject(s, { kind, trigger: 'cli', actor: 'cli', onProgress: progressPrinter(s) });
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        if (r.skipped !== undefined) console.log(`${s}: skipped: ${r.skipped}`);
+        else {
+          const b = r.backup;
+          console.log(
+            `${s}: backup #${b.id} ${b.kind} ${b.state}${b.reason ? `: ${b.reason}` : ''} (${fmtBytes(b.bytes)} written, ${((b.duration_ms ?? 0) / 1000).toFixed(1)} s)`,
+          );
+          if (b.state !== 'verified') bad++;
+        }
+      }
+      return bad ? 1 : 0;
+    }
+    if (sub === 'list') {
+      const slug = rest.find((a) => !a.startsWith('-'));
+      const pid = slug
+        ? (db.prepare(`SELECT id FROM projects WHERE slug = ? AND state <> 'deleted'`).pluck().get(slug) as number | undefined)
+        : undefined;
+      if (slug && pid === undefined) {
+        console.error(`no project ${slug}`);
+        return 1;
+      }
+      console.log(
+        JSON.stringify({ backups: listBackups(db, pid).map(backupView), projects: lastGood(db, pid), volume: svc.volume() }, null, 2),
+      );
+      return 0;
+    }
+    if (sub === 'restore') {
+      const id = Number(rest[0]);
+      if (!Number.isInteger(id) || id <= 0 || (!rest.includes('--in-place') && !flag(rest, '--to'))) {
+        console.error('usage: keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
+        return 2;
+      }
+      const r = await restoreBackup(svc, id, {
+        inPlace: rest.includes('--in-place'),
+        to: flag(rest, '--to'),
+        owner: flag(rest, '--owner'),
+        admin: true, // whoever runs the CLI on the host is the operator
+        actor: 'cli',
+        onProgress: progressPrinter(`restore #${id}`),
+      });
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      console.log(JSON.stringify(r, null, 2));
+      console.error('A running worker republishes authz and credentials now (or run `keelson reconcile ' + r.project + '`).');
+      return 0;
+    }
+    console.error(`usage:\n${BACKUP_HELP}`);
+    return 2;
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,344 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { layout } from '../config.js';
+import { nowIso } from '../store/db.js';
+import {
+  audit,
+  createProject,
+  getProject,
+  getProjectById,
+  JOB_CREDENTIALS,
+  JOB_RECONCILE,
+  members,
+  setProjectState,
+} from '../store/model.js';
+import { enqueue } from '../jobs/queue.js';
+import { ConflictError, DomainError, InputError, NotAllowedError, NotFoundError } from '../errors.js';
+import { assertSlug } from '../names.js';
+import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
+import { renderProjectTracIni } from '../provision/trac.js';
+import { run } from '../provision/exec.js';
+import { Apache } from '../provision/apache.js';
+import { log } from '../log.js';
+import { RunControl, type Progress } from './control.js';
+import { copyEntries, fsyncDirSync, listTree, needOf } from './files.js';
+import { checkFits, reserveFor, volumeOf } from './space.js';
+import { acquireLease, getBackup, releaseLease, scopeOf, updateBackup, type BackupRow } from './catalog.js';
+import { integrityCheck, type BackupService, type Manifest } from './engine.js';
+
+export class InsufficientStorageError extends DomainError {
+  constructor(message: string) {
+    super(507, 'insufficient_storage', message);
+  }
+}
+
+export interface RestoreOptions {
+  /** In place: over the project the backup was taken of (suspended while it runs). */
+  inPlace?: boolean;
+  /** A new project's slug (or, with inPlace, the target, which must be the backup's own project). */
+  to?: string;
+  /** Owner of a new project; default: the original project's owners. */
+  owner?: string;
+  admin: boolean;
+  actor: string;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface RestoreResult {
+  backupId: number;
+  project: string;
+  mode: 'in-place' | 'new';
+  youngestRev: number;
+  repoUuid: string;
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+async function apacheOwner(user: string, group: string): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number((await run('id', ['-u', user])).stdout.trim());
+  const gid = Number((await run('getent', ['group', group])).stdout.split(':')[2]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`cannot resolve ${user}:${group}`);
+  return { uid, gid };
+}
+
+async function chownTree(dir: string, o: Owner | undefined): Promise<void> {
+  if (!o) return;
+  await fs.promises.lchown(dir, o.uid, o.gid);
+  for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p, o);
+    else await fs.promises.lchown(p, o.uid, o.gid);
+  }
+}
+
+/** A staged repository answers to nobody until the reconciler publishes the project's real authz. */
+const DENY_ALL_AUTHZ = "# Restored by Keelson; the reconciler replaces this with the project's authz.\n[/]\n* =\n";
+
+/**
+ * Restores a verified backup: checks the cross-tenant identity (slug, id, repository UUID),
+ * copies the files into the data volume's staging folder checking every checksum against the
+ * manifest, then swaps them in with renames and has the reconciler republish authz and
+ * credentials.
+ */
+export async function restoreBackup(svc: BackupService, backupId: number, o: RestoreOptions): Promise<RestoreResult> {
+  const db = svc.db;
+  const cfg = svc.cfg;
+  const l = layout(cfg);
+  const row = getBackup(db, backupId);
+  if (!row) throw new NotFoundError(`no backup #${backupId}`);
+  if (row.project_id === null) {
+    throw new InputError(
+      `backup #${backupId} is Keelson's own database: stop Keelson and copy ${row.path ?? '<backup>'}/keelson.db over ${l.db} (removing keelson.db-wal and -shm)`,
+    );
+  }
+  if (row.state !== 'verified') throw new ConflictError(`backup #${backupId} is ${row.state}; only verified backups are restored`);
+  const m = svc.readManifest(row);
+  const src = m.project!;
+  if (src.id !== row.project_id || src.repoUuid !== row.repo_uuid)
+    throw new ConflictError(`backup #${backupId}'s manifest does not match its catalog row; refusing it`);
+
+  let mode: 'in-place' | 'new';
+  let targetSlug: string;
+  if (o.inPlace) {
+    mode = 'in-place';
+    targetSlug = o.to ?? src.slug;
+    const t = getProject(db, targetSlug);
+    if (!t) throw new NotFoundError(`no project ${targetSlug} to restore over; restore to a new slug instead`);
+    // Cross-tenant check: never put one project's data under another's name and members.
+    if (t.id !== src.id || t.slug !== src.slug || t.repo_uuid !== src.repoUuid) {
+      throw new ConflictError(
+        `backup #${backupId} is of project ${src.slug} (id ${src.id}, repository ${src.repoUuid}); refusing to restore it over ${t.slug} (id ${t.id}, repository ${t.repo_uuid}). An admin may restore it to a new slug.`,
+      );
+    }
+  } else {
+    mode = 'new';
+    if (!o.to) throw new InputError('to: the slug of the new project is required (or restore in place)');
+    assertSlug(o.to);
+    targetSlug = o.to;
+    const t = getProject(db, targetSlug);
+    if (t) {
+      if (t.id === src.id && t.repo_uuid === src.repoUuid)
+        throw new ConflictError(`${t.slug} is the backup's own project: restore it in place`);
+      throw new ConflictError(
+        `backup #${backupId} is of project ${src.slug}; refusing to restore it over ${t.slug}, another project. Choose a new slug.`,
+      );
+    }
+    if (!o.admin) throw new NotAllowedError('restoring a backup into a new project needs an operator (admin)');
+  }
+
+  const targetId = mode === 'in-place' ? src.id : null;
+  const scope = targetId !== null ? scopeOf(targetId) : `restore:${targetSlug}`;
+  acquireLease(db, scope, backupId);
+  const ctl = new RunControl(o.onProgress);
+  const stage = path.join(l.staging, `restore-${targetSlug}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+  const owner = await apacheOwner(cfg.apacheUser, cfg.apacheGroup);
+  const repoDir = path.join(l.svnRoot, targetSlug);
+  const envDir = path.join(l.tracRoot, targetSlug);
+  const hasTrac = m.files.some((f) => f.path.startsWith('trac/'));
+  let prevState: string | undefined;
+  const moved: { live: string; aside: string }[] = [];
+  const placed: string[] = [];
+  try {
+    // Space on the data volume: the restored copy must fit with the reserve left.
+    const entries = listTree(row.path!);
+    const need = needOf(entries);
+    const v = volumeOf(cfg.dataDir);
+    const why = checkFits(v, need, reserveFor(v, svc.settings, true));
+    if (why) throw new InsufficientStorageError(`restore refused: ${why}`);
+
+    if (mode === 'in-place') {
+      const t = getProjectById(db, src.id)!;
+      prevState = t.state;
+      if (t.state !== 'suspended') setProjectState(db, t.id, 'suspended', null);
+    }
+
+    // Copy and check every file against the manifest.
+    ctl.bytesTotal = m.totalBytes;
+    ctl.progress('copying and checking');
+    const want = new Map(m.files.map((f) => [f.path, f]));
+    const got = await copyEntries(
+      ctl,
+      row.path!,
+      stage,
+      entries.filter((e) => e.rel !== 'manifest.json'),
+    );
+    for (const f of got) {
+      const w = want.get(f.path);
+      if (!w) continue; // files svnadmin recreates (locks) are not in every manifest
+      if (w.sha256 !== f.sha256 || w.size !== f.size)
+        throw new Error(`backup #${backupId}: ${f.path} does not match its checksum; the backup is damaged`);
+      want.delete(f.path);
+    }
+    if (want.size) throw new Error(`backup #${backupId} is missing ${want.size} files, e.g. ${[...want.keys()][0]}`);
+    const svnStage = path.join(stage, 'svn');
+    const tracStage = path.join(stage, 'trac');
+    if (readRepositoryUuid(svnStage) !== src.repoUuid || youngestRevision(svnStage) !== m.youngestRev) {
+      throw new Error(`backup #${backupId}: the restored repository is not r${m.youngestRev} of ${src.repoUuid}`);
+    }
+    if (hasTrac) integrityCheck(path.join(tracStage, 'db', 'trac.db'));
+
+    let newUuid = src.repoUuid;
+    if (mode === 'new') {
+      // A copy is a new repository: its own UUID, and nobody has access until the reconciler publishes.
+      newUuid = crypto.randomUUID();
+      await ctl.run('svnadmin', ['setuuid', svnStage, newUuid]);
+      fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), DENY_ALL_AUTHZ);
+      if (hasTrac) {
+        fs.writeFileSync(
+          path.join(tracStage, 'conf', 'trac.ini'),
+          renderProjectTracIni({
+            slug: targetSlug,
+            title: targetSlug,
+            inheritFile: l.tracInherit,
+            repoDir,
+            baseUrl: `${cfg.publicUrl}/trac/${targetSlug}`,
+          }),
+        );
+        // Trac's permissions are the old project's members: none survive until the reconciler converges them.
+        await ctl.run('trac-admin', [tracStage, 'permission', 'remove', '*', '*']);
+      }
+    } else {
+      // Same UUID, new instance ID (setuuid makes one): Apache's FSFS caches are keyed by it, and
+      // the restored revisions after the backup's youngest will differ from the ones they cached.
+      await ctl.run('svnadmin', ['setuuid', svnStage, src.repoUuid]);
+      // In place: today's access rules and hook, not those of the backup's day.
+      for (const f of ['conf/authz', 'hooks/post-commit']) {
+        const live = path.join(repoDir, f);
+        if (fs.existsSync(live)) fs.copyFileSync(live, path.join(svnStage, f));
+      }
+    }
+    await chownTree(svnStage, owner);
+    ctl.progress('swapping in');
+    const swap = (staged: string, live: string) => {
+      if (fs.existsSync(live)) {
+        if (mode === 'new') throw new ConflictError(`${live} exists; refusing to replace files no project owns`);
+        const aside = path.join(l.staging, `replaced-${targetSlug}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+        fs.renameSync(live, aside);
+        moved.push({ live, aside });
+      }
+      fs.renameSync(staged, live);
+      placed.push(live);
+      fsyncDirSync(path.dirname(live));
+    };
+    swap(svnStage, repoDir);
+    if (hasTrac) {
+      // The cache of the repository in trac.db may be ahead of or behind the restored repository,
+      // or of another path: rebuild it from the repository now in place.
+      await ctl.run('trac-admin', [tracStage, 'repository', 'resync', '(default)']);
+      await chownTree(tracStage, owner);
+      swap(tracStage, envDir);
+      // Trac re-reads an environment whose trac.ini changed; make sure a cached one is dropped.
+      const ini = path.join(envDir, 'conf', 'trac.ini');
+      const t = new Date(Date.now() + 1000);
+      if (fs.existsSync(ini)) fs.utimesSync(ini, t, t);
+    }
+
+    if (mode === 'in-place') {
+      // Apache's Subversion and Trac processes cache revisions and environments; revisions after
+      // the backup's youngest are about to be committed again with other contents. A graceful
+      // restart gives every process fresh caches without dropping a request in flight.
+      const apache = new Apache(cfg, l);
+      if (apache.mainPid()) await apache.start();
+    }
+
+    let project = targetSlug;
+    db.transaction(() => {
+      if (mode === 'new') {
+        const orig = getProjectById(db, src.id);
+        const ownerName = o.owner ?? (orig ? members(db, orig.id).find((x) => x.role === 'owner')?.user : undefined);
+        if (!ownerName) throw new InputError("owner: the original project is gone; name the new project's owner");
+        const p = createProject(db, o.actor, {
+          slug: targetSlug,
+          title: orig?.title ?? targetSlug,
+          visibility: orig?.visibility ?? 'private',
+          owner: ownerName,
+        });
+        db.prepare(`UPDATE projects SET repo_uuid = ? WHERE id = ?`).run(newUuid, p.id);
+        project = p.slug;
+        enqueue(db, JOB_RECONCILE, p.id);
+      } else {
+        if (prevState && prevState !== 'suspended') setProjectState(db, src.id, prevState as 'active', null);
+        enqueue(db, JOB_RECONCILE, src.id);
+      }
+      enqueue(db, JOB_CREDENTIALS, null);
+      audit(db, o.actor, 'backup.restore', project, { backup: backupId, mode, from: src.slug, rev: m.youngestRev });
+    })();
+    prevState = undefined;
+    for (const mv of moved) fs.rmSync(mv.aside, { recursive: true, force: true });
+    moved.length = 0;
+    log.info('backup restored', { backup: backupId, project, mode, rev: m.youngestRev, at: nowIso() });
+    return { backupId, project, mode, youngestRev: m.youngestRev!, repoUuid: newUuid };
+  } catch (e) {
+    // Put back what was moved aside; a new project's placed files go.
+    for (const mv of moved.reverse()) {
+      fs.rmSync(mv.live, { recursive: true, force: true });
+      fs.renameSync(mv.aside, mv.live);
+    }
+    if (mode === 'new' && !getProject(db, targetSlug)) for (const d of placed) fs.rmSync(d, { recursive: true, force: true });
+    if (prevState && prevState !== 'suspended') setProjectState(db, src.id, prevState as 'active', null);
+    throw e;
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+    releaseLease(db, scope, backupId);
+  }
+}
+
+/** A test restore of one backup into the backup volume's staging: checksums, svnadmin verify, integrity_check, identity. */
+export async function testRestore(svc: BackupService, row: BackupRow): Promise<void> {
+  const m: Manifest = svc.readManifest(row);
+  const entries = listTree(row.path!);
+  const v = volumeOf(svc.root);
+  const why = checkFits(v, needOf(entries), reserveFor(v, svc.settings, false));
+  if (why) throw new InsufficientStorageError(`test restore refused: ${why}`);
+  fs.mkdirSync(svc.staging, { recursive: true });
+  const stage = path.join(svc.staging, `test-b${row.id}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+  const ctl = new RunControl();
+  try {
+    const got = await copyEntries(
+      ctl,
+      row.path!,
+      stage,
+      entries.filter((e) => e.rel !== 'manifest.json'),
+    );
+    const have = new Map(got.map((f) => [f.path, f]));
+    for (const f of m.files) {
+      const g = have.get(f.path);
+      if (!g || g.sha256 !== f.sha256) throw new Error(`${f.path}: checksum mismatch or missing`);
+    }
+    if (m.project) {
+      const svnStage = path.join(stage, 'svn');
+      if (readRepositoryUuid(svnStage) !== m.project.repoUuid) throw new Error('repository UUID differs from the manifest');
+      if (youngestRevision(svnStage) !== m.youngestRev) throw new Error('youngest revision differs from the manifest');
+      await ctl.run('svnadmin', ['verify', '--quiet', svnStage]);
+      if (fs.existsSync(path.join(stage, 'trac', 'db', 'trac.db'))) integrityCheck(path.join(stage, 'trac', 'db', 'trac.db'));
+    } else integrityCheck(path.join(stage, 'keelson.db'));
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/** The scheduled test restore of a rotating sample: the backups tested longest ago (or never) first. */
+export async function testRestoreSample(svc: BackupService, n: number, alertFn: (id: number, reason: string) => Promise<void>) {
+  const rows = svc.db
+    .prepare(`SELECT * FROM backups WHERE state = 'verified' ORDER BY test_restored_at IS NOT NULL, test_restored_at, id LIMIT ?`)
+    .all(n) as BackupRow[];
+  const out: { id: number; ok: boolean; error?: string }[] = [];
+  for (const r of rows) {
+    try {
+      await testRestore(svc, r);
+      updateBackup(svc.db, r.id, { test_restored_at: nowIso(), test_restore_ok: 1 });
+      out.push({ id: r.id, ok: true });
+    } catch (e) {
+      const msg = (e as Error).message;
+      updateBackup(svc.db, r.id, { test_restored_at: nowIso(), test_restore_ok: 0 });
+      out.push({ id: r.id, ok: false, error: msg });
+      await alertFn(r.id, msg);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,546 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { PROJECT_ROOT } from '../../src/paths.js';
+import { readRepositoryUuid, youngestRevision } from '../../src/provision/svn.js';
+import { BackupService } from '../../src/backup/engine.js';
+import { getBackup, type BackupRow } from '../../src/backup/catalog.js';
+import { applyRetention } from '../../src/backup/retention.js';
+import { testRestore } from '../../src/backup/restore.js';
+import { volumeOf } from '../../src/backup/space.js';
+import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
+
+/**
+ * Backups on real volumes: tmpfs mounted here (as root), the real svnadmin, Trac, Apache and svn
+ * client. Nothing is skipped: a machine that cannot mount tmpfs fails these tests.
+ */
+
+const MiB = 1024 * 1024;
+
+function mountTmpfs(tag: string, size: string): string {
+  const dir = fs.mkdtempSync(path.join('/var/tmp', `keelson-bk-${tag}-`));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
+  return dir;
+}
+function unmount(dir: string | undefined): void {
+  if (!dir) return;
+  try {
+    execFileSync('umount', [dir]);
+  } catch {
+    execFileSync('umount', ['-l', dir]);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A Trac ticket and a wiki page, written through Trac's own Python API. */
+function tracWrite(python: string, envDir: string, ticket: string, page: string, text: string): void {
+  const code = `
+import sys
+from trac.env import Environment
+from trac.ticket.model import Ticket
+from trac.wiki.model import WikiPage
+env = Environment(sys.argv[1])
+t = Ticket(env)
+t['summary'] = sys.argv[2]
+t['reporter'] = 'olivia'
+t['status'] = 'new'
+t.insert()
+w = WikiPage(env, sys.argv[3])
+w.text = sys.argv[4]
+w.save('olivia', 'written by the backup test')
+env.shutdown()
+`;
+  execFileSync(python, ['-c', code, envDir, ticket, page, text], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function tracRead(envDir: string): { tickets: string[]; pages: Record<string, string> } {
+  const d = new Database(path.join(envDir, 'db', 'trac.db'), { readonly: true });
+  try {
+    const tickets = (d.prepare(`SELECT summary FROM ticket ORDER BY id`).pluck().all() as string[]).sort();
+    const pages: Record<string, string> = {};
+    for (const r of d
+      .prepare(`SELECT name, text FROM wiki w WHERE version = (SELECT max(version) FROM wiki x WHERE x.name = w.name)`)
+      .all() as {
+      name: string;
+      text: string;
+    }[])
+      pages[r.name] = r.text;
+    return { tickets, pages };
+  } finally {
+    d.close();
+  }
+}
+
+/** A test world: users, projects and commits through the real API, Apache and svn client. */
+class World {
+  pw: Record<string, string> = {};
+  constructor(readonly h: TestHost) {}
+  creds(u: string) {
+    return { user: u, password: this.pw[u]! };
+  }
+  async user(name: string) {
+    const r = await this.h.api.post('/api/v1/users').send({ name, email: `${name}@example.com`, password: 'a long enough password' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    this.pw[name] = r.body.accessToken;
+  }
+  async project(slug: string, owner: string) {
+    const r = await this.h.api.post('/api/v1/projects').send({ slug, owner, title: `Project ${slug}` });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await until(`${slug} active`, async () => (await this.h.api.get(`/api/v1/projects/${slug}`)).body.state === 'active', 30_000);
+  }
+  async settled() {
+    await until('queue empty', async () => (await this.h.api.get('/api/v1/health')).body.jobsQueued === 0, 30_000);
+  }
+  /** Commits files (name -> content) to trunk over HTTP as user u; returns the new revision. */
+  async commit(slug: string, u: string, files: Record<string, string | Buffer>): Promise<number> {
+    const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'bkwc-'));
+    try {
+      const co = await svn(['checkout', `${this.h.svnUrl(slug)}/trunk`, wc], this.creds(u));
+      assert.equal(co.code, 0, co.stderr);
+      for (const [name, content] of Object.entries(files)) {
+        const f = path.join(wc, name);
+        const existed = fs.existsSync(f);
+        fs.writeFileSync(f, content);
+        if (!existed) assert.equal((await svn(['add', '--force', f])).code, 0);
+      }
+      const ci = await svn(['commit', '-m', `commit by ${u}`, wc], this.creds(u));
+      assert.equal(ci.code, 0, ci.stderr);
+      const m = /Committed revision (\d+)/.exec(ci.stdout);
+      assert.ok(m, ci.stdout);
+      return Number(m[1]);
+    } finally {
+      fs.rmSync(wc, { recursive: true, force: true });
+    }
+  }
+  async cat(slug: string, u: string, file: string): Promise<string> {
+    const r = await svn(['cat', `${this.h.svnUrl(slug)}/trunk/${file}`], this.creds(u));
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  }
+  repo(slug: string) {
+    return path.join(layout(this.h.cfg).svnRoot, slug);
+  }
+  env(slug: string) {
+    return path.join(layout(this.h.cfg).tracRoot, slug);
+  }
+  projectRow(slug: string) {
+    return this.h.run.db.prepare(`SELECT * FROM projects WHERE slug = ? AND state <> 'deleted'`).get(slug) as {
+      id: number;
+      repo_uuid: string;
+      state: string;
+    };
+  }
+}
+
+const random = (n: number) => crypto.randomBytes(n);
+
+function service(h: TestHost, over: Partial<BackupService['settings']> = {}): BackupService {
+  return new BackupService(h.run.db, h.cfg, { ...h.cfg.backup, ...over });
+}
+
+function stagingEntries(h: TestHost): string[] {
+  const s = path.join(h.cfg.backupDir, '.staging');
+  return fs.existsSync(s) ? fs.readdirSync(s) : [];
+}
+
+function integrityOk(file: string): string {
+  const d = new Database(file, { readonly: true });
+  try {
+    return (d.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join(';');
+  } finally {
+    d.close();
+  }
+}
+
+/** Waits (polling fast) until fn is true; for catching a run in the act. */
+async function soon(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const backupEnv = {
+  KEELSON_BACKUP_RESERVE_PERCENT: '0',
+  KEELSON_BACKUP_RESERVE_BYTES: '0',
+  KEELSON_BACKUP_RESERVE_INODES: '0',
+  KEELSON_BACKUP_RESERVE_INODES_PERCENT: '0',
+  KEELSON_BACKUP_WATCH_MS: '20',
+};
+
+describe('backups on their own small volume (tmpfs)', () => {
+  let h: TestHost;
+  let w: World;
+  let vol: string | undefined;
+
+  before(async () => {
+    vol = mountTmpfs('vol', '96m');
+    h = await startHost('backup', {}, { ...backupEnv, KEELSON_BACKUP_DIR: vol });
+    w = new World(h);
+    await w.user('olivia');
+    await w.user('bob');
+    await w.project('alpha', 'olivia');
+    await w.project('beta', 'bob');
+    await w.commit('alpha', 'olivia', { 'README.txt': 'alpha readme\n', 'big.bin': random(20 * MiB) });
+    await w.commit('beta', 'bob', { 'beta.txt': 'beta only\n' });
+    tracWrite(h.cfg.python, w.env('alpha'), 'first ticket', 'BackupNotes', 'written before the first backup');
+  });
+  after(async () => {
+    await h?.stop();
+    unmount(vol);
+  });
+
+  it('a backup that cannot fit is refused before a byte is written, and the catalog says why', async () => {
+    const before = volumeOf(vol!);
+    assert.deepEqual(tree(vol!), []);
+    // 96 MiB volume, a ~21 MiB project: with 80 MiB to keep free it cannot fit.
+    h.cfg.backup.reserveBytes = 80 * MiB;
+    try {
+      const r = await h.api.post('/api/v1/backups').send({ project: 'alpha', kind: 'full' });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      const row = await until('refusal in the catalog', async () => {
+        const l = await h.api.get('/api/v1/backups?project=alpha');
+        return l.body.backups.find((b: { state: string }) => b.state !== 'running' && b.state !== 'verifying');
+      });
+      assert.equal(row.state, 'refused');
+      assert.equal(row.project, 'alpha');
+      assert.match(row.reason, /refused before writing: needs .* free .* must stay free/);
+      assert.ok(row.needed > 20 * MiB, `needed ${row.needed}`);
+      assert.equal(row.reserve, 80 * MiB);
+      assert.ok(row.free > 0 && row.free - row.needed < row.reserve);
+      // Not a byte: nothing on the volume, free space unchanged.
+      assert.deepEqual(tree(vol!), []);
+      assert.equal(volumeOf(vol!).freeBytes, before.freeBytes);
+      const l = await h.api.get('/api/v1/backups');
+      assert.equal(l.status, 200);
+      assert.equal(l.body.volume.path, vol);
+      assert.equal(l.body.volume.sameDeviceAsData, false);
+      assert.equal(l.body.projects.find((p: { slug: string }) => p.slug === 'alpha').lastGoodAt, null);
+      // A scheduled run right after a refusal backs off instead of trying again.
+      const s = service(h);
+      const again = await s.runProject('alpha', { kind: 'full', trigger: 'schedule' });
+      assert.match(again.skipped ?? '', /backing off/);
+    } finally {
+      h.cfg.backup.reserveBytes = 0;
+    }
+  });
+
+  it('a volume another writer fills during the run: the backup aborts, its partial files are gone, the catalog says why', async () => {
+    const s = service(h, { reserveBytes: 16 * MiB });
+    const filler = path.join(vol!, 'filler.bin');
+    const run = s.runProject('alpha', { kind: 'full', trigger: 'manual' });
+    // As soon as the run has its staging folder, another writer takes the volume down to 8 MiB free.
+    await soon('staging folder', () => stagingEntries(h).length > 0);
+    const free = volumeOf(vol!).freeBytes;
+    try {
+      fs.writeFileSync(filler, Buffer.alloc(Math.max(0, free - 8 * MiB)));
+    } catch (e) {
+      assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+    }
+    const r = await run;
+    assert.equal(r.skipped, undefined);
+    const row = r.backup!;
+    assert.equal(row.state, 'refused', row.reason ?? '');
+    assert.match(row.reason!, /aborted (during the run|: the volume filled)/);
+    assert.ok(row.needed_bytes! > 20 * MiB);
+    assert.equal(row.reserve_bytes, 16 * MiB);
+    assert.ok(row.free_bytes! < 16 * MiB, `free ${row.free_bytes}`);
+    assert.equal(row.path, null);
+    // Partial output gone: only the other writer's file is left on the volume.
+    assert.deepEqual(stagingEntries(h), []);
+    assert.deepEqual(
+      tree(vol!).filter((f) => f !== '.staging'),
+      ['filler.bin'],
+    );
+    fs.rmSync(filler);
+    assert.equal((await h.api.get('/api/v1/backups')).body.backups.find((b: { id: number }) => b.id === row.id).state, 'refused');
+  });
+
+  let fullId = 0;
+  let inc1 = 0;
+  let inc2 = 0;
+  let revAtInc2 = 0;
+
+  it('full, then incrementals that share unchanged revision files; unchanged projects are not copied again', async () => {
+    // The first good backup through the API and the worker.
+    const r = await h.api.post('/api/v1/backups').send({ project: 'alpha', kind: 'full' });
+    assert.equal(r.status, 202);
+    const full = await until('full verified', async () => {
+      const l = await h.api.get('/api/v1/backups?project=alpha');
+      return l.body.backups.find((b: { state: string; kind: string }) => b.kind === 'full' && b.state === 'verified');
+    });
+    fullId = full.id;
+    assert.ok(full.bytes > 20 * MiB);
+    const fullRow = getBackup(h.run.db, fullId)!;
+    const m = JSON.parse(fs.readFileSync(path.join(fullRow.path!, 'manifest.json'), 'utf8'));
+    assert.equal(m.project.slug, 'alpha');
+    assert.equal(m.project.id, w.projectRow('alpha').id);
+    assert.equal(m.project.repoUuid, w.projectRow('alpha').repo_uuid);
+    assert.equal(m.youngestRev, youngestRevision(w.repo('alpha')));
+    assert.ok(m.files.some((f: { path: string; sha256: string }) => f.path === 'trac/db/trac.db' && /^[0-9a-f]{64}$/.test(f.sha256)));
+
+    const s = service(h);
+    const same = await s.runProject('alpha', { kind: 'incremental' });
+    assert.match(same.skipped ?? '', /unchanged since backup/);
+
+    await w.commit('alpha', 'olivia', { 'second.txt': 'second\n' });
+    tracWrite(h.cfg.python, w.env('alpha'), 'second ticket', 'Second', 'after the full');
+    const a = await s.runProject('alpha', { kind: 'incremental' });
+    assert.equal(a.backup!.state, 'verified', a.backup!.reason ?? '');
+    assert.equal(a.backup!.kind, 'incremental');
+    assert.equal(a.backup!.base_id, fullId);
+    inc1 = a.backup!.id;
+    // The 20 MiB revision is shared with the full backup, not written again.
+    assert.ok(a.backup!.bytes < 5 * MiB, `incremental wrote ${a.backup!.bytes}`);
+
+    revAtInc2 = await w.commit('alpha', 'olivia', { 'third.txt': 'third\n', 'README.txt': 'alpha readme, edited\n' });
+    const b = await s.runProject('alpha', { kind: 'incremental' });
+    assert.equal(b.backup!.state, 'verified', b.backup!.reason ?? '');
+    assert.equal(b.backup!.base_id, inc1);
+    assert.equal(b.backup!.rev_to, revAtInc2);
+    inc2 = b.backup!.id;
+    const l = await h.api.get('/api/v1/backups');
+    const alpha = l.body.projects.find((p: { slug: string }) => p.slug === 'alpha');
+    assert.ok(alpha.lastGoodAt && alpha.lastGoodAgeSeconds >= 0 && alpha.lastGoodAgeSeconds < 120);
+    const entry = l.body.backups.find((x: { id: number }) => x.id === inc2);
+    for (const k of ['id', 'project', 'kind', 'state', 'bytes', 'startedAt', 'finishedAt', 'durationMs', 'reason'])
+      assert.ok(k in entry, k);
+    // The older backups still match their own checksums (shared files were never written in place).
+    await testRestore(s, getBackup(h.run.db, fullId)!);
+    await testRestore(s, getBackup(h.run.db, inc1)!);
+  });
+
+  it('restore in place: the incremental chain restores to its latest revision, same UUID, contents, Trac tickets and wiki', async () => {
+    const p = w.projectRow('alpha');
+    const tracBefore = tracRead(w.env('alpha'));
+    const readme = await w.cat('alpha', 'olivia', 'README.txt');
+    const big = execFileSync('svnlook', ['cat', w.repo('alpha'), 'trunk/big.bin'], { maxBuffer: 64 * MiB });
+    // Damage after the backup: a new commit and a new ticket that the restore must take away.
+    const later = await w.commit('alpha', 'olivia', { 'later.txt': 'after the backup\n' });
+    assert.equal(later, revAtInc2 + 1);
+    tracWrite(h.cfg.python, w.env('alpha'), 'ticket after backup', 'LaterPage', 'gone after restore');
+
+    const r = await h.api.post(`/api/v1/backups/${inc2}/restore`).send({ inPlace: true });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.mode, 'in-place');
+    await w.settled();
+    assert.equal(w.projectRow('alpha').state, 'active');
+    assert.equal(youngestRevision(w.repo('alpha')), revAtInc2);
+    assert.equal(readRepositoryUuid(w.repo('alpha')), p.repo_uuid);
+    assert.equal(await w.cat('alpha', 'olivia', 'README.txt'), readme);
+    assert.ok(execFileSync('svnlook', ['cat', w.repo('alpha'), 'trunk/big.bin'], { maxBuffer: 64 * MiB }).equals(big));
+    const info = await svn(['info', '--show-item', 'revision', w.h.svnUrl('alpha')], w.creds('olivia'));
+    assert.equal(info.stdout.trim(), String(revAtInc2));
+    assert.deepEqual(tracRead(w.env('alpha')), tracBefore);
+    const page = await http(`${h.tracUrl('alpha')}/wiki/Second`, w.creds('olivia'));
+    assert.equal(page.status, 200);
+    assert.match(page.body, /after the full/);
+    assert.equal((await http(`${h.tracUrl('alpha')}/wiki/BackupNotes`, w.creds('olivia'))).status, 200);
+    // Access is today's: bob (not a member) still cannot read; olivia can commit on top.
+    assert.notEqual((await svn(['info', w.h.svnUrl('alpha')], w.creds('bob'))).code, 0);
+    assert.equal(await w.commit('alpha', 'olivia', { 'after-restore.txt': 'ok\n' }), revAtInc2 + 1);
+    // Apache's caches did not serve the old revision of that number (the instance ID changed).
+    assert.equal(await w.cat('alpha', 'olivia', 'after-restore.txt'), 'ok\n');
+    assert.equal(await w.commit('alpha', 'olivia', { 'after-restore-2.txt': 'ok\n' }), revAtInc2 + 2);
+    const audit = h.run.db.prepare(`SELECT count(*) FROM audit_log WHERE action = 'backup.restore' AND target = 'alpha'`).pluck().get();
+    assert.equal(audit, 1);
+  });
+
+  it("restoring project A's backup over project B is refused; an admin may restore it to a new slug", async () => {
+    const beta = w.projectRow('beta');
+    const betaRev = youngestRevision(w.repo('beta'));
+    for (const body of [{ inPlace: true, to: 'beta' }, { to: 'beta' }]) {
+      const r = await h.api.post(`/api/v1/backups/${fullId}/restore`).send(body);
+      assert.equal(r.status, 409, JSON.stringify(r.body));
+      assert.match(r.body.error.message, /refusing to restore it over beta/);
+    }
+    assert.equal(youngestRevision(w.repo('beta')), betaRev);
+    assert.equal(readRepositoryUuid(w.repo('beta')), beta.repo_uuid);
+    assert.equal(w.projectRow('beta').state, 'active');
+    assert.equal(await w.cat('beta', 'bob', 'beta.txt'), 'beta only\n');
+
+    const bad = await h.api.post(`/api/v1/backups/${fullId}/restore`).send({ to: '../etc' });
+    assert.equal(bad.status, 400);
+
+    const r = await h.api.post(`/api/v1/backups/${fullId}/restore`).send({ to: 'alpha-copy' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await until('alpha-copy active', async () => (await h.api.get('/api/v1/projects/alpha-copy')).body.state === 'active', 30_000);
+    await w.settled();
+    const copy = w.projectRow('alpha-copy');
+    assert.notEqual(copy.repo_uuid, w.projectRow('alpha').repo_uuid, 'a copy is a new repository');
+    assert.equal(readRepositoryUuid(w.repo('alpha-copy')), copy.repo_uuid);
+    assert.equal(youngestRevision(w.repo('alpha-copy')), getBackup(h.run.db, fullId)!.rev_to);
+    assert.equal(await w.cat('alpha-copy', 'olivia', 'README.txt'), 'alpha readme\n');
+    assert.deepEqual(tracRead(w.env('alpha-copy')).tickets, ['first ticket']);
+    assert.equal((await http(`${h.tracUrl('alpha-copy')}/wiki/BackupNotes`, w.creds('olivia'))).status, 200);
+    assert.equal((await http(`${h.tracUrl('alpha-copy')}/wiki/BackupNotes`, w.creds('bob'))).status, 403);
+  });
+
+  it('SIGKILL mid-backup: the next run sweeps the leftovers and succeeds; the lease does not block', async () => {
+    const cli = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+    const env = {
+      ...process.env,
+      ...backupEnv,
+      KEELSON_DATA_DIR: h.cfg.dataDir,
+      KEELSON_BACKUP_DIR: h.cfg.backupDir,
+      KEELSON_LOG: 'silent',
+    };
+    const child = spawn(process.execPath, [cli, 'backup', 'run', 'alpha', '--full'], { env, stdio: 'ignore' });
+    const running = () =>
+      h.run.db.prepare(`SELECT * FROM backups WHERE state IN ('running','verifying') AND holder LIKE ?`).get(`%:${child.pid}`) as
+        BackupRow | undefined;
+    await soon('the CLI backup writing', () => {
+      const r = running();
+      return !!r?.staging_path && fs.existsSync(path.join(r.staging_path, 'svn', 'db'));
+    });
+    const killed = running()!;
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(fs.existsSync(killed.staging_path!), 'the killed run left its staging folder');
+    const lease = h.run.db.prepare(`SELECT * FROM backup_leases WHERE backup_id = ?`).get(killed.id) as { expires_at: number } | undefined;
+    assert.ok(lease && lease.expires_at > Date.now(), 'the dead run still holds an unexpired lease');
+
+    const s = service(h);
+    const r = await s.runProject('alpha', { kind: 'full' });
+    assert.equal(r.backup!.state, 'verified', r.backup!.reason ?? '');
+    assert.equal(getBackup(h.run.db, killed.id)!.state, 'aborted');
+    assert.match(getBackup(h.run.db, killed.id)!.reason!, /interrupted/);
+    assert.equal(fs.existsSync(killed.staging_path!), false);
+    assert.deepEqual(stagingEntries(h), []);
+  });
+
+  it('retention never removes the newest verified backup and never breaks a chain', async () => {
+    const s = service(h);
+    const id = w.projectRow('alpha').id;
+    const rows = () =>
+      h.run.db.prepare(`SELECT * FROM backups WHERE project_id = ? AND state = 'verified' ORDER BY id`).all(id) as BackupRow[];
+    // Two more chains, full <- inc and full <- inc <- inc, one backup every 9 days: before each new
+    // backup the earlier ones move 9 days into the past (retention runs after each with the defaults).
+    const made: number[] = [];
+    for (const kind of ['full', 'incremental', 'full', 'incremental', 'incremental'] as const) {
+      for (const r of rows()) {
+        const at = new Date(Date.parse(r.started_at) - 9 * 86_400_000).toISOString();
+        h.run.db.prepare(`UPDATE backups SET started_at = ? WHERE id = ?`).run(at, r.id);
+      }
+      await w.commit('alpha', 'olivia', { [`r-${made.length}.txt`]: `${kind}\n` });
+      const r = await s.runProject('alpha', { kind });
+      assert.equal(r.backup!.state, 'verified', r.backup!.reason ?? '');
+      if (kind === 'incremental') assert.equal(r.backup!.base_id, made[made.length - 1]);
+      made.push(r.backup!.id);
+    }
+    const newest = rows()[rows().length - 1]!;
+    assert.equal(newest.id, made[4]);
+    assert.ok(rows().length >= 6, `kept by the default rules: ${rows().length}`);
+    const expired = applyRetention(h.run.db, { ...h.cfg.backup, keepDaily: 1, keepWeekly: 1, keepMonthly: 1 }, id);
+    assert.ok(expired.length > 0, `something expired: ${JSON.stringify(rows().map((r) => [r.id, r.kind, r.base_id, r.started_at]))}`);
+    const kept = rows();
+    assert.ok(
+      kept.some((r) => r.id === newest.id),
+      'the newest verified backup is kept',
+    );
+    const keptIds = new Set(kept.map((r) => r.id));
+    for (const r of kept) {
+      // Every kept backup's chain is whole, back to a full.
+      let b: BackupRow | undefined = r;
+      while (b && b.kind === 'incremental') {
+        assert.ok(b.base_id !== null && keptIds.has(b.base_id), `#${b.id}'s base #${b.base_id} was kept`);
+        b = kept.find((x) => x.id === b!.base_id);
+      }
+      assert.ok(b && b.kind === 'full');
+      await testRestore(s, r);
+    }
+    for (const e of expired) {
+      const row = getBackup(h.run.db, e)!;
+      assert.equal(row.state, 'expired');
+      assert.equal(fs.existsSync(row.path!), false);
+    }
+    // Even with every count at zero, the newest verified backup and its chain stay.
+    applyRetention(h.run.db, { ...h.cfg.backup, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, id);
+    const last = rows();
+    assert.ok(last.some((r) => r.id === newest.id));
+    assert.ok(last.some((r) => r.kind === 'full'));
+    for (const r of last) await testRestore(s, r);
+  });
+
+  it("Keelson's own database is backed up with SQLite's online backup and passes integrity_check", async () => {
+    const r = await h.api.post('/api/v1/backups').send({ control: true });
+    assert.equal(r.status, 202);
+    const row = await until('control backup', async () => {
+      const l = await h.api.get('/api/v1/backups');
+      return l.body.backups.find((b: { project: string | null; state: string }) => b.project === null && b.state === 'verified');
+    });
+    const b = getBackup(h.run.db, row.id)!;
+    assert.equal(integrityOk(path.join(b.path!, 'keelson.db')), 'ok');
+    const d = new Database(path.join(b.path!, 'keelson.db'), { readonly: true });
+    assert.ok((d.prepare(`SELECT count(*) FROM projects`).pluck().get() as number) >= 3);
+    d.close();
+  });
+});
+
+describe('backups on the live data volume (tmpfs)', () => {
+  let h: TestHost;
+  let w: World;
+  let vol: string | undefined;
+
+  before(async () => {
+    vol = mountTmpfs('live', '160m');
+    h = await startHost('backup-live', {}, { ...backupEnv, KEELSON_DATA_DIR: vol });
+    w = new World(h);
+    await w.user('olivia');
+    await w.project('live', 'olivia');
+    await w.commit('live', 'olivia', { 'data.bin': random(24 * MiB) });
+  });
+  after(async () => {
+    await h?.stop();
+    unmount(vol);
+  });
+
+  it('live SVN commits and API writes keep succeeding during and after a refused or aborted backup; the database stays intact', async () => {
+    const v = volumeOf(vol!);
+    const s0 = service(h);
+    assert.equal(s0.volume().sameDeviceAsData, true);
+    // Refused: the reserve is doubled on the live volume, so a reserve that would let it fit elsewhere refuses here.
+    const reserve = Math.floor((v.freeBytes - 30 * MiB) / 2) + 8 * MiB;
+    const refused = await service(h, { reserveBytes: reserve }).runProject('live', { kind: 'full' });
+    assert.equal(refused.backup!.state, 'refused');
+    assert.match(refused.backup!.reason!, /stricter reserve/);
+    assert.equal(refused.backup!.reserve_bytes, reserve * 2);
+    assert.deepEqual(stagingEntries(h), []);
+    assert.ok((await w.commit('live', 'olivia', { 'after-refusal.txt': 'ok\n' })) > 0);
+    const u = await h.api.post('/api/v1/users').send({ name: 'carol', email: 'c@example.com', password: 'a long enough password' });
+    assert.equal(u.status, 201);
+
+    // Aborted: another writer eats the volume down to 24 MiB free while the backup runs; the floor is 2 x 20 MiB.
+    const s = service(h, { reserveBytes: 20 * MiB });
+    const filler = path.join(vol!, 'filler.bin');
+    const run = s.runProject('live', { kind: 'full' });
+    await soon('staging folder', () => stagingEntries(h).length > 0);
+    const commitDuring = w.commit('live', 'olivia', { 'during.txt': 'committed while the backup aborted\n' });
+    try {
+      fs.writeFileSync(filler, Buffer.alloc(Math.max(0, volumeOf(vol!).freeBytes - 24 * MiB)));
+    } catch (e) {
+      assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+    }
+    const r = await run;
+    assert.equal(r.backup!.state, 'refused', r.backup!.reason ?? '');
+    assert.match(r.backup!.reason!, /aborted/);
+    assert.deepEqual(stagingEntries(h), []);
+    assert.ok((await commitDuring) > 0);
+    // After: the live service writes on, with the other writer's file still there.
+    assert.ok((await w.commit('live', 'olivia', { 'after-abort.txt': 'ok\n' })) > 0);
+    const m = await h.api.put('/api/v1/projects/live/members/carol').send({ role: 'developer' });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    await w.settled();
+    assert.equal(integrityOk(layout(h.cfg).db), 'ok');
+    execFileSync('svnadmin', ['verify', '--quiet', w.repo('live')]);
+    fs.rmSync(filler);
+    const ok = await service(h, { reserveBytes: 4 * MiB }).runProject('live', { kind: 'full' });
+    assert.equal(ok.backup!.state, 'verified', ok.backup!.reason ?? '');
+  });
+});
