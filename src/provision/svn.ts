@@ -50,8 +50,3 @@ export function youngestRevision(dir: string): number {
   const txt = fs.readFileSync(path.join(dir, 'db', 'current'), 'utf8');
   return Number(txt.split(/\s/)[0]);
 }
-
-/** svnauthz exits 1 on a file it cannot parse (undefined group, duplicate section, ...). */
-export async function validateAuthz(file: string): Promise<void> {
-  await run('svnauthz', ['validate', file]);
-}

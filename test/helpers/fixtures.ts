@@ -37,7 +37,7 @@ export function fixtures(h: TestHost) {
       );
     },
     /** Checks out `dir` of the project, adds files, commits; returns svn's result. */
-    async commit(slug: string, u: string, files: Record<string, string>, dir = 'trunk') {
+    async commit(slug: string, u: string, files: Record<string, string>, dir = 'trunk', message = `commit by ${u}`) {
       const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'wc-'));
       try {
         const co = await svn(['checkout', `${h.svnUrl(slug)}/${dir}`, wc], creds(u));
@@ -48,7 +48,7 @@ export function fixtures(h: TestHost) {
         }
         const add = await svn(['add', '--force', '--parents', ...Object.keys(files).map((f) => path.join(wc, f))]);
         assert.equal(add.code, 0, add.stderr);
-        return await svn(['commit', '-m', `commit by ${u}`, wc], creds(u));
+        return await svn(['commit', '-m', message, wc], creds(u));
       } finally {
         fs.rmSync(wc, { recursive: true, force: true });
       }

@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
+import { fixtures } from '../helpers/fixtures.js';
 
 /**
  * The first complete path on the real stack: Apache + mod_dav_svn + mod_authz_svn + mod_wsgi +
@@ -13,44 +13,23 @@ import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
  */
 describe('a project on the real stack', () => {
   let h: TestHost;
-  const pw: Record<string, string> = {};
-  const creds = (user: string) => ({ user, password: pw[user]! });
-
-  async function user(name: string) {
-    const r = await h.api.post('/api/v1/users').send({ name, email: `${name}@example.com`, password: 'a long enough password' });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    pw[name] = r.body.accessToken;
-  }
-  async function project(slug: string, owner: string, visibility = 'private') {
-    const r = await h.api.post('/api/v1/projects').send({ slug, owner, visibility, title: `Project ${slug}` });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    assert.equal(r.body.state, 'provisioning');
-    await until(`${slug} active`, async () => (await h.api.get(`/api/v1/projects/${slug}`)).body.state === 'active');
-  }
-  async function setRole(slug: string, u: string, role: string) {
-    const r = await h.api.put(`/api/v1/projects/${slug}/members/${u}`).send({ role });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
+  let f: ReturnType<typeof fixtures>;
+  const creds = (user: string) => f.creds(user);
+  const user = (name: string) => f.user(name);
+  const project = (slug: string, owner: string, visibility = 'private') => f.project(slug, owner, visibility);
+  const setRole = (slug: string, u: string, role: string) => f.setRole(slug, u, role);
   async function settled() {
     await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
   }
   async function commitAs(slug: string, u: string, file: string): Promise<{ code: number; stderr: string; rev?: number }> {
-    const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'wc-'));
-    try {
-      const co = await svn(['checkout', `${h.svnUrl(slug)}/trunk`, wc], creds(u));
-      assert.equal(co.code, 0, co.stderr);
-      fs.writeFileSync(path.join(wc, file), `written by ${u}\n`);
-      assert.equal((await svn(['add', path.join(wc, file)])).code, 0);
-      const ci = await svn(['commit', '-m', `add ${file} by ${u}`, wc], creds(u));
-      const m = /Committed revision (\d+)/.exec(ci.stdout);
-      return { code: ci.code, stderr: ci.stderr, rev: m ? Number(m[1]) : undefined };
-    } finally {
-      fs.rmSync(wc, { recursive: true, force: true });
-    }
+    const ci = await f.commit(slug, u, { [file]: `written by ${u}\n` }, 'trunk', `add ${file} by ${u}`);
+    const m = ci.stdout.match(/Committed revision (\d+)/);
+    return { code: ci.code, stderr: ci.stderr, rev: m ? Number(m[1]) : undefined };
   }
 
   before(async () => {
     h = await startHost('access');
+    f = fixtures(h);
     for (const u of ['olivia', 'dev', 'vera', 'nora']) await user(u);
     await project('alpha', 'olivia');
     await project('pubproj', 'olivia', 'public');
