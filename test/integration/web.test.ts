@@ -316,4 +316,61 @@ describe('web UI security', () => {
     assert.equal(w.status, 202);
     assert.equal(count(db, 'waitlist'), 1);
   });
+
+  it('the operator API: capacity gate, waitlist and invites, suspension, disk samples (admin only)', async () => {
+    const { app, db, cfg } = makeApp();
+    const token = createApiToken(db, 'ops');
+    const ops = (m: 'get' | 'put' | 'post', p: string) => request(app)[m](p).set('authorization', `Bearer ${token}`);
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    assert.equal((await ops('post', '/api/v1/projects').send({ slug: 'one', owner: 'alice' })).status, 201);
+    const bad = await ops('put', '/api/v1/capacity').send({ maxProjects: -1, minFreeBytes: 0, signupMode: 'sometimes' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /maxProjects: at least 0; signupMode/);
+    const shut = await ops('put', '/api/v1/capacity').send({ maxProjects: 1, minFreeBytes: 0, signupMode: 'open' });
+    assert.equal(shut.status, 200);
+    assert.equal(shut.body.full, 'this host has reached its limit of projects');
+    // A signed-in user's project and a JSON signup both meet the gate (503 capacity); admins do not.
+    const a = request.agent(app);
+    const t = (await a.get('/api/v1/session')).body.csrfToken;
+    const su = await a.post('/api/v1/signup').set('x-csrf-token', t).send({ username: 'bob', email: 'b@example.com', password: PW });
+    assert.equal(su.status, 503);
+    assert.equal(su.body.error.code, 'capacity');
+    assert.equal((await a.post('/api/v1/session').set('x-csrf-token', t).send({ username: 'alice', password: PW })).status, 201);
+    const mine = await a.post('/api/v1/projects').set('x-csrf-token', t).send({ slug: 'two' });
+    assert.equal(mine.status, 503);
+    assert.equal(count(db, 'projects'), 1);
+    // Invites: the code works once, past the project limit.
+    const inv = await ops('post', '/api/v1/invites').send({ email: 'bob@example.com' });
+    assert.equal(inv.status, 201);
+    const b = request.agent(app);
+    const bt = (await b.get('/api/v1/session')).body.csrfToken;
+    const withCode = { username: 'bob', email: 'bob@example.com', password: PW, invite: inv.body.code, project: { slug: 'bobs' } };
+    const ok = await b.post('/api/v1/signup').set('x-csrf-token', bt).send(withCode);
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.equal(ok.body.project.slug, 'bobs');
+    const again = await b
+      .post('/api/v1/signup')
+      .set('x-csrf-token', bt)
+      .send({ ...withCode, username: 'bob2', project: { slug: 'bobs-two' } });
+    assert.equal(again.status, 400);
+    assert.match(again.body.error.message, /invite code is not valid or was already used/);
+    const wl = await ops('get', '/api/v1/waitlist');
+    assert.equal(wl.body.invites[0].usedBy, 'bob');
+    // Suspension is an admin call; a user (even the owner) gets 403.
+    assert.equal((await a.post('/api/v1/projects/one/suspend').set('x-csrf-token', t)).status, 403);
+    db.prepare(`UPDATE projects SET state = 'active' WHERE slug = 'one'`).run();
+    const sus = await ops('post', '/api/v1/projects/one/suspend');
+    assert.deepEqual(sus.body, { slug: 'one', state: 'suspended' });
+    // Suspending twice is harmless; resuming a project that is not suspended is a conflict.
+    assert.deepEqual((await ops('post', '/api/v1/projects/one/suspend')).body, { slug: 'one', state: 'suspended' });
+    assert.deepEqual((await ops('post', '/api/v1/projects/one/resume')).body, { slug: 'one', state: 'active' });
+    assert.equal((await ops('post', '/api/v1/projects/one/resume')).status, 409);
+    assert.equal((await ops('post', '/api/v1/projects/bobs/suspend')).status, 409);
+    // Disk samples as JSON.
+    const { sampleDisk } = await import('../../src/web/store.js');
+    sampleDisk(db, cfg);
+    const ds = await ops('get', '/api/v1/disk-samples?hours=1');
+    assert.deepEqual(ds.body.samples.map((x: { volume: string }) => x.volume).sort(), ['backup', 'data']);
+    assert.ok(ds.body.samples[0].totalBytes > 0);
+  });
 });
