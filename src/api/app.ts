@@ -22,7 +22,6 @@ import { webRouter, webErrors } from '../web/routes.js';
 import { addressOf, countSignupAttempt, login, signup } from '../web/flows.js';
 import { createOwnProject } from '../web/store.js';
 import { operatorRoutes } from '../web/api.js';
-import { operatorRoutes } from '../web/api.js';
 import { NotAllowedError } from '../errors.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { healthReport } from './health.js';
@@ -183,7 +182,6 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(projectView(deps, model.requireProject(db, slug)));
   });
 
-  api.use(operatorRoutes(deps));
   api.use(operatorRoutes(deps));
   api.use(authzRoutes(deps));
   api.use(backupRoutes(deps));
