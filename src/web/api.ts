@@ -52,7 +52,12 @@ export function operatorRoutes(deps: { db: DB; cfg: Config; onEnqueue?: () => vo
   }
 
   r.get('/disk-samples', requireAdmin, (req, res) => {
-    const hours = z.coerce.number().min(1).max(720).default(24).parse(req.query.hours ?? undefined);
+    const hours = z.coerce
+      .number()
+      .min(1)
+      .max(720)
+      .default(24)
+      .parse(req.query.hours ?? undefined);
     res.json({
       samples: web.diskSamples(db, Date.now() - hours * 3_600_000).map((x) => ({
         at: new Date(x.at).toISOString(),
