@@ -849,6 +849,8 @@ async function main(): Promise<void> {
     else {
       say(`removing ${root}`);
       fs.rmSync(root, { recursive: true, force: true });
+      // Slow where ext4 is mounted with `discard` (here: ~4 min for 10,000 repositories).
+      say('removed');
     }
   }
 }
