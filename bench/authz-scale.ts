@@ -642,14 +642,15 @@ async function changeToEnforced(h: Host, base: string, token: string, n: number)
 
 // ---------- keelson serve ----------
 
-async function startServe(h: Host): Promise<ChildProcess> {
+/** Starts `keelson serve` as its own process; `ready` settles when it says it is up (or fails). */
+function startServe(h: Host): { child: ChildProcess; ready: Promise<void> } {
   const logFile = path.join(h.cfg.dataDir, '..', `${h.tag}-serve.log`);
   const child = spawn(process.execPath, [CLI, 'serve', '--no-scheduler'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.on('data', (b: Buffer) => fs.appendFileSync(logFile, b));
+  child.stderr!.on('data', (b: Buffer) => fs.appendFileSync(logFile, b));
   let out = '';
-  await new Promise<void>((resolve, reject) => {
+  const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`keelson serve did not come up in 180 s; see ${logFile}`)), 180_000);
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout!.on('data', (b: Buffer) => {
       fs.appendFileSync(logFile, b);
       out += b.toString();
       if (out.includes('Keelson is up')) {
@@ -662,7 +663,7 @@ async function startServe(h: Host): Promise<ChildProcess> {
       reject(new Error(`keelson serve exited ${code}; see ${logFile}`));
     });
   });
-  return child;
+  return { child, ready };
 }
 
 async function stopServe(child: ChildProcess): Promise<void> {
@@ -721,7 +722,9 @@ async function main(): Promise<void> {
 
     // 2. The big host's API, worker and Apache (its own process), and the tiny host's Apache.
     say('big: keelson serve --no-scheduler');
-    serveChild = await startServe(big);
+    const served = startServe(big);
+    serveChild = served.child;
+    await served.ready;
     const bigApache = new Apache(big.cfg, big.l);
     const pidAtStart = bigApache.mainPid();
     const logFrom = fileSize(bigApache.errorLog);
