@@ -38,12 +38,23 @@ def op_check(req):
         pool.destroy()
 
 
+def op_check_many(req):
+    """Many files in one request (a rebuild): one answer each, an error for a file that fails."""
+    out = []
+    for item in req['items']:
+        try:
+            out.append(op_check(item))
+        except svn.core.SubversionException as e:
+            out.append({'error': 'svn: %s' % (e,)})
+    return out
+
+
 def op_ping(_):
     v = svn.core.SVN_VER_NUMBER
     return {'svn_version': v.decode() if isinstance(v, bytes) else str(v)}
 
 
-OPS = {'check': op_check, 'ping': op_ping}
+OPS = {'check': op_check, 'check_many': op_check_many, 'ping': op_ping}
 
 
 def main():

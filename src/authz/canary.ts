@@ -52,13 +52,30 @@ export class AuthzChecker extends JsonLinesHelper {
       p.slug,
       qs.map((q) => [q.user, q.path]),
     );
-    const bad = qs
-      .map((q, i) =>
-        got[i] === q.want
-          ? undefined
-          : `${q.user ?? 'anonymous'} should have ${q.want || 'no access'} on ${q.path}, file gives ${got[i] || 'none'}`,
-      )
-      .filter((x): x is string => !!x);
-    if (bad.length) throw new Error(`authz canary failed for ${p.slug}: ${bad.join('; ')}`);
+    const problem = mismatches(p, qs, got);
+    if (problem) throw new Error(problem);
   }
+
+  /**
+   * verify() for many renderings in one round trip (a rebuild): the error of each one that fails,
+   * undefined for each that passes.
+   */
+  async verifyMany(items: { text: string; access: ProjectAccess }[]): Promise<(string | undefined)[]> {
+    const qs = items.map((i) => canaries(i.access));
+    const res = await this.call<({ access: Access[] } | { error: string })[]>('check_many', {
+      items: items.map((i, n) => ({ text: i.text, repo: i.access.slug, checks: qs[n]!.map((q) => [q.user ?? null, q.path]) })),
+    });
+    return res.map((r, n) => ('error' in r ? `authz check: ${r.error}` : mismatches(items[n]!.access, qs[n]!, r.access)));
+  }
+}
+
+function mismatches(p: ProjectAccess, qs: ReturnType<typeof canaries>, got: Access[]): string | undefined {
+  const bad = qs
+    .map((q, i) =>
+      got[i] === q.want
+        ? undefined
+        : `${q.user ?? 'anonymous'} should have ${q.want || 'no access'} on ${q.path}, file gives ${got[i] || 'none'}`,
+    )
+    .filter((x): x is string => !!x);
+  return bad.length ? `authz canary failed for ${p.slug}: ${bad.join('; ')}` : undefined;
 }

@@ -37,11 +37,21 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+const TEMP_RE = /^\.(?:authz|post-commit)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
 /** Temporary files of publishers that died (SIGKILL, power loss) before their rename. */
 async function sweepDeadTemps(dir: string): Promise<void> {
   for (const f of await fs.promises.readdir(dir)) {
-    const pid = Number(f.match(/^\.authz\.(\d+)\.[0-9a-f]+\.tmp$/)?.[1]);
+    const pid = Number(f.match(TEMP_RE)?.[1]);
     if (pid && pid !== process.pid && !pidAlive(pid)) await fs.promises.rm(path.join(dir, f), { force: true });
+  }
+}
+
+/** sweepDeadTemps for the bulk rebuild, without a thread-pool round trip per directory. */
+export function sweepDeadTempsSync(dir: string): void {
+  for (const f of fs.readdirSync(dir)) {
+    const pid = Number(f.match(TEMP_RE)?.[1]);
+    if (pid && pid !== process.pid && !pidAlive(pid)) fs.rmSync(path.join(dir, f), { force: true });
   }
 }
 
@@ -116,23 +126,29 @@ export async function prepareAuthz(i: PublishInput, o: { sync: boolean }): Promi
  * published, renames the prepared file into place and records the version, checksum and time.
  * The directory is not fsynced here.
  */
+const statements = new WeakMap<DB, ReturnType<typeof prepareStatements>>();
+function prepareStatements(db: DB) {
+  return {
+    published: db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck(),
+    update: db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`),
+    record: db.prepare(
+      `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+}
+
 export function commitAuthz(db: DB, p: PreparedAuthz): PublishResult {
   const i = p.input;
-  const published = db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck().get(i.projectId) as number | null;
+  let st = statements.get(db);
+  if (!st) statements.set(db, (st = prepareStatements(db)));
+  const published = st.published.get(i.projectId) as number | null;
   if (published !== null && published > i.version) return { version: i.version, checksum: p.checksum, changed: false, stale: true };
   if (p.tmp) fs.renameSync(p.tmp, i.file);
   p.tmp = undefined;
   if (published !== i.version || !p.same) {
     const at = nowIso();
-    db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`).run(
-      i.version,
-      p.checksum,
-      at,
-      i.projectId,
-    );
-    db.prepare(
-      `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
-    ).run(i.projectId, i.version, p.checksum, p.same ? 0 : 1, at, i.publisher);
+    st.update.run(i.version, p.checksum, at, i.projectId);
+    st.record.run(i.projectId, i.version, p.checksum, p.same ? 0 : 1, at, i.publisher);
   }
   return { version: i.version, checksum: p.checksum, changed: !p.same, stale: false };
 }

@@ -4,12 +4,21 @@ import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { getProjectById, setProjectState, audit, type ProjectRow } from '../store/model.js';
-import { readAccess } from '../store/permissions.js';
+import { readAccess, readAllAccess } from '../store/permissions.js';
 import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
-import { discardStaged, fsyncDir, renameStaged, stageFile, syncFileSystem, writeFileAtomic, type Staged } from '../authz/atomic.js';
+import {
+  discardStaged,
+  fsyncDir,
+  readIfExists,
+  renameStaged,
+  syncFileSystem,
+  writeFileAtomic,
+  writeTempSync,
+  type Staged,
+} from '../authz/atomic.js';
 import { syncCredentials } from '../authz/credentials.js';
 import { AuthzChecker } from '../authz/canary.js';
-import { commitAuthz, discard, prepareAuthz, publishAuthz, type PreparedAuthz } from '../authz/publish.js';
+import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type PreparedAuthz } from '../authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
 import { run } from './exec.js';
@@ -299,72 +308,102 @@ export class Reconciler {
    * credentials database, regenerated from the database alone, many at a time. A project whose
    * repository is missing (or that is not yet active) is returned for a full reconcile.
    */
-  async rebuildFiles(opts: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {}) {
+  async rebuildFiles(opts: { onProgress?: (done: number, total: number) => void } = {}) {
     await this.initFiles();
     const t0 = Date.now();
     const cred = syncCredentials(this.db, this.l.authDb, this.owner);
-    const ids = this.db.prepare(`SELECT id FROM projects WHERE state <> 'deleted' ORDER BY id`).pluck().all() as number[];
-    opts.onProgress?.(0, ids.length);
+    const all = readAllAccess(this.db);
+    opts.onProgress?.(0, all.length);
     const needFull: number[] = [];
     const failed: { slug: string; error: string }[] = [];
-    const ready: { id: number; slug: string; authz: PreparedAuthz; hook: Staged }[] = [];
     const fail = (id: number, slug: string, e: unknown) => {
-      const error = (e as Error).message;
+      const error = e instanceof Error ? e.message : String(e);
       failed.push({ slug, error });
       this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(error.slice(0, 2000), id);
     };
-    let done = 0;
-    let next = 0;
-    // 1. Render, check with libsvn, write temporary files (not yet fsynced), many at a time.
-    const prepare = async () => {
-      while (next < ids.length) {
-        const id = ids[next++]!;
-        const snap = readAccess(this.db, id);
-        try {
-          if (!snap) continue;
-          const { project: p } = snap;
-          if ((p.state !== 'active' && p.state !== 'suspended') || readRepositoryUuid(this.repoDir(p.slug)) !== p.repo_uuid) {
-            needFull.push(id);
-            continue;
-          }
-          const repoDir = this.repoDir(p.slug);
-          const authz = await prepareAuthz(
-            {
-              projectId: id,
-              file: path.join(repoDir, 'conf', 'authz'),
-              access: snap.access,
-              version: snap.version,
+    interface Item {
+      id: number;
+      slug: string;
+      authz: PreparedAuthz;
+      text: string;
+      hook: Staged;
+      hookText?: string;
+    }
+    const items: Item[] = [];
+    // 1. Render every project and compare with what is on disk.
+    for (const [n, s] of all.entries()) {
+      const p = s.project;
+      try {
+        if ((p.state !== 'active' && p.state !== 'suspended') || readRepositoryUuid(this.repoDir(p.slug)) !== p.repo_uuid) {
+          needFull.push(p.id);
+          continue;
+        }
+        const repoDir = this.repoDir(p.slug);
+        const file = path.join(repoDir, 'conf', 'authz');
+        sweepDeadTempsSync(path.dirname(file));
+        const text = renderAuthz(s.access);
+        const hookFile = path.join(repoDir, 'hooks', 'post-commit');
+        const hookText = renderPostCommitHook(p.slug, this.l.commitSpool);
+        items.push({
+          id: p.id,
+          slug: p.slug,
+          text,
+          authz: {
+            input: {
+              projectId: p.id,
+              file,
+              access: s.access,
+              version: s.version,
               checker: this.checker,
               owner: this.owner,
               publisher: `rebuild:pid:${process.pid}`,
             },
-            { sync: false },
-          );
-          const hook = await stageFile(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), {
-            mode: 0o755,
-            ...this.fileOwner(),
-            sync: false,
-          });
-          ready.push({ id, slug: p.slug, authz, hook });
-        } catch (e) {
-          fail(id, snap?.project.slug ?? String(id), e);
-        } finally {
-          done++;
-          if (done % 500 === 0 || done === ids.length) opts.onProgress?.(done, ids.length);
-        }
+            checksum: sha256(text),
+            same: readIfExists(file) === text,
+          },
+          hook: { target: hookFile },
+          hookText: readIfExists(hookFile) === hookText ? undefined : hookText,
+        });
+      } catch (e) {
+        fail(p.id, p.slug, e);
       }
-    };
+      if ((n + 1) % 1000 === 0) opts.onProgress?.(n + 1, all.length);
+    }
     let changed = 0;
     try {
-      await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 16) }, prepare));
-      // 2. One flush makes every temporary file durable (instead of an fsync each), then the
-      //    renames, each behind the published-version check, in a few write transactions.
-      const writing = ready.filter((r) => r.authz.tmp || r.hook.tmp);
-      if (writing.length) await syncFileSystem(this.l.svnRoot);
-      for (let i = 0; i < ready.length; i += 500) {
+      // 2. libsvn parses every changed rendering and answers its canaries, 250 files a round trip.
+      //    (An unchanged file was checked when it was published.)
+      const toCheck = items.filter((i) => !i.authz.same);
+      const bad = new Set<Item>();
+      for (let i = 0; i < toCheck.length; i += 250) {
+        const batch = toCheck.slice(i, i + 250);
+        const errors = await this.checker.verifyMany(batch.map((x) => ({ text: x.text, access: x.authz.input.access })));
+        errors.forEach((err, k) => {
+          if (err) {
+            bad.add(batch[k]!);
+            fail(batch[k]!.id, batch[k]!.slug, err);
+          }
+        });
+      }
+      const good = items.filter((i) => !bad.has(i));
+      // 3. Temporary files, not fsynced one by one: one flush (syncfs) makes them all durable.
+      for (const i of good) {
+        try {
+          if (!i.authz.same) i.authz.tmp = writeTempSync(i.authz.input.file, i.text, { mode: 0o644, ...this.fileOwner() });
+          if (i.hookText !== undefined) i.hook.tmp = writeTempSync(i.hook.target, i.hookText, { mode: 0o755, ...this.fileOwner() });
+        } catch (e) {
+          bad.add(i);
+          fail(i.id, i.slug, e);
+        }
+      }
+      const writing = good.some((i) => i.authz.tmp || i.hook.tmp);
+      if (writing) await syncFileSystem(this.l.svnRoot);
+      // 4. The renames, each behind the published-version check, 500 to a write transaction.
+      const commit = good.filter((i) => !bad.has(i));
+      for (let i = 0; i < commit.length; i += 500) {
         this.db
           .transaction(() => {
-            for (const r of ready.slice(i, i + 500)) {
+            for (const r of commit.slice(i, i + 500)) {
               try {
                 const res = commitAuthz(this.db, r.authz);
                 if (res.stale) log.info('authz publish skipped: a newer version is already published', { slug: r.slug });
@@ -377,15 +416,16 @@ export class Reconciler {
           })
           .immediate();
       }
-      // 3. And one more for the renames themselves.
-      if (writing.length) await syncFileSystem(this.l.svnRoot);
+      // 5. And one flush for the renames themselves.
+      if (writing) await syncFileSystem(this.l.svnRoot);
+      opts.onProgress?.(all.length, all.length);
     } finally {
-      for (const r of ready) {
+      for (const r of items) {
         await discard(r.authz);
         await discardStaged(r.hook);
       }
     }
-    return { projects: ids.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0 };
+    return { projects: all.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0 };
   }
 
   /** Deletion: each tree is moved out of the served folders first, then removed. */
