@@ -385,7 +385,7 @@ export function webRouter(deps: WebDeps): express.Router {
     render(req, res, status, {
       title: 'My projects',
       current: '/dashboard',
-      url: o.url,
+      url: o.url ?? '/dashboard',
       notice: o.notice ?? (drafted ? DRAFT_NOTICE : undefined),
       body: html`${o.welcome ? welcomeBanner(u.name, o.welcome.token) : ''}
         <h1>My projects</h1>
@@ -437,7 +437,7 @@ export function webRouter(deps: WebDeps): express.Router {
       title: 'Account',
       current: '/account',
       notice: o.notice,
-      url: o.url,
+      url: o.url ?? '/account',
       body: html`<h1>Account</h1>
         <p>Signed in as <strong>${u.name}</strong> (${row.email})${u.admin ? ' · operator' : ''}.</p>
         <section class="card" aria-labelledby="tok-h">
@@ -565,7 +565,7 @@ export function webRouter(deps: WebDeps): express.Router {
     const fDelete = fm('delete');
     render(req, res, status, {
       title: p.title,
-      url: o.url,
+      url: o.url ?? `/p/${p.slug}`,
       notice: o.notice ?? (draft && Object.keys(draft).length ? DRAFT_NOTICE : undefined),
       body: html`${o.welcome ? welcomeBanner(u.name, o.welcome.token, svnUrl(p.slug)) : ''}
         <h1>${p.title} <small>${p.slug}</small></h1>
@@ -748,6 +748,7 @@ export function webRouter(deps: WebDeps): express.Router {
     const span = 30 * 86_400_000;
     render(req, res, status, {
       title: 'Operator',
+      url: '/admin',
       current: '/admin',
       notice,
       body: html`<h1>Operator</h1>
@@ -944,6 +945,8 @@ export function webRouter(deps: WebDeps): express.Router {
     const f = o.form ?? emptyForm();
     render(req, res, status, {
       title: 'Waitlist and invites',
+      // A page answering a form post shows the page's own address (a reload must not post again).
+      url: '/admin/waitlist',
       current: '/admin',
       body: html`<h1>Waitlist and invites</h1>
         ${adminNav('/admin/waitlist')}
