@@ -81,6 +81,7 @@ export class Reconciler {
   private template = '';
   private ready: Promise<void> | undefined;
   private filesReady: Promise<void> | undefined;
+  private startupCredentials = { upserted: 0, removed: 0 };
 
   constructor(
     private readonly cfg: Config,
@@ -129,7 +130,7 @@ export class Reconciler {
       if (pid && pid !== process.pid && pidAlive(pid)) continue;
       fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     }
-    syncCredentials(this.db, l.authDb, this.owner);
+    this.startupCredentials = syncCredentials(this.db, l.authDb, this.owner);
     // libsvn's authz parser loaded now, so the first publish does not wait for it.
     await this.checker.call('ping');
   }
@@ -309,9 +310,20 @@ export class Reconciler {
    * repository is missing (or that is not yet active) is returned for a full reconcile.
    */
   async rebuildFiles(opts: { onProgress?: (done: number, total: number) => void } = {}) {
-    await this.initFiles();
     const t0 = Date.now();
-    const cred = syncCredentials(this.db, this.l.authDb, this.owner);
+    await this.initFiles();
+    const again = syncCredentials(this.db, this.l.authDb, this.owner);
+    const cred = {
+      upserted: this.startupCredentials.upserted + again.upserted,
+      removed: this.startupCredentials.removed + again.removed,
+    };
+    this.startupCredentials = { upserted: 0, removed: 0 };
+    const phases: Record<string, number> = { start: Date.now() - t0 };
+    let mark = Date.now();
+    const phase = (name: string) => {
+      phases[name] = Date.now() - mark;
+      mark = Date.now();
+    };
     const all = readAllAccess(this.db);
     opts.onProgress?.(0, all.length);
     const needFull: number[] = [];
@@ -369,25 +381,15 @@ export class Reconciler {
       }
       if ((n + 1) % 1000 === 0) opts.onProgress?.(n + 1, all.length);
     }
+    phase('render');
     let changed = 0;
     try {
-      // 2. libsvn parses every changed rendering and answers its canaries, 250 files a round trip.
-      //    (An unchanged file was checked when it was published.)
-      const toCheck = items.filter((i) => !i.authz.same);
+      // 2+3. libsvn parses every changed rendering and answers its canaries, 250 files a round
+      //    trip (an unchanged file was checked when it was published); all batches are sent at
+      //    once, and while the checker works through them this process writes the temporary files
+      //    of the batches already answered. Not fsynced one by one: one syncfs makes them durable.
       const bad = new Set<Item>();
-      for (let i = 0; i < toCheck.length; i += 250) {
-        const batch = toCheck.slice(i, i + 250);
-        const errors = await this.checker.verifyMany(batch.map((x) => ({ text: x.text, access: x.authz.input.access })));
-        errors.forEach((err, k) => {
-          if (err) {
-            bad.add(batch[k]!);
-            fail(batch[k]!.id, batch[k]!.slug, err);
-          }
-        });
-      }
-      const good = items.filter((i) => !bad.has(i));
-      // 3. Temporary files, not fsynced one by one: one flush (syncfs) makes them all durable.
-      for (const i of good) {
+      const write = (i: Item) => {
         try {
           if (!i.authz.same) i.authz.tmp = writeTempSync(i.authz.input.file, i.text, { mode: 0o644, ...this.fileOwner() });
           if (i.hookText !== undefined) i.hook.tmp = writeTempSync(i.hook.target, i.hookText, { mode: 0o755, ...this.fileOwner() });
@@ -395,11 +397,28 @@ export class Reconciler {
           bad.add(i);
           fail(i.id, i.slug, e);
         }
+      };
+      const toCheck = items.filter((i) => !i.authz.same);
+      const batches: Item[][] = [];
+      for (let i = 0; i < toCheck.length; i += 250) batches.push(toCheck.slice(i, i + 250));
+      const answers = batches.map((b) => this.checker.verifyMany(b.map((x) => ({ text: x.text, access: x.authz.input.access }))));
+      for (const i of items) if (i.authz.same) write(i);
+      for (const [n, batch] of batches.entries()) {
+        (await answers[n]!).forEach((err, k) => {
+          const i = batch[k]!;
+          if (err) {
+            bad.add(i);
+            fail(i.id, i.slug, err);
+          } else write(i);
+        });
       }
+      phase('check+write');
+      const good = items.filter((i) => !bad.has(i));
       const writing = good.some((i) => i.authz.tmp || i.hook.tmp);
       if (writing) await syncFileSystem(this.l.svnRoot);
+      phase('syncfs');
       // 4. The renames, each behind the published-version check, 500 to a write transaction.
-      const commit = good.filter((i) => !bad.has(i));
+      const commit = good;
       for (let i = 0; i < commit.length; i += 500) {
         this.db
           .transaction(() => {
@@ -416,8 +435,10 @@ export class Reconciler {
           })
           .immediate();
       }
+      phase('rename');
       // 5. And one flush for the renames themselves.
       if (writing) await syncFileSystem(this.l.svnRoot);
+      phase('syncfs2');
       opts.onProgress?.(all.length, all.length);
     } finally {
       for (const r of items) {
@@ -425,7 +446,7 @@ export class Reconciler {
         await discardStaged(r.hook);
       }
     }
-    return { projects: all.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0 };
+    return { projects: all.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0, phases };
   }
 
   /** Deletion: each tree is moved out of the served folders first, then removed. */
