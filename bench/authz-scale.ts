@@ -324,8 +324,9 @@ function checkRebuilt(h: Host): { authzFiles: number; credentials: number } {
 interface Rebuild {
   ms: number;
   code: number | null;
-  /** What the CLI itself printed for the files phase. */
+  /** What the CLI itself printed for the files phase, and its phase timings if it prints them. */
   summary: string;
+  phases: string;
   authzFiles: number;
   credentials: number;
 }
@@ -338,9 +339,14 @@ async function rebuild(h: Host, what: string, timeoutMs: number): Promise<Rebuil
       .split(/[\r\n]/)
       .map((s) => s.trim())
       .find((s) => s.startsWith('authz + hooks')) ?? '';
+  const phases =
+    r.stderr
+      .split(/[\r\n]/)
+      .map((s) => s.trim())
+      .find((s) => s.startsWith('phases')) ?? '';
   const c = checkRebuilt(h);
   say(`${h.tag}: reconcile exited ${r.code} after ${secs(r.ms)}: ${summary || r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  return { ms: r.ms, code: r.code, summary, ...c };
+  return { ms: r.ms, code: r.code, summary, phases, ...c };
 }
 
 // ---------- SVN request latency ----------
@@ -838,6 +844,8 @@ async function main(): Promise<void> {
           ? `unexpected statuses (${unexpected.length}): ${unexpected.slice(0, 10).join('; ')}`
           : 'every request got the status its membership implies',
         restartLines.length ? `restart lines: ${restartLines.join(' | ')}` : '',
+        `reconcile, fresh: ${fresh.summary}${fresh.phases ? `; ${fresh.phases}` : ''}`,
+        `reconcile, nothing to change: ${again.summary}${again.phases ? `; ${again.phases}` : ''}`,
         `total ${elapsed().trim()}`,
       ].join('\n'),
     );
