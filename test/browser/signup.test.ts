@@ -217,6 +217,24 @@ describe('signup to checkout, in a browser', () => {
       60_000,
     );
 
+    // And a refused one: the operator raises the backup volume's reserve above its size (the host's
+    // own setting, read by the planner at each run), so the planner refuses before writing a byte.
+    const reserve = h.cfg.backup.reserveBytes;
+    h.cfg.backup.reserveBytes = 2 ** 52;
+    try {
+      assert.ok((await h.api.post('/api/v1/backups').send({ project: 'first-proj', kind: 'full' })).status < 300);
+      await until(
+        'a refused backup of first-proj',
+        async () =>
+          (await h.api.get('/api/v1/backups')).body.backups.some(
+            (b: { project: string; state: string }) => b.project === 'first-proj' && b.state === 'refused',
+          ),
+        60_000,
+      );
+    } finally {
+      h.cfg.backup.reserveBytes = reserve;
+    }
+
     await olga.goto(url('/admin'));
     // The disk chart: at least two samples of each volume drawn as lines.
     await until(
@@ -229,8 +247,11 @@ describe('signup to checkout, in a browser', () => {
     assert.equal(await olga.locator('#disk-chart svg polyline.backup').count(), 1);
     // The backups panel (filled from GET /api/v1/backups).
     await olga.locator('#backup-runs tbody tr').first().waitFor({ timeout: 10_000 });
-    const run = olga.locator('#backup-runs tbody tr', { hasText: 'first-proj' }).first();
-    assert.match((await run.textContent()) ?? '', /verified/);
+    const run = olga.locator('#backup-runs tbody tr', { hasText: 'verified' }).first();
+    assert.match((await run.textContent()) ?? '', /first-proj/);
+    const refused = olga.locator('#backup-runs tbody tr', { hasText: 'refused' }).first();
+    assert.match((await refused.textContent()) ?? '', /first-proj/);
+    assert.match((await refused.locator('td.error').textContent()) ?? '', /\S{10,}/, 'the refusal shows its reason');
     const lastGood = olga.locator('#backup-projects tr', { hasText: 'first-proj' });
     assert.doesNotMatch((await lastGood.textContent()) ?? '', /never/);
     await shot(olga, '08-operator-host');
