@@ -205,7 +205,7 @@ export class BackupService {
       })
       .immediate();
     updateBackup(this.db, id, { fingerprint: fp });
-    return { backup: await this.execute(id, p.id, o, (ctl, stage, plan) => this.projectBackup(ctl, stage, plan, p, kind, base)) };
+    return { backup: await this.execute(id, p.id, o, (ctl, plan) => this.projectBackup(ctl, plan, p, kind, base)) };
   }
 
   /** Backs up Keelson's own database through SQLite's online backup API. */
@@ -230,7 +230,7 @@ export class BackupService {
         return id;
       })
       .immediate();
-    return { backup: await this.execute(id, null, o, (ctl, stage, plan) => this.controlBackup(ctl, stage, plan)) };
+    return { backup: await this.execute(id, null, o, (ctl, plan) => this.controlBackup(ctl, plan)) };
   }
 
   /**
@@ -241,7 +241,7 @@ export class BackupService {
     id: number,
     projectId: number | null,
     o: RunOptions,
-    body: (ctl: RunControl, stage: string, plan: (need: Need) => void) => Promise<{ manifest: Manifest; finalDir: string; fresh: number }>,
+    body: (ctl: RunControl, plan: (need: Need) => void) => Promise<{ manifest: Manifest; finalDir: string; fresh: number }>,
   ): Promise<BackupRow> {
     const scope = scopeOf(projectId);
     const ctl = new RunControl(o.onProgress);
@@ -298,8 +298,7 @@ export class BackupService {
         stage = this.stagingDir(`b${id}`);
         updateBackup(this.db, id, { staging_path: stage });
       };
-      const { manifest, finalDir, fresh } = await body(ctl, '', plan);
-      void fresh;
+      const { manifest, finalDir, fresh } = await body(ctl, plan);
       ctl.throwIfAborted();
       clearInterval(watcher);
       const logical = manifest.files.reduce((a, f) => a + f.size, 0);
@@ -371,7 +370,6 @@ export class BackupService {
 
   private async projectBackup(
     ctl: RunControl,
-    _unused: string,
     plan: (need: Need) => void,
     p: ProjectRow,
     kind: BackupKind,
@@ -424,7 +422,8 @@ export class BackupService {
         const k = known.get(`svn/${rel}`);
         return k && k.size === size ? k.sha256 : undefined;
       },
-      hash: (rel) => IMMUTABLE.test(rel),
+      // Checksums are taken from the finished copy after it is synced (the 'checksums' phase).
+      hash: () => false,
     })) {
       records.set(`svn/${r.path}`, { ...r, path: `svn/${r.path}` });
     }
@@ -440,10 +439,14 @@ export class BackupService {
     if (hasEnv) {
       ctl.progress('copying Trac environment');
       const tracStage = path.join(stage, 'trac');
-      for (const r of await copyEntries(ctl, env, tracStage, envEntries)) records.set(`trac/${r.path}`, { ...r, path: `trac/${r.path}` });
+      await copyEntries(ctl, env, tracStage, envEntries, { hash: () => false });
       fs.mkdirSync(path.join(tracStage, 'db'), { recursive: true });
       await sqliteOnlineBackup(ctl, path.join(env, TRAC_DB), path.join(tracStage, TRAC_DB), true);
     }
+    // On disk before it counts: one syncfs of the backup volume (coreutils `sync -f`), not an fsync per file.
+    ctl.progress('sync');
+    await ctl.run('sync', ['-f', stage]);
+    // sha256 of every file as it is in the backup (hard-linked revision files keep their base's, same inode).
     ctl.progress('checksums');
     await hashRest(ctl, stage, '', records);
 
@@ -477,7 +480,6 @@ export class BackupService {
 
   private async controlBackup(
     ctl: RunControl,
-    _unused: string,
     plan: (need: Need) => void,
   ): Promise<{ manifest: Manifest; finalDir: string; fresh: number }> {
     const id = this.currentId(null);
@@ -502,6 +504,7 @@ export class BackupService {
     integrityCheck(dest);
     const records = new Map<string, FileRecord>();
     await hashRest(ctl, stage, '', records);
+    await ctl.run('sync', ['-f', stage]);
     const files = [...records.values()];
     const total = files.reduce((a, f) => a + f.size, 0);
     const manifest: Manifest = {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { RunControl } from './control.js';
+import { sha256OnWorker } from './hashpool.js';
 import { onDisk, type Need } from './space.js';
 
 export interface Entry {
@@ -49,7 +50,13 @@ export interface FileRecord {
   sha256: string;
 }
 
-export function sha256File(file: string): Promise<string> {
+/** Big files go to the worker threads' pool; small ones are cheaper to hash here. */
+export function sha256File(file: string, size?: number): Promise<string> {
+  if (size !== undefined && size >= 256 * 1024) return sha256OnWorker(file);
+  return sha256Inline(file);
+}
+
+function sha256Inline(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = crypto.createHash('sha256');
     const s = fs.createReadStream(file, { highWaterMark: 1 << 20 });
@@ -85,6 +92,7 @@ export async function copyEntries(
     if (e.kind === 'dir') fs.mkdirSync(path.join(dst, e.rel), { mode: e.mode });
   }
   const files = entries.filter((e) => e.kind !== 'dir');
+  const hashes: Promise<void>[] = [];
   let next = 0;
   const one = async (e: Entry) => {
     ctl.throwIfAborted();
@@ -97,14 +105,16 @@ export async function copyEntries(
     if (opts.link?.(e.rel)) {
       await fs.promises.link(from, to);
       const known = opts.knownHash?.(e.rel, e.size);
-      records.push({ path: e.rel, size: e.size, sha256: known ?? (await sha256File(to)) });
+      records.push({ path: e.rel, size: e.size, sha256: known ?? (await sha256File(to, e.size)) });
       return;
     }
     await fs.promises.copyFile(from, to, fs.constants.COPYFILE_EXCL);
     await fs.promises.chmod(to, e.mode);
     await fs.promises.utimes(to, ns(e.atimeNs), ns(e.mtimeNs));
     ctl.progress(ctl.phase, e.size);
-    if (opts.hash?.(e.rel) ?? true) records.push({ path: e.rel, size: e.size, sha256: await sha256File(to) });
+    // Hashing overlaps the next copies: the copies run in the kernel, the hashes on worker threads.
+    if (opts.hash?.(e.rel) ?? true)
+      hashes.push(sha256File(to, e.size).then((sha256) => void records.push({ path: e.rel, size: e.size, sha256 })));
   };
   const worker = async () => {
     while (next < files.length) {
@@ -112,7 +122,13 @@ export async function copyEntries(
       await one(e);
     }
   };
-  await Promise.all([worker(), worker(), worker(), worker()]);
+  try {
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  } finally {
+    // Never leave a hash reading a file the caller is about to remove.
+    await Promise.allSettled(hashes);
+  }
+  await Promise.all(hashes);
   return records;
 }
 
@@ -142,14 +158,22 @@ export function fsyncDirSync(dir: string): void {
   }
 }
 
-/** Hashes every file below root that records do not already cover (e.g. files svnadmin wrote). */
+/** Hashes every file below root that records do not already cover (e.g. files svnadmin wrote), a few at a time. */
 export async function hashRest(ctl: RunControl, root: string, prefix: string, records: Map<string, FileRecord>): Promise<void> {
-  for (const e of listTree(root)) {
-    if (e.kind !== 'file') continue;
-    const rel = `${prefix}${e.rel}`;
-    const have = records.get(rel);
-    if (have && have.size === e.size) continue;
-    ctl.throwIfAborted();
-    records.set(rel, { path: rel, size: e.size, sha256: await sha256File(path.join(root, e.rel)) });
-  }
+  const todo = listTree(root).filter((e) => {
+    if (e.kind !== 'file') return false;
+    const have = records.get(`${prefix}${e.rel}`);
+    return !(have && have.size === e.size);
+  });
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const e = todo[next++]!;
+      ctl.throwIfAborted();
+      const rel = `${prefix}${e.rel}`;
+      records.set(rel, { path: rel, size: e.size, sha256: await sha256File(path.join(root, e.rel), e.size) });
+      ctl.progress(ctl.phase, 0);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
 }
