@@ -91,8 +91,9 @@ function parse<T>(
   return r.success ? { ok: true, data: r.data } : { ok: false, form: zodForm(r.error, values) };
 }
 
+/** A local path to go back to after sign-in; anything that could leave the site ("//host", "/\\host") is dropped. */
 function safeNext(n: unknown): string | undefined {
-  return typeof n === 'string' && /^\/(?!\/)[\x21-\x7e]*$/.test(n) && !n.startsWith('/login') ? n : undefined;
+  return typeof n === 'string' && /^\/(?![/\\])[\x21-\x7e]*$/.test(n) && !n.includes('\\') && !n.startsWith('/login') ? n : undefined;
 }
 
 export function webRouter(deps: WebDeps): express.Router {

@@ -285,6 +285,13 @@ describe('web UI security', () => {
       .send({ _csrf: csrfOf(post.text), username: 'alice', password: PW, next: '/dashboard', draft });
     assert.equal(login.status, 303);
     assert.equal(login.headers.location, '/dashboard');
+    // Only local paths are followed after sign-in (no open redirect).
+    for (const next of ['//evil.example/x', '/\\evil.example/x', 'https://evil.example/', '/ok\\..']) {
+      const b = request.agent(app);
+      const token = await csrf(b);
+      const r = await b.post('/login').type('form').send({ _csrf: token, username: 'alice', password: PW, next });
+      assert.equal(r.headers.location, '/dashboard', `${next}: ${r.status} ${r.text.slice(0, 200)}`);
+    }
     const back = await a.get('/dashboard');
     assert.equal(back.status, 200);
     assert.match(back.text, /What you typed is filled in below/);
