@@ -41,7 +41,8 @@ export async function startHost(tag: string, opts: ServeOptions = {}, env: Recor
   const dataDir = tempDataDir(tag);
   const cfg = loadConfig({
     KEELSON_DATA_DIR: dataDir,
-    KEELSON_HTTP_PORT: String(await freePort()),
+    // Port 0: the kernel picks a free port as the API binds it (no race with other processes).
+    KEELSON_HTTP_PORT: '0',
     KEELSON_APACHE_PORT: String(await freePort()),
     ...env,
   });
