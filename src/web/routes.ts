@@ -40,6 +40,7 @@ export interface WebDeps {
 
 type Req = WebRequest;
 const PAGE_SIZE = 20;
+const MEMBERS_PAGE = 40;
 
 /** Form fields as an object; dotted names (`project.slug`) become nested objects; blanks are left out. */
 export function formObject(body: unknown, keep: string[] = []): Record<string, unknown> {
@@ -531,7 +532,12 @@ export function webRouter(deps: WebDeps): express.Router {
     const fm = (k: string) => o.forms?.[k] ?? emptyForm(draft ?? {});
     const base = `/p/${p.slug}`;
     const usage = await web.projectUsage(cfg, p.slug);
-    const memberRows = ms.map(
+    // Members are paged (40 a page) so the page stays within its size budget for any team size.
+    const mPages = Math.max(1, Math.ceil(ms.length / MEMBERS_PAGE));
+    const mPage = Math.min(mPages, pageNo(req.query.members));
+    const shown = ms.slice((mPage - 1) * MEMBERS_PAGE, mPage * MEMBERS_PAGE);
+    // One form a row: "Change" posts the role, "Remove" posts the same form to the remove action.
+    const memberRows = shown.map(
       (m) =>
         html`<tr>
           <th scope="row">${m.user}</th>
@@ -544,23 +550,23 @@ export function webRouter(deps: WebDeps): express.Router {
                       ${ROLES.map((r) => html`<option${r === m.role ? raw(' selected') : ''}>${r}</option>`)}
                     </select>
                     <button type="submit" class="small">Change</button>
+                    <button type="submit" class="small danger" formaction="${base}/members/${m.user}/remove" aria-label="Remove ${m.user}">
+                      Remove
+                    </button>
                   </form>`
                 : m.role
             }
           </td>
-          ${
-            owner
-              ? html`<td>
-                  <form method="post" action="${base}/members/${m.user}/remove" class="inline">
-                    ${formMeta(req.csrfToken!, base)}<button type="submit" class="small danger" aria-label="Remove ${m.user}">
-                      Remove
-                    </button>
-                  </form>
-                </td>`
-              : ''
-          }
         </tr>`,
     );
+    const memberPager =
+      mPages > 1
+        ? html`<nav class="pager" aria-label="Member pages">
+            ${mPage > 1 ? html`<a href="${base}?members=${mPage - 1}">Previous</a>` : ''}<span
+              >members ${(mPage - 1) * MEMBERS_PAGE + 1}-${Math.min(ms.length, mPage * MEMBERS_PAGE)} of ${ms.length}</span
+            >${mPage < mPages ? html`<a href="${base}?members=${mPage + 1}">Next</a>` : ''}
+          </nav>`
+        : '';
     const fMember = fm('member');
     const fSettings = o.forms?.settings ?? emptyForm({ title: p.title, visibility: p.visibility, ...(draft ?? {}) });
     const fDelete = fm('delete');
@@ -593,13 +599,13 @@ export function webRouter(deps: WebDeps): express.Router {
               <tr>
                 <th scope="col">user</th>
                 <th scope="col">role</th>
-                ${owner ? html`<th scope="col"><span class="sr">actions</span></th>` : ''}
               </tr>
             </thead>
             <tbody>
               ${memberRows}
             </tbody>
           </table>
+          ${memberPager}
           ${
             owner
               ? html`<form method="post" action="${base}/members" novalidate aria-labelledby="add-h">

@@ -380,4 +380,30 @@ describe('web UI security', () => {
     assert.deepEqual(ds.body.samples.map((x: { volume: string }) => x.volume).sort(), ['backup', 'data']);
     assert.ok(ds.body.samples[0].totalBytes > 0);
   });
+
+  it('a project page stays within its 40 KB budget for any team size: members are paged', async () => {
+    const { app, db } = makeApp();
+    const { createProject, setMember } = await import('../../src/store/model.js');
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createProject(db, 'test', { slug: 'big', title: 'Big', visibility: 'private', owner: 'alice' });
+    for (let i = 0; i < 99; i++) {
+      createUser(db, 'test', { name: `member${String(i).padStart(2, '0')}`, email: `m${i}@example.com`, password: PW });
+      setMember(db, 'test', 'big', `member${String(i).padStart(2, '0')}`, 'developer');
+    }
+    const a = request.agent(app);
+    await signIn(a, 'alice', PW);
+    const pages = await Promise.all([1, 2, 3].map((n) => a.get(`/p/big?members=${n}`)));
+    for (const p of pages) {
+      assert.equal(p.status, 200);
+      assert.ok(Buffer.byteLength(p.text) <= 40 * 1024, `${Buffer.byteLength(p.text)} bytes`);
+    }
+    assert.match(pages[0]!.text, /members 1-40 of 100/);
+    assert.match(pages[2]!.text, /members 81-100 of 100/);
+    assert.match(pages[2]!.text, /member98/);
+    // The row's Remove button posts the row's form to the remove action.
+    const t = csrfOf(pages[0]!.text);
+    const rm = await a.post('/p/big/members/member98/remove').type('form').send({ _csrf: t, _page: '/p/big', role: 'developer' });
+    assert.equal(rm.status, 303);
+    assert.doesNotMatch((await a.get('/p/big?members=3')).text, /member98/);
+  });
 });
