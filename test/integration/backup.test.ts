@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import nodeHttp from 'node:http';
 import { execFileSync, spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { PROJECT_ROOT } from '../../src/paths.js';
@@ -232,7 +233,19 @@ describe('backups on their own small volume (tmpfs)', () => {
   });
 
   it('a volume another writer fills during the run: the backup aborts, its partial files are gone, the catalog says why', async () => {
-    const s = service(h, { reserveBytes: 16 * MiB });
+    // The refusal is an alert: a JSON POST to the configured webhook.
+    const posts: Record<string, unknown>[] = [];
+    const hook = nodeHttp.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        posts.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+    const port = (hook.address() as { port: number }).port;
+    const s = service(h, { reserveBytes: 16 * MiB, alertWebhook: `http://127.0.0.1:${port}/hook` });
     const filler = path.join(vol!, 'filler.bin');
     const run = s.runProject('alpha', { kind: 'full', trigger: 'manual' });
     // As soon as the run has its staging folder, another writer takes the volume down to 8 MiB free.
@@ -260,6 +273,13 @@ describe('backups on their own small volume (tmpfs)', () => {
     );
     fs.rmSync(filler);
     assert.equal((await h.api.get('/api/v1/backups')).body.backups.find((b: { id: number }) => b.id === row.id).state, 'refused');
+    hook.close();
+    assert.equal(posts.length, 1);
+    assert.equal(posts[0]!.event, 'backup.refused');
+    assert.equal(posts[0]!.backup, row.id);
+    assert.equal(posts[0]!.project, 'alpha');
+    assert.equal(posts[0]!.reserve, 16 * MiB);
+    assert.match(String(posts[0]!.reason), /aborted/);
   });
 
   let fullId = 0;
