@@ -355,7 +355,10 @@ export function webRouter(deps: WebDeps): express.Router {
     o: { welcome?: { token: string }; url?: string; form?: FormState; notice?: string } = {},
   ) {
     const u = me(req)!;
-    const projects = model.listProjects(db, u.name);
+    // Paged like every list here, so the page keeps to its size budget.
+    const all = model.listProjects(db, u.name);
+    const pageN = pageNo(req.query.page);
+    const projects = all.slice((pageN - 1) * PAGE_SIZE, pageN * PAGE_SIZE);
     const rows = await Promise.all(
       projects.map(async (p) => {
         const role = model.members(db, p.id).find((m) => m.user === u.name)?.role ?? '';
@@ -398,7 +401,7 @@ export function webRouter(deps: WebDeps): express.Router {
               </ul>`
             : html`<p>You are not in any project yet.</p>`
         }
-        ${newForm}`,
+        ${all.length > PAGE_SIZE ? pager('/dashboard', '', pageN, all.length) : ''} ${newForm}`,
     });
   }
 
@@ -947,7 +950,9 @@ export function webRouter(deps: WebDeps): express.Router {
     status: number,
     o: { code?: { code: string; email: string | null }; form?: FormState } = {},
   ) {
-    const list = web.listWaitlist(db);
+    const waiting = web.listWaitlist(db);
+    const pageN = pageNo(req.query.page);
+    const list = waiting.slice((pageN - 1) * PAGE_SIZE, pageN * PAGE_SIZE);
     const invites = web.listInvites(db).slice(0, 50);
     const f = o.form ?? emptyForm();
     render(req, res, status, {
@@ -1010,6 +1015,7 @@ export function webRouter(deps: WebDeps): express.Router {
                 </div>`
               : html`<p>Nobody is waiting.</p>`
           }
+          ${waiting.length > PAGE_SIZE ? pager('/admin/waitlist', '', pageN, waiting.length) : ''}
         </section>
         <form method="post" action="/admin/invites" class="card" novalidate aria-labelledby="ni-h">
           ${formMeta(req.csrfToken!, '/admin/waitlist')}

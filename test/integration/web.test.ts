@@ -405,5 +405,12 @@ describe('web UI security', () => {
     const rm = await a.post('/p/big/members/member98/remove').type('form').send({ _csrf: t, _page: '/p/big', role: 'developer' });
     assert.equal(rm.status, 303);
     assert.doesNotMatch((await a.get('/p/big?members=3')).text, /member98/);
+    // The dashboard and the waitlist are paged too.
+    for (let i = 0; i < 24; i++) createProject(db, 'test', { slug: `proj-${i}`, title: `P${i}`, visibility: 'private', owner: 'alice' });
+    const d1 = await a.get('/dashboard');
+    assert.equal((d1.text.match(/<li class="project card">/g) ?? []).length, 20);
+    assert.match(d1.text, /page 1 of 2 · 25 in all/);
+    assert.equal(((await a.get('/dashboard?page=2')).text.match(/<li class="project card">/g) ?? []).length, 5);
+    assert.ok(Buffer.byteLength(d1.text) <= 40 * 1024);
   });
 });
