@@ -171,10 +171,11 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       const w = want.get(f.path);
       if (!w) continue; // files svnadmin recreates (locks) are not in every manifest
       if (w.sha256 !== f.sha256 || w.size !== f.size)
-        throw new Error(`backup #${backupId}: ${f.path} does not match its checksum; the backup is damaged`);
+        throw new ConflictError(`backup #${backupId}: ${f.path} does not match its checksum; the backup is damaged`);
       want.delete(f.path);
     }
-    if (want.size) throw new Error(`backup #${backupId} is missing ${want.size} files, e.g. ${[...want.keys()][0]}`);
+    if (want.size)
+      throw new ConflictError(`backup #${backupId} is missing ${want.size} files, e.g. ${[...want.keys()][0]}; the backup is damaged`);
     const svnStage = path.join(stage, 'svn');
     const tracStage = path.join(stage, 'trac');
     if (readRepositoryUuid(svnStage) !== src.repoUuid || youngestRevision(svnStage) !== m.youngestRev) {

@@ -12,7 +12,7 @@ import { readRepositoryUuid, youngestRevision } from '../../src/provision/svn.js
 import { BackupService } from '../../src/backup/engine.js';
 import { getBackup, type BackupRow } from '../../src/backup/catalog.js';
 import { applyRetention } from '../../src/backup/retention.js';
-import { testRestore } from '../../src/backup/restore.js';
+import { testRestore, testRestoreSample } from '../../src/backup/restore.js';
 import { volumeOf } from '../../src/backup/space.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 
@@ -486,6 +486,39 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.ok(last.some((r) => r.id === newest.id));
     assert.ok(last.some((r) => r.kind === 'full'));
     for (const r of last) await testRestore(s, r);
+  });
+
+  it('the scheduled test restore checks a rotating sample and catches a damaged backup; a damaged backup is never restored', async () => {
+    const s = service(h);
+    const verified = h.run.db.prepare(`SELECT * FROM backups WHERE state = 'verified' ORDER BY id`).all() as BackupRow[];
+    assert.ok(verified.length >= 3);
+    // Damage one byte of a file that belongs to the oldest backup alone (not a shared revision file).
+    const victim = verified[0]!;
+    const ini = path.join(victim.path!, 'trac', 'conf', 'trac.ini');
+    const text = fs.readFileSync(ini);
+    text.writeUInt8(text.readUInt8(text.length - 2) ^ 1, text.length - 2);
+    fs.writeFileSync(ini, text);
+    const alerts: number[] = [];
+    const first = await testRestoreSample(s, 2, async (id) => void alerts.push(id));
+    assert.deepEqual(
+      first.map((r) => r.id),
+      verified.slice(0, 2).map((r) => r.id),
+    );
+    assert.equal(first[0]!.ok, false);
+    assert.match(first[0]!.error!, /trac\/conf\/trac\.ini: checksum mismatch/);
+    assert.equal(first[1]!.ok, true, first[1]!.error);
+    assert.deepEqual(alerts, [victim.id]);
+    // The next sample rotates on to backups not tested yet.
+    const second = await testRestoreSample(s, 1, async () => {});
+    assert.equal(second[0]!.id, verified[2]!.id);
+    assert.equal(getBackup(h.run.db, victim.id)!.test_restore_ok, 0);
+    const l = await h.api.get('/api/v1/backups?project=alpha');
+    assert.equal(l.body.backups.find((b: { id: number }) => b.id === victim.id).testRestoreOk, false);
+    const r = await h.api.post(`/api/v1/backups/${victim.id}/restore`).send({ to: 'from-damaged' });
+    assert.equal(r.status, 409, JSON.stringify(r.body));
+    assert.match(r.body.error.message, /does not match its checksum; the backup is damaged/);
+    assert.equal((await h.api.get('/api/v1/projects/from-damaged')).status, 404);
+    assert.equal(fs.existsSync(path.join(layout(h.cfg).svnRoot, 'from-damaged')), false);
   });
 
   it("Keelson's own database is backed up with SQLite's online backup and passes integrity_check", async () => {
