@@ -119,12 +119,13 @@ export function webRouter(deps: WebDeps): express.Router {
   const send = (res: Response, status: number, body: string): void => {
     res.status(status).type('html').send(body);
   };
+  // Only a page that answers a form post replaces the address bar (with the page's own address).
   const render = (
     req: Req,
     res: Response,
     status: number,
     o: { title: string; body: Html; notice?: string; url?: string; current?: string },
-  ) => send(res, status, page({ ...o, user: me(req), csrf: req.csrfToken! }));
+  ) => send(res, status, page({ ...o, url: req.method === 'POST' ? o.url : undefined, user: me(req), csrf: req.csrfToken! }));
 
   /** Drafts saved at sign-in after an expired session: the fields typed on `path`, shown once. */
   function takeDraft(req: Req): Record<string, string> | undefined {
