@@ -413,4 +413,31 @@ describe('web UI security', () => {
     assert.equal(((await a.get('/dashboard?page=2')).text.match(/<li class="project card">/g) ?? []).length, 5);
     assert.ok(Buffer.byteLength(d1.text) <= 40 * 1024);
   });
+
+  it('changing the password checks the current one, applies the policy, and signs out other sessions', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    const a = request.agent(app);
+    const other = request.agent(app);
+    await signIn(a, 'alice', PW);
+    await signIn(other, 'alice', PW);
+    const t = await csrf(a, '/account');
+    const errOf = (html: string, id: string) => new RegExp(`<p id="${id}-err" class="error" role="alert">([^<]*)</p>`).exec(html)?.[1];
+    const wrong = await a
+      .post('/account/password')
+      .type('form')
+      .send({ _csrf: t, current: 'not it at all', password: 'a brand new phrase' });
+    assert.equal(wrong.status, 400);
+    assert.equal(errOf(wrong.text, 'pw-current'), 'this is not your current password');
+    const weak = await a.post('/account/password').type('form').send({ _csrf: t, current: PW, password: 'alice alice alice' });
+    assert.equal(weak.status, 400);
+    assert.equal(errOf(weak.text, 'pw-new'), 'must not contain your user name');
+    const ok = await a.post('/account/password').type('form').send({ _csrf: t, current: PW, password: 'a brand new phrase' });
+    assert.equal(ok.status, 200);
+    assert.match(ok.text, /Your password is changed/);
+    assert.equal((await a.get('/account')).status, 200, 'this session stays');
+    assert.equal((await other.get('/account')).status, 303, 'the other session is gone');
+    assert.equal((await signIn(request.agent(app), 'alice', PW)).status, 401);
+    assert.equal((await signIn(request.agent(app), 'alice', 'a brand new phrase')).status, 303);
+  });
 });
