@@ -121,8 +121,9 @@ export function createSession(db: DB, userId: number, idleSeconds: number): stri
     now,
     now + idleSeconds * 1000,
   );
-  // Expired sessions of anyone are swept here rather than by a timer.
+  // Expired sessions and day-old throttle windows of anyone are swept here rather than by a timer.
   db.prepare(`DELETE FROM sessions WHERE expires_at < ?`).run(now - 86_400_000);
+  db.prepare(`DELETE FROM throttles WHERE window_start < ?`).run(now - 86_400_000);
   return token;
 }
 
