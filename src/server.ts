@@ -53,101 +53,116 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   let worker: Worker | undefined;
   let server: http.Server | undefined;
   let watcher: fs.FSWatcher | undefined;
-
-  if (o.worker || o.apache) await reconciler.init();
-  if (o.apache) await apache.start();
-
-  if (o.worker) {
-    worker = new Worker(
-      db,
-      {
-        [JOB_RECONCILE]: (job) => reconciler.reconcile(job.project_id!),
-        [JOB_CREDENTIALS]: () => reconciler.syncCredentials(),
-        [JOB_BACKUP]: backupJobHandler(new BackupService(db, cfg, cfg.backup), db),
-      },
-      { concurrency: cfg.workerConcurrency, staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000 },
-    );
-    worker.start();
-    // Commits reach Trac through the spool the post-commit hooks write; watch it, and sweep it
-    // now for whatever arrived while no worker ran.
-    let draining = false;
-    let again = false;
-    const drain = () => {
-      if (draining) return void (again = true);
-      draining = true;
-      reconciler
-        .drainCommitSpool()
-        .catch((e) => log.error('commit spool', { error: String(e) }))
-        .finally(() => {
-          draining = false;
-          if (again) {
-            again = false;
-            drain();
-          }
-        });
-    };
-    watcher = fs.watch(l.commitSpool, () => drain());
-    drain();
-    tasks.push(cron.schedule('*/5 * * * * *', drain, { name: 'commit-spool-sweep' }));
-  }
-
-  if (o.scheduler) {
-    tasks.push(...startBackupScheduler(new BackupService(db, cfg, cfg.backup), db, () => worker?.wake()));
-    // Disk usage of the data and backup volumes for the operator's chart: one sample now, then on schedule.
-    const sample = () => {
-      try {
-        sampleDisk(db, cfg);
-      } catch (e) {
-        log.error('disk sample', { error: String(e) });
-      }
-    };
-    sample();
-    tasks.push(cron.schedule(cfg.diskSampleCron, sample, { name: 'disk-sample' }));
-    // Nightly drift repair: every project re-rendered from the database.
-    tasks.push(cron.schedule('17 3 * * *', () => log.info('nightly reconcile', { projects: enqueueAll(db) }), { name: 'reconcile-all' }));
-    if (o.apache) {
-      tasks.push(
-        cron.schedule(
-          '*/30 * * * * *',
-          async () => {
-            if (!(await apache.healthy())) {
-              log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
-              await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
-            }
-          },
-          { name: 'apache-health' },
-        ),
-      );
-    }
-  }
-
-  let url: string | undefined;
-  if (o.api) {
-    const app = createApp({ db, cfg, onEnqueue: () => worker?.wake(), apacheHealthy: () => apache.healthy() });
-    server = http.createServer(app);
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(cfg.httpPort, cfg.httpHost, () => resolve());
-    });
-    const addr = server.address();
-    url = `http://${cfg.httpHost}:${typeof addr === 'object' && addr ? addr.port : cfg.httpPort}`;
-  }
-
-  return {
-    db,
-    apache,
-    reconciler,
-    worker,
-    server,
-    url,
-    async stop() {
-      for (const t of tasks) await t.stop();
-      watcher?.close();
-      if (server) await new Promise<void>((r) => server!.close(() => r()));
-      await worker?.stop();
-      reconciler.close();
-      if (o.apache && process.env.KEELSON_KEEP_APACHE !== '1') await apache.stop();
-      db.close();
-    },
+  let apacheStarted = false;
+  const stop = async () => {
+    for (const t of tasks) await t.stop();
+    watcher?.close();
+    if (server?.listening) await new Promise<void>((r) => server!.close(() => r()));
+    await worker?.stop();
+    reconciler.close();
+    if (apacheStarted && process.env.KEELSON_KEEP_APACHE !== '1') await apache.stop();
+    db.close();
   };
+  // A part that fails to come up (a port taken, Apache refusing its config) takes down what
+  // already started, so the caller is not left with a running Apache or an open database.
+  try {
+    return await startParts();
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+
+  async function startParts(): Promise<Running> {
+    if (o.worker || o.apache) await reconciler.init();
+    if (o.apache) {
+      apacheStarted = true;
+      await apache.start();
+    }
+
+    if (o.worker) {
+      worker = new Worker(
+        db,
+        {
+          [JOB_RECONCILE]: (job) => reconciler.reconcile(job.project_id!),
+          [JOB_CREDENTIALS]: () => reconciler.syncCredentials(),
+          [JOB_BACKUP]: backupJobHandler(new BackupService(db, cfg, cfg.backup), db),
+        },
+        { concurrency: cfg.workerConcurrency, staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000 },
+      );
+      worker.start();
+      // Commits reach Trac through the spool the post-commit hooks write; watch it, and sweep it
+      // now for whatever arrived while no worker ran.
+      let draining = false;
+      let again = false;
+      const drain = () => {
+        if (draining) return void (again = true);
+        draining = true;
+        reconciler
+          .drainCommitSpool()
+          .catch((e) => log.error('commit spool', { error: String(e) }))
+          .finally(() => {
+            draining = false;
+            if (again) {
+              again = false;
+              drain();
+            }
+          });
+      };
+      watcher = fs.watch(l.commitSpool, () => drain());
+      drain();
+      tasks.push(cron.schedule('*/5 * * * * *', drain, { name: 'commit-spool-sweep' }));
+    }
+
+    if (o.scheduler) {
+      tasks.push(...startBackupScheduler(new BackupService(db, cfg, cfg.backup), db, () => worker?.wake()));
+      // Disk usage of the data and backup volumes for the operator's chart: one sample now, then on schedule.
+      const sample = () => {
+        try {
+          sampleDisk(db, cfg);
+        } catch (e) {
+          log.error('disk sample', { error: String(e) });
+        }
+      };
+      sample();
+      tasks.push(cron.schedule(cfg.diskSampleCron, sample, { name: 'disk-sample' }));
+      // Nightly drift repair: every project re-rendered from the database.
+      tasks.push(cron.schedule('17 3 * * *', () => log.info('nightly reconcile', { projects: enqueueAll(db) }), { name: 'reconcile-all' }));
+      if (o.apache) {
+        tasks.push(
+          cron.schedule(
+            '*/30 * * * * *',
+            async () => {
+              if (!(await apache.healthy())) {
+                log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
+                await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
+              }
+            },
+            { name: 'apache-health' },
+          ),
+        );
+      }
+    }
+
+    let url: string | undefined;
+    if (o.api) {
+      const app = createApp({ db, cfg, onEnqueue: () => worker?.wake(), apacheHealthy: () => apache.healthy() });
+      server = http.createServer(app);
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(cfg.httpPort, cfg.httpHost, () => resolve());
+      });
+      const addr = server.address();
+      url = `http://${cfg.httpHost}:${typeof addr === 'object' && addr ? addr.port : cfg.httpPort}`;
+    }
+
+    return {
+      db,
+      apache,
+      reconciler,
+      worker,
+      server,
+      url,
+      stop,
+    };
+  }
 }
