@@ -10,4 +10,6 @@ npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 rm -rf dist/test-artifacts
 # Integration tests each start their own Apache on free loopback ports; they run one file at a time.
-exec node --test --test-concurrency=1 --test-reporter=spec $(find dist/test -name '*.test.js' | sort)
+# A test may take 10 minutes, the whole run 60: a hang fails the run instead of stalling it.
+exec timeout --kill-after=30 3600 node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec \
+  $(find dist/test -name '*.test.js' | sort)
