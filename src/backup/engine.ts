@@ -270,6 +270,8 @@ export class BackupService {
     }, 10_000);
     leaseTimer.unref();
     let stage: string | undefined;
+    // Set once the finished backup is renamed into place: an abort in the last moment removes it too.
+    let placed: string | undefined;
     const t0 = Date.now();
     try {
       const plan = (n: Need) => {
@@ -299,6 +301,7 @@ export class BackupService {
         updateBackup(this.db, id, { staging_path: stage });
       };
       const { manifest, finalDir, fresh } = await body(ctl, plan);
+      placed = finalDir;
       ctl.throwIfAborted();
       clearInterval(watcher);
       const logical = manifest.files.reduce((a, f) => a + f.size, 0);
@@ -327,6 +330,7 @@ export class BackupService {
       clearInterval(watcher);
       const e = ctl.aborted instanceof SpaceAbort ? ctl.aborted : err;
       if (stage) fs.rmSync(stage, { recursive: true, force: true });
+      if (placed) fs.rmSync(placed, { recursive: true, force: true });
       const row = getBackup(this.db, id);
       const slug = row?.slug ?? null;
       if (e instanceof SpaceAbort || isNoSpace(e)) {
