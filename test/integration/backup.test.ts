@@ -521,6 +521,41 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.equal(fs.existsSync(path.join(layout(h.cfg).svnRoot, 'from-damaged')), false);
   });
 
+  it('the CLI backs up with progress and lists the catalog; a project owner reads its own backups', async () => {
+    const cli = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+    const env = {
+      ...process.env,
+      ...backupEnv,
+      KEELSON_DATA_DIR: h.cfg.dataDir,
+      KEELSON_BACKUP_DIR: h.cfg.backupDir,
+      KEELSON_LOG: 'silent',
+    };
+    const run = spawn(process.execPath, [cli, 'backup', 'run', 'beta', '--full'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    run.stdout.on('data', (b) => (out += b));
+    run.stderr.on('data', (b) => (err += b));
+    const code = await new Promise((r) => run.once('exit', r));
+    assert.equal(code, 0, err);
+    assert.match(out, /^beta: backup #\d+ full verified \(.* written, .* s\)/m);
+    // Progress lines: phase, bytes done of total, rate, ETA.
+    assert.match(err, /beta: copying repository {2}[\d.]+ (B|KiB|MiB) of [\d.]+ (B|KiB|MiB) {2}[\d.]+ (B|KiB|MiB)\/s/);
+    const list = JSON.parse(execFileSync(process.execPath, [cli, 'backup', 'list', 'beta'], { env }).toString());
+    assert.equal(list.backups[0].project, 'beta');
+    assert.equal(list.backups[0].state, 'verified');
+    assert.deepEqual(
+      list.projects.map((p: { slug: string }) => p.slug),
+      ['beta'],
+    );
+    const own = await h.api.get('/api/v1/projects/beta/backups');
+    assert.equal(own.status, 200);
+    assert.ok(own.body.backups.every((b: { project: string }) => b.project === 'beta'));
+    assert.equal(own.body.volume, undefined);
+    assert.equal((await h.api.get('/api/v1/projects/nosuch/backups')).status, 404);
+    assert.equal((await h.api.get('/api/v1/backups?project=nosuch')).status, 404);
+    assert.equal((await h.api.post('/api/v1/backups').send({ kind: 'weekly' })).status, 400);
+  });
+
   it("Keelson's own database is backed up with SQLite's online backup and passes integrity_check", async () => {
     const r = await h.api.post('/api/v1/backups').send({ control: true });
     assert.equal(r.status, 202);
