@@ -442,6 +442,16 @@ describe('backups on their own small volume (tmpfs)', () => {
       h.run.db.prepare(`SELECT * FROM backups WHERE project_id = ? AND state = 'verified' ORDER BY id`).all(id) as BackupRow[];
     // Two more chains, full <- inc and full <- inc <- inc, one backup every 9 days: before each new
     // backup the earlier ones move 9 days into the past (retention runs after each with the defaults).
+    // A refused incremental stays an incremental: never retried as a (bigger) full.
+    await w.commit('alpha', 'olivia', { 'refused-inc.txt': 'x\n' });
+    const tight = service(h, { reserveBytes: 95 * MiB });
+    const refused = await tight.runProject('alpha', { kind: 'incremental' });
+    assert.equal(refused.backup!.state, 'refused');
+    assert.equal(refused.backup!.kind, 'incremental');
+    assert.match((await tight.runProject('alpha', { kind: 'incremental', trigger: 'schedule' })).skipped ?? '', /backing off/);
+    const after = await s.runProject('alpha', { kind: 'incremental' });
+    assert.equal(after.backup!.state, 'verified', after.backup!.reason ?? '');
+    assert.equal(after.backup!.kind, 'incremental');
     const made: number[] = [];
     for (const kind of ['full', 'incremental', 'full', 'incremental', 'incremental'] as const) {
       for (const r of rows()) {
