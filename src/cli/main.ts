@@ -105,7 +105,11 @@ First admin token: npm run keelson -- token create --name admin`);
           console.error(
             `\nauthz + hooks of ${r.projects} projects (${r.changed} rewritten) and credentials (+${r.credentials.upserted} -${r.credentials.removed}) in ${(r.ms / 1000).toFixed(2)} s`,
           );
-          console.error(`  phases (ms): ${Object.entries(r.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+          console.error(
+            `  phases (ms): ${Object.entries(r.phases)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}`,
+          );
           for (const f of r.failed) console.error(`${f.slug}: ${f.error}`);
           failed += r.failed.length;
           if (filesOnly) {

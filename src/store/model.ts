@@ -212,9 +212,7 @@ export function setMember(db: DB, actor: string, slug: string, user: string, rol
     const p = requireProject(db, slug);
     const u = getUser(db, user);
     if (!u) throw new NotFoundError(`no user ${user}`);
-    const was = db.prepare(`SELECT role FROM memberships WHERE project_id = ? AND user_id = ?`).pluck().get(p.id, u.id) as
-      | Role
-      | undefined;
+    const was = db.prepare(`SELECT role FROM memberships WHERE project_id = ? AND user_id = ?`).pluck().get(p.id, u.id) as Role | undefined;
     if (was === role) return;
     db.prepare(
       `INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, ?)
@@ -244,13 +242,7 @@ export function removeMember(db: DB, actor: string, slug: string, user: string):
   }).immediate();
 }
 
-export function setProjectState(
-  db: DB,
-  id: number,
-  state: ProjectRow['state'],
-  lastError: string | null = null,
-  actor = 'system',
-): void {
+export function setProjectState(db: DB, id: number, state: ProjectRow['state'], lastError: string | null = null, actor = 'system'): void {
   db.transaction(() => {
     const was = getProjectById(db, id)?.state;
     db.prepare(`UPDATE projects SET state = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(state, lastError, nowIso(), id);
