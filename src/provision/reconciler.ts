@@ -311,8 +311,10 @@ export class Reconciler {
    */
   async rebuildFiles(opts: { onProgress?: (done: number, total: number) => void } = {}) {
     const t0 = Date.now();
+    const wasReady = this.filesReady !== undefined;
     await this.initFiles();
-    const again = syncCredentials(this.db, this.l.authDb, this.owner);
+    // initFiles has just synced the credentials, unless it ran earlier in this process.
+    const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.owner) : { upserted: 0, removed: 0 };
     const cred = {
       upserted: this.startupCredentials.upserted + again.upserted,
       removed: this.startupCredentials.removed + again.removed,

@@ -236,23 +236,25 @@ export function readAllAccess(db: DB): { project: VersionedProject; access: Proj
   return db.transaction(() => {
     const ps = db.prepare(`SELECT * FROM projects WHERE state <> 'deleted' ORDER BY id`).all() as VersionedProject[];
     const ms = new Map<number, MemberRow[]>();
-    for (const m of db
+    for (const [pid, user, role] of db
       .prepare(
-        `SELECT m.project_id AS pid, u.name AS user, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+        `SELECT m.project_id, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE u.disabled_at IS NULL ORDER BY m.project_id, u.name`,
       )
-      .iterate() as IterableIterator<{ pid: number } & MemberRow>) {
-      const list = ms.get(m.pid) ?? [];
-      list.push({ user: m.user, role: m.role });
-      ms.set(m.pid, list);
+      .raw()
+      .all() as [number, string, MemberRow['role']][]) {
+      const list = ms.get(pid) ?? [];
+      list.push({ user, role });
+      ms.set(pid, list);
     }
     const rs = new Map<number, PathRule[]>();
-    for (const r of db
-      .prepare(`SELECT project_id AS pid, path, subject, access FROM path_rules ORDER BY project_id, path, subject`)
-      .iterate() as IterableIterator<{ pid: number } & PathRule>) {
-      const list = rs.get(r.pid) ?? [];
-      list.push({ path: r.path, subject: r.subject, access: r.access });
-      rs.set(r.pid, list);
+    for (const [pid, path, subject, access] of db
+      .prepare(`SELECT project_id, path, subject, access FROM path_rules ORDER BY project_id, path, subject`)
+      .raw()
+      .all() as [number, string, string, PathRule['access']][]) {
+      const list = rs.get(pid) ?? [];
+      list.push({ path, subject, access });
+      rs.set(pid, list);
     }
     return ps.map((p) => ({
       project: p,
