@@ -23,6 +23,12 @@ export interface Config {
   sessionIdleSeconds: number;
   /** Web UI: cookies marked Secure (true when the public URL is https, or KEELSON_SECURE_COOKIES=1). */
   secureCookies: boolean;
+  /**
+   * Which proxies in front of the API and web UI are trusted to name the client (Express's
+   * `trust proxy`: false, a hop count, or addresses/`loopback`); per-address throttles then use
+   * X-Forwarded-For. Without it, behind a proxy every visitor shares the proxy's address.
+   */
+  trustProxy: boolean | number | string;
   /** Web UI throttles: failed logins per account and per address, signups per address. */
   loginPerAccount: { max: number; windowSeconds: number };
   loginPerAddress: { max: number; windowSeconds: number };
@@ -91,7 +97,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginPerAddress: rate('KEELSON_LOGIN_LIMIT_ADDRESS', env.KEELSON_LOGIN_LIMIT_ADDRESS, 20, 900),
     signupPerAddress: rate('KEELSON_SIGNUP_LIMIT_ADDRESS', env.KEELSON_SIGNUP_LIMIT_ADDRESS, 10, 3600),
     diskSampleCron: env.KEELSON_DISK_SAMPLE_CRON || '*/5 * * * *',
+    trustProxy: trustProxy(env.KEELSON_TRUST_PROXY),
   };
+}
+
+function trustProxy(v: string | undefined): boolean | number | string {
+  if (!v || v === 'false' || v === '0') return false;
+  if (/^[1-9]$/.test(v)) return Number(v);
+  if (!/^[A-Za-z0-9.:/, ]+$/.test(v))
+    throw new Error(`KEELSON_TRUST_PROXY must be a hop count, "loopback" or addresses, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** Where everything lives under the data directory. One place, so nothing guesses a path. */

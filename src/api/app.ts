@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
   const { db } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  app.set('trust proxy', deps.cfg.trustProxy);
   app.use(express.json({ limit: '64kb' }));
   const admin = requireAdmin;
   const changed = () => deps.onEnqueue?.();

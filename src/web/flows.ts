@@ -72,5 +72,9 @@ export function rotateToken(db: DB, cfg: Config, actor: string, name: string): s
   return token;
 }
 
-/** The caller's address (Keelson serves on loopback or behind a proxy it does not trust by default). */
-export const addressOf = (req: { socket: { remoteAddress?: string } }): string => req.socket.remoteAddress ?? 'unknown';
+/**
+ * The caller's address for the per-address throttles: Express's `req.ip`, which follows
+ * X-Forwarded-For only through the proxies KEELSON_TRUST_PROXY names, else the socket's peer.
+ */
+export const addressOf = (req: { ip?: string; socket: { remoteAddress?: string } }): string =>
+  req.ip ?? req.socket.remoteAddress ?? 'unknown';

@@ -182,6 +182,25 @@ describe('web UI security', () => {
     assert.equal(j.body.error.code, 'throttled');
   });
 
+  it('behind a trusted proxy, throttles each client address apart; an untrusted X-Forwarded-For changes nothing', async () => {
+    const attempt = async (app: ReturnType<typeof makeApp>['app'], xff: string, name: string) => {
+      const a = request.agent(app);
+      const page = await a.get('/signup').set('x-forwarded-for', xff);
+      return a
+        .post('/signup')
+        .set('x-forwarded-for', xff)
+        .type('form')
+        .send({ _csrf: csrfOf(page.text), username: name, email: `${name}@example.com`, password: PW });
+    };
+    const proxied = makeApp({ KEELSON_SIGNUP_LIMIT_ADDRESS: '1/3600', KEELSON_TRUST_PROXY: 'loopback' });
+    assert.equal((await attempt(proxied.app, '203.0.113.1', 'pa')).status, 201);
+    assert.equal((await attempt(proxied.app, '203.0.113.1', 'pb')).status, 429);
+    assert.equal((await attempt(proxied.app, '203.0.113.2', 'pc')).status, 201, 'another client is not locked out');
+    const direct = makeApp({ KEELSON_SIGNUP_LIMIT_ADDRESS: '1/3600' });
+    assert.equal((await attempt(direct.app, '203.0.113.1', 'da')).status, 201);
+    assert.equal((await attempt(direct.app, '203.0.113.2', 'db')).status, 429, 'a forged header does not buy new attempts');
+  });
+
   it('does not tell through login which user names exist', async () => {
     const { app, db } = makeApp();
     createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
