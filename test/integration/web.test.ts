@@ -5,7 +5,7 @@ import request from 'supertest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
 import { createApp } from '../../src/api/app.js';
-import { createApiToken, createUser } from '../../src/store/model.js';
+import { createApiToken, createProject, createUser, getProject, setMember } from '../../src/store/model.js';
 import { setCapacity } from '../../src/web/store.js';
 import { tempDataDir } from '../helpers/host.js';
 
@@ -199,6 +199,49 @@ describe('web UI security', () => {
     const direct = makeApp({ KEELSON_SIGNUP_LIMIT_ADDRESS: '1/3600' });
     assert.equal((await attempt(direct.app, '203.0.113.1', 'da')).status, 201);
     assert.equal((await attempt(direct.app, '203.0.113.2', 'db')).status, 429, 'a forged header does not buy new attempts');
+  });
+
+  it('only owners change a project and only admins reach operator pages, checked on the server; titles are escaped', async () => {
+    const { app, db } = makeApp();
+    for (const n of ['alice', 'dev', 'vic', 'nora']) createUser(db, 'test', { name: n, email: `${n}@example.com`, password: PW });
+    createProject(db, 'test', { slug: 'proj', title: '<script>alert(1)</script>', visibility: 'private', owner: 'alice' });
+    setMember(db, 'test', 'proj', 'dev', 'developer');
+    setMember(db, 'test', 'proj', 'vic', 'viewer');
+    const snapshot = () => JSON.stringify([db.prepare(`SELECT * FROM memberships ORDER BY user_id`).all(), getProject(db, 'proj')]);
+    const before = snapshot();
+    for (const [who, status] of [
+      ['dev', 403],
+      ['vic', 403],
+      ['nora', 404],
+    ] as const) {
+      const a = request.agent(app);
+      assert.equal((await signIn(a, who, PW)).status, 303);
+      const t = await csrf(a, '/dashboard');
+      const posts: [string, object][] = [
+        ['/p/proj/members', { username: 'nora', role: 'owner' }],
+        ['/p/proj/members/alice/role', { role: 'viewer' }],
+        ['/p/proj/members/alice/remove', {}],
+        ['/p/proj/settings', { title: 'taken over', visibility: 'public' }],
+        ['/p/proj/delete', { confirm: 'proj' }],
+      ];
+      for (const [url, body] of posts) {
+        const r = await a
+          .post(url)
+          .type('form')
+          .send({ _csrf: t, ...body });
+        assert.equal(r.status, status, `${who} POST ${url}`);
+      }
+      assert.equal((await a.get('/admin')).status, 403, `${who} GET /admin`);
+      assert.equal((await a.post('/admin/capacity').type('form').send({ _csrf: t, maxProjects: '0' })).status, 403);
+    }
+    assert.equal(snapshot(), before, 'nothing changed');
+    const owner = request.agent(app);
+    await signIn(owner, 'alice', PW);
+    for (const page of ['/dashboard', '/p/proj']) {
+      const html = (await owner.get(page)).text;
+      assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, page);
+      assert.doesNotMatch(html, /<script>alert/, page);
+    }
   });
 
   it('does not tell through login which user names exist', async () => {
