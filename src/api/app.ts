@@ -112,8 +112,8 @@ export function createApp(deps: AppDeps): express.Express {
     const b = s.loginBody.parse(req.body);
     const user = login(db, deps.cfg, b.username, b.password, addressOf(req));
     if (req.webCookies?.keelson_session) endSession(db, deps.cfg, req, res);
-    startSession(db, deps.cfg, res, user.id);
-    res.status(201).json({ user: { name: user.name, admin: !!user.is_admin } });
+    startSession(db, deps.cfg, req, res, user.id);
+    res.status(201).json({ user: { name: user.name, admin: !!user.is_admin }, csrfToken: req.csrfToken });
   });
   api.delete('/session', (req: WebRequest, res) => {
     endSession(db, deps.cfg, req, res);
@@ -124,8 +124,9 @@ export function createApp(deps: AppDeps): express.Express {
     const b = s.signupBody.parse(req.body);
     const out = signup(db, deps.cfg, b, addressOf(req));
     changed();
-    startSession(db, deps.cfg, res, out.user.id);
+    startSession(db, deps.cfg, req, res, out.user.id);
     res.status(201).json({
+      csrfToken: req.csrfToken,
       user: userView(out.user),
       accessToken: out.accessToken,
       project: out.project ? projectView(deps, out.project) : null,

@@ -162,15 +162,28 @@ export function sessionAuth(db: DB, cfg: Config): RequestHandler {
   };
 }
 
-export function startSession(db: DB, cfg: Config, res: Response, userId: number): string {
+/**
+ * A new browser id, so a CSRF token seen (or planted) before a sign-in or sign-out is worthless
+ * after it; the page drawn in this response already carries the new token.
+ */
+function rotateBrowserId(db: DB, cfg: Config, req: WebRequest, res: Response): void {
+  const bid = crypto.randomBytes(24).toString('base64url');
+  (req.webCookies ??= {})[BROWSER_COOKIE] = bid;
+  req.csrfToken = csrfFor(db, bid);
+  appendCookie(res, cookie(BROWSER_COOKIE, bid, cfg, 365 * 86_400));
+}
+
+export function startSession(db: DB, cfg: Config, req: WebRequest, res: Response, userId: number): string {
   const token = web.createSession(db, userId, cfg.sessionIdleSeconds);
   appendCookie(res, cookie(SESSION_COOKIE, token, cfg));
+  rotateBrowserId(db, cfg, req, res);
   return token;
 }
 export function endSession(db: DB, cfg: Config, req: WebRequest, res: Response): void {
   const tok = req.webCookies?.[SESSION_COOKIE];
   if (tok) web.deleteSession(db, tok);
   appendCookie(res, cookie(SESSION_COOKIE, '', cfg, 0));
+  rotateBrowserId(db, cfg, req, res);
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -198,7 +198,7 @@ export function webRouter(deps: WebDeps): express.Router {
     try {
       const user = login(db, cfg, p.data.username, p.data.password, addressOf(req));
       if (req.webCookies?.keelson_session) endSession(db, cfg, req, res);
-      const token = startSession(db, cfg, res, user.id);
+      const token = startSession(db, cfg, req, res, user.id);
       if (draft && next) {
         try {
           const fields = JSON.parse(draft) as unknown;
@@ -293,7 +293,7 @@ export function webRouter(deps: WebDeps): express.Router {
     try {
       const out = signup(db, cfg, p.data, addressOf(req));
       changed();
-      startSession(db, cfg, res, out.user.id);
+      startSession(db, cfg, req, res, out.user.id);
       req.actor = { kind: 'user', label: `user:${out.user.name}`, user: out.user.name, admin: false };
       const welcome = { token: out.accessToken };
       if (out.project) return projectPage(req, res, out.project.slug, 201, { welcome, url: `/p/${out.project.slug}` });

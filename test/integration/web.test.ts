@@ -158,7 +158,11 @@ describe('web UI security', () => {
         .type('form')
         .send({ _csrf: t, username: `user${i}`, email: `u${i}@example.com`, password: PW });
       assert.equal(r.status, 201, r.text.slice(0, 300));
-      await a.post('/logout').type('form').send({ _csrf: t });
+      // Signing up gave the browser a new CSRF token: the page it landed on carries it.
+      await a
+        .post('/logout')
+        .type('form')
+        .send({ _csrf: csrfOf(r.text) });
     }
     const t = await csrf(a, '/signup');
     const r = await a.post('/signup').type('form').send({ _csrf: t, username: 'user9', email: 'u9@example.com', password: PW });
@@ -242,6 +246,19 @@ describe('web UI security', () => {
       assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, page);
       assert.doesNotMatch(html, /<script>alert/, page);
     }
+  });
+
+  it('signing in gives the browser a new CSRF token: one seen before no longer works', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    const a = request.agent(app);
+    const before = await csrf(a);
+    assert.equal((await a.post('/login').type('form').send({ _csrf: before, username: 'alice', password: PW })).status, 303);
+    const stale = await a.post('/account/token').type('form').send({ _csrf: before });
+    assert.equal(stale.status, 403);
+    const fresh = await csrf(a, '/account');
+    assert.notEqual(fresh, before);
+    assert.equal((await a.post('/account/token').type('form').send({ _csrf: fresh })).status, 201);
   });
 
   it('does not tell through login which user names exist', async () => {
@@ -400,11 +417,15 @@ describe('web UI security', () => {
     assert.equal(shut.body.full, 'this host has reached its limit of projects');
     // A signed-in user's project and a JSON signup both meet the gate (503 capacity); admins do not.
     const a = request.agent(app);
-    const t = (await a.get('/api/v1/session')).body.csrfToken;
+    let t = (await a.get('/api/v1/session')).body.csrfToken;
     const su = await a.post('/api/v1/signup').set('x-csrf-token', t).send({ username: 'bob', email: 'b@example.com', password: PW });
     assert.equal(su.status, 503);
     assert.equal(su.body.error.code, 'capacity');
-    assert.equal((await a.post('/api/v1/session').set('x-csrf-token', t).send({ username: 'alice', password: PW })).status, 201);
+    const signedIn = await a.post('/api/v1/session').set('x-csrf-token', t).send({ username: 'alice', password: PW });
+    assert.equal(signedIn.status, 201);
+    // Signing in replaces the browser's CSRF token; the answer carries the new one.
+    assert.notEqual(signedIn.body.csrfToken, t);
+    t = signedIn.body.csrfToken;
     const mine = await a.post('/api/v1/projects').set('x-csrf-token', t).send({ slug: 'two' });
     assert.equal(mine.status, 503);
     assert.equal(count(db, 'projects'), 1);
@@ -419,7 +440,7 @@ describe('web UI security', () => {
     assert.equal(ok.body.project.slug, 'bobs');
     const again = await b
       .post('/api/v1/signup')
-      .set('x-csrf-token', bt)
+      .set('x-csrf-token', ok.body.csrfToken)
       .send({ ...withCode, username: 'bob2', project: { slug: 'bobs-two' } });
     assert.equal(again.status, 400);
     assert.match(again.body.error.message, /invite code is not valid or was already used/);
