@@ -13,6 +13,9 @@ import * as s from '../api/schemas.js';
 import * as web from './store.js';
 import { roleIn, requireCsrf, csrfValid, sessionAuth, startSession, endSession, type WebRequest } from '../api/auth.js';
 import { DomainError } from '../errors.js';
+import { setUserDisabled } from '../store/permissions.js';
+import { syncUserCredential } from '../authz/credentials.js';
+import { layout } from '../config.js';
 import { log } from '../log.js';
 import { ROLES, SLUG_RULE, USER_RULE, VISIBILITIES, type Role } from '../names.js';
 import { addressOf, countSignupAttempt, login, rotateToken, signup, ThrottledError } from './flows.js';
@@ -912,6 +915,7 @@ export function webRouter(deps: WebDeps): express.Router {
     render(req, res, 200, {
       title: 'Users',
       current: '/admin',
+      notice: typeof req.query.done === 'string' ? req.query.done.slice(0, 100) : undefined,
       body: html`<h1>Users</h1>
         ${adminNav('/admin/users')}${searchForm('/admin/users', q, 'Search users')}
         <div class="scroll">
@@ -924,26 +928,62 @@ export function webRouter(deps: WebDeps): express.Router {
                 <th scope="col">operator</th>
                 <th scope="col">created</th>
                 <th scope="col">state</th>
+                <th scope="col"><span class="sr">actions</span></th>
               </tr>
             </thead>
             <tbody>
-              ${rows.map(
-                (u) =>
-                  html`<tr>
-                    <th scope="row">${u.name}</th>
-                    <td>${u.email}</td>
-                    <td>${(count.get(u.id) as { n: number }).n}</td>
-                    <td>${u.is_admin ? 'yes' : ''}</td>
-                    <td>${u.created_at.slice(0, 10)}</td>
-                    <td>${u.disabled_at ? 'disabled' : 'active'}</td>
-                  </tr>`,
-              )}
+              ${rows.map((u) => {
+                const act = u.disabled_at ? 'enable' : 'disable';
+                return html`<tr>
+                  <th scope="row">${u.name}</th>
+                  <td>${u.email}</td>
+                  <td>${(count.get(u.id) as { n: number }).n}</td>
+                  <td>${u.is_admin ? 'yes' : ''}</td>
+                  <td>${u.created_at.slice(0, 10)}</td>
+                  <td>${u.disabled_at ? 'disabled' : 'active'}</td>
+                  <td>
+                    <form method="post" action="/admin/users/${u.name}/${act}" class="inline">
+                      ${formMeta(req.csrfToken!, '/admin/users')}<button
+                        type="submit"
+                        class="small${act === 'disable' ? ' danger' : ''}"
+                        aria-label="${act} ${u.name}"
+                      >
+                        ${act}
+                      </button>
+                    </form>
+                  </td>
+                </tr>`;
+              })}
             </tbody>
           </table>
         </div>
         ${pager('/admin/users', q, n, total)}`,
     });
   });
+
+  // Disabling takes the user's SVN/Trac credentials away on the next request and drops them from
+  // every project's groups; their rows stay for enabling again.
+  for (const act of ['disable', 'enable'] as const) {
+    r.post(`/admin/users/:name/${act}`, csrf, signedIn, adminOnly, (req: Req, res) => {
+      const name = s.username.safeParse(req.params.name);
+      if (!name.success) return notFoundPage(req, res);
+      try {
+        if (act === 'disable' && name.data === me(req)!.name) throw new DomainError(409, 'conflict', 'you cannot disable your own account');
+        setUserDisabled(db, `user:${me(req)!.name}`, name.data, act === 'disable');
+        syncUserCredential(db, layout(cfg).authDb, name.data);
+        changed();
+        res.redirect(303, `/admin/users?done=${encodeURIComponent(`${name.data}: ${act}d`)}`);
+      } catch (e) {
+        if (!(e instanceof DomainError)) throw e;
+        render(req, res, e.status, {
+          title: 'Users',
+          body: html`<h1>Users</h1>
+            <p class="error banner" role="alert">${e.message}</p>
+            <p><a href="/admin/users">Back</a></p>`,
+        });
+      }
+    });
+  }
 
   function waitlistPage(
     req: Req,

@@ -261,6 +261,37 @@ describe('web UI security', () => {
     assert.equal((await a.post('/account/token').type('form').send({ _csrf: fresh })).status, 201);
   });
 
+  it('an operator disables and enables a user from the users page; the sole owner of a project cannot be disabled', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'opal', email: 'opal@example.com', password: PW, isAdmin: true });
+    for (const n of ['alice', 'bob']) createUser(db, 'test', { name: n, email: `${n}@example.com`, password: PW });
+    createProject(db, 'test', { slug: 'proj', title: 'Proj', visibility: 'private', owner: 'alice' });
+    const op = request.agent(app);
+    await signIn(op, 'opal', PW);
+    const page = await op.get('/admin/users');
+    assert.match(page.text, /action="\/admin\/users\/bob\/disable"/);
+    const t = csrfOf(page.text);
+    assert.equal((await op.post('/admin/users/bob/disable').type('form').send({ _csrf: t })).status, 303);
+    assert.ok(db.prepare(`SELECT disabled_at FROM users WHERE name = 'bob'`).pluck().get());
+    assert.equal((await signIn(request.agent(app), 'bob', PW)).status, 401, 'a disabled user cannot sign in');
+    assert.equal((await op.post('/admin/users/bob/enable').type('form').send({ _csrf: t })).status, 303);
+    assert.equal(db.prepare(`SELECT disabled_at FROM users WHERE name = 'bob'`).pluck().get(), null);
+    const sole = await op.post('/admin/users/alice/disable').type('form').send({ _csrf: t });
+    assert.equal(sole.status, 409);
+    assert.match(sole.text, /only owner of proj/);
+    const user = request.agent(app);
+    await signIn(user, 'bob', PW);
+    assert.equal(
+      (
+        await user
+          .post('/admin/users/alice/disable')
+          .type('form')
+          .send({ _csrf: await csrf(user, '/dashboard') })
+      ).status,
+      403,
+    );
+  });
+
   it('does not tell through login which user names exist', async () => {
     const { app, db } = makeApp();
     createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
