@@ -426,7 +426,7 @@ export class BackupService {
         const k = known.get(`svn/${rel}`);
         return k && k.size === size ? k.sha256 : undefined;
       },
-      // Checksums are taken from the finished copy after it is synced (the 'checksums' phase).
+      // Checksums are taken from the finished copy while it is synced (the 'sync + checksums' phase).
       hash: () => false,
     })) {
       records.set(`svn/${r.path}`, { ...r, path: `svn/${r.path}` });
@@ -447,12 +447,12 @@ export class BackupService {
       fs.mkdirSync(path.join(tracStage, 'db'), { recursive: true });
       await sqliteOnlineBackup(ctl, path.join(env, TRAC_DB), path.join(tracStage, TRAC_DB), true);
     }
-    // On disk before it counts: one syncfs of the backup volume (coreutils `sync -f`), not an fsync per file.
-    ctl.progress('sync');
-    await ctl.run('sync', ['-f', stage]);
-    // sha256 of every file as it is in the backup (hard-linked revision files keep their base's, same inode).
-    ctl.progress('checksums');
-    await hashRest(ctl, stage, '', records);
+    // On disk before it counts: one syncfs of the backup volume (coreutils `sync -f`), not an fsync per
+    // file. Meanwhile the sha256 of every file as it is in the backup (hard-linked revision files keep
+    // their base's, same inode) is read from the page cache: the kernel's writeback and the hashing
+    // overlap instead of following each other. The manifest is written only after both.
+    ctl.progress('sync + checksums');
+    await Promise.all([ctl.run('sync', ['-f', stage]), hashRest(ctl, stage, '', records)]);
 
     ctl.progress('verifying');
     updateBackup(this.db, id, { state: 'verifying' });
