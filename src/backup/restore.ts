@@ -20,6 +20,9 @@ import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { renderProjectTracIni } from '../provision/trac.js';
 import { run } from '../provision/exec.js';
 import { Apache } from '../provision/apache.js';
+import { renderAuthz } from '../authz/render.js';
+import { writeFileAtomic } from '../authz/atomic.js';
+import { readAccess } from '../store/permissions.js';
 import { log } from '../log.js';
 import { RunControl, type Progress } from './control.js';
 import { copyEntries, fsyncDirSync, listTree, needOf } from './files.js';
@@ -43,6 +46,11 @@ export interface RestoreOptions {
   admin: boolean;
   actor: string;
   onProgress?: (p: Progress) => void;
+  /**
+   * In place: called once the project is suspended and its live repository denies everybody,
+   * before anything is copied (for tests, to act while the restore runs).
+   */
+  onSuspended?: () => Promise<void> | void;
 }
 
 export interface RestoreResult {
@@ -151,10 +159,19 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     const why = checkFits(v, need, reserveFor(v, svc.settings, true));
     if (why) throw new InsufficientStorageError(`restore refused: ${why}`);
 
+    // In place: the project is suspended, and its live repository denies everybody before a byte
+    // is copied. Suspension alone reaches Apache only when the reconciler republishes authz; a
+    // commit Apache accepted during the restore would be acknowledged and then discarded.
+    let denyAll: string | undefined;
     if (mode === 'in-place') {
       const t = getProjectById(db, src.id)!;
       prevState = t.state;
       if (t.state !== 'suspended') setProjectState(db, t.id, 'suspended', null);
+      const snap = readAccess(db, src.id);
+      if (!snap) throw new NotFoundError(`project ${targetSlug} went away`);
+      denyAll = renderAuthz({ ...snap.access, suspended: true });
+      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), denyAll, { mode: 0o644, ...owner });
+      await o.onSuspended?.();
     }
 
     // Copy and check every file against the manifest.
@@ -207,11 +224,11 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       // Same UUID, new instance ID (setuuid makes one): Apache's FSFS caches are keyed by it, and
       // the restored revisions after the backup's youngest will differ from the ones they cached.
       await ctl.run('svnadmin', ['setuuid', svnStage, src.repoUuid]);
-      // In place: today's access rules and hook, not those of the backup's day.
-      for (const f of ['conf/authz', 'hooks/post-commit']) {
-        const live = path.join(repoDir, f);
-        if (fs.existsSync(live)) fs.copyFileSync(live, path.join(svnStage, f));
-      }
+      // In place: today's hook, not the backup's day's; and the suspended project's authz (nobody)
+      // until the reconciler publishes today's access rules after the restore.
+      const hook = path.join(repoDir, 'hooks', 'post-commit');
+      if (fs.existsSync(hook)) fs.copyFileSync(hook, path.join(svnStage, 'hooks', 'post-commit'));
+      fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), denyAll!);
     }
     await chownTree(svnStage, owner);
     ctl.progress('swapping in');
@@ -263,7 +280,10 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
         project = p.slug;
         enqueue(db, JOB_RECONCILE, p.id);
       } else {
+        // Back to its state first, then the reconcile: it publishes the access of that state over
+        // the deny-all authz, and converges Trac's permission table, which came from the backup.
         if (prevState && prevState !== 'suspended') setProjectState(db, src.id, prevState as 'active', null);
+        db.prepare(`UPDATE projects SET trac_perm_version = NULL WHERE id = ?`).run(src.id);
         enqueue(db, JOB_RECONCILE, src.id);
       }
       enqueue(db, JOB_CREDENTIALS, null);
@@ -282,6 +302,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     }
     if (mode === 'new' && !getProject(db, targetSlug)) for (const d of placed) fs.rmSync(d, { recursive: true, force: true });
     if (prevState && prevState !== 'suspended') setProjectState(db, src.id, prevState as 'active', null);
+    // The live repository's authz is the deny-all one: the reconciler republishes the real one.
+    if (mode === 'in-place') enqueue(db, JOB_RECONCILE, src.id);
     throw e;
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });

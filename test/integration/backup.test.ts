@@ -12,7 +12,9 @@ import { readRepositoryUuid, youngestRevision } from '../../src/provision/svn.js
 import { BackupService } from '../../src/backup/engine.js';
 import { getBackup, type BackupRow } from '../../src/backup/catalog.js';
 import { applyRetention } from '../../src/backup/retention.js';
-import { testRestore, testRestoreSample } from '../../src/backup/restore.js';
+import { restoreBackup, testRestore, testRestoreSample } from '../../src/backup/restore.js';
+import { renderAuthz } from '../../src/authz/render.js';
+import { readAccess } from '../../src/store/permissions.js';
 import { volumeOf } from '../../src/backup/space.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 
@@ -370,6 +372,55 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.equal(await w.commit('alpha', 'olivia', { 'after-restore-2.txt': 'ok\n' }), revAtInc2 + 2);
     const audit = h.run.db.prepare(`SELECT count(*) FROM audit_log WHERE action = 'backup.restore' AND target = 'alpha'`).pluck().get();
     assert.equal(audit, 1);
+  });
+
+  it('an in-place restore refuses commits from its start (never acknowledged, then discarded); afterwards commits work again', async () => {
+    const s = service(h);
+    const id = w.projectRow('alpha').id;
+    const youngest = youngestRevision(w.repo('alpha'));
+    assert.ok(youngest > revAtInc2);
+    const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'bkwc-'));
+    try {
+      const co = await svn(['checkout', `${h.svnUrl('alpha')}/trunk`, wc], w.creds('olivia'));
+      assert.equal(co.code, 0, co.stderr);
+      const f = path.join(wc, 'during-restore.txt');
+      fs.writeFileSync(f, 'committed while the restore ran\n');
+      assert.equal((await svn(['add', f])).code, 0);
+      let during: Awaited<ReturnType<typeof svn>> | undefined;
+      let liveAuthz = '';
+      const r = await restoreBackup(s, inc2, {
+        inPlace: true,
+        admin: true,
+        actor: 'test',
+        // The restore is under way (project suspended, nothing copied yet): the owner commits.
+        onSuspended: async () => {
+          assert.equal(w.projectRow('alpha').state, 'suspended');
+          liveAuthz = fs.readFileSync(path.join(w.repo('alpha'), 'conf', 'authz'), 'utf8');
+          during = await svn(['commit', '-m', 'during the restore', wc], w.creds('olivia'));
+          assert.equal(youngestRevision(w.repo('alpha')), youngest, 'nothing was committed to the live repository');
+        },
+      });
+      assert.equal(r.youngestRev, revAtInc2);
+      // The live repository denied everybody: the suspended rendering of the project's own access.
+      assert.equal(liveAuthz, renderAuthz({ ...readAccess(h.run.db, id)!.access, suspended: true }));
+      assert.match(liveAuthz, /suspended: nobody has access/);
+      assert.ok(during, 'the commit ran during the restore');
+      assert.notEqual(during.code, 0, `a commit during the restore was acknowledged: ${during.stdout}`);
+      assert.doesNotMatch(during.stdout, /Committed revision/);
+      assert.match(during.stderr, /403|forbidden/i);
+    } finally {
+      fs.rmSync(wc, { recursive: true, force: true });
+    }
+    // After: active again, the real access published over the deny-all, commits accepted.
+    await w.settled();
+    assert.equal(w.projectRow('alpha').state, 'active');
+    assert.equal(youngestRevision(w.repo('alpha')), revAtInc2);
+    const access = readAccess(h.run.db, id)!.access;
+    assert.equal(access.suspended, false);
+    assert.equal(fs.readFileSync(path.join(w.repo('alpha'), 'conf', 'authz'), 'utf8'), renderAuthz(access));
+    assert.equal(await w.commit('alpha', 'olivia', { 'after-second-restore.txt': 'ok\n' }), revAtInc2 + 1);
+    assert.notEqual((await svn(['cat', `${h.svnUrl('alpha')}/trunk/during-restore.txt`], w.creds('olivia'))).code, 0);
+    assert.notEqual((await svn(['info', h.svnUrl('alpha')], w.creds('bob'))).code, 0);
   });
 
   it("restoring project A's backup over project B is refused; an admin may restore it to a new slug", async () => {
