@@ -31,6 +31,7 @@ import {
 } from './catalog.js';
 import { alert } from './alert.js';
 import { applyRetention } from './retention.js';
+import { asideLeftovers } from './aside.js';
 
 export interface Manifest {
   format: 1;
@@ -104,8 +105,9 @@ export class BackupService {
   /**
    * At start: rows of runs whose process died become `aborted`, and their staging output
    * (named with the maker's pid) is removed. A live process's work in progress is left alone.
+   * The live trees a dead in-place restore had moved aside are reported, never removed.
    */
-  sweep(): { rows: number; entries: number } {
+  sweep(): { rows: number; entries: number; asides: string[] } {
     const rows = markInterrupted(this.db).length;
     let entries = 0;
     if (fs.existsSync(this.staging)) {
@@ -118,7 +120,7 @@ export class BackupService {
       }
     }
     if (rows || entries) log.info('backup leftovers swept', { rows, entries });
-    return { rows, entries };
+    return { rows, entries, asides: asideLeftovers(this.cfg) };
   }
 
   /** The first backup a process runs sweeps first: the next run after a crash cleans up after it. */

@@ -29,6 +29,7 @@ import { copyEntries, fsyncDirSync, listTree, needOf } from './files.js';
 import { checkFits, reserveFor, volumeOf } from './space.js';
 import { acquireLease, getBackup, releaseLease, scopeOf, updateBackup, type BackupRow } from './catalog.js';
 import { integrityCheck, type BackupService, type Manifest } from './engine.js';
+import { asideFolder, asideLeftovers } from './aside.js';
 
 export class InsufficientStorageError extends DomainError {
   constructor(message: string) {
@@ -142,6 +143,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const targetId = mode === 'in-place' ? src.id : null;
   const scope = targetId !== null ? scopeOf(targetId) : `restore:${targetSlug}`;
   acquireLease(db, scope, backupId);
+  // Leftovers of a restore that died are reported, never deleted (they may be the only live copy).
+  asideLeftovers(cfg);
   const ctl = new RunControl(o.onProgress);
   const stage = path.join(l.staging, `restore-${targetSlug}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   const owner = await apacheOwner(cfg.apacheUser, cfg.apacheGroup);
@@ -150,6 +153,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const hasTrac = m.files.some((f) => f.path.startsWith('trac/'));
   let prevState: string | undefined;
   const moved: { live: string; aside: string }[] = [];
+  let asideDir: string | undefined;
   const placed: string[] = [];
   try {
     // Space on the data volume: the restored copy must fit with the reserve left.
@@ -232,24 +236,27 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     }
     await chownTree(svnStage, owner);
     ctl.progress('swapping in');
-    const swap = (staged: string, live: string) => {
+    const swap = (staged: string, live: string, what: 'svn' | 'trac') => {
       if (fs.existsSync(live)) {
         if (mode === 'new') throw new ConflictError(`${live} exists; refusing to replace files no project owns`);
-        const aside = path.join(l.staging, `replaced-${targetSlug}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+        // Not in staging (swept at start): until the restore ends this may be the only live copy.
+        asideDir ??= asideFolder(cfg, hasTrac ? [l.svnRoot, l.tracRoot] : [l.svnRoot], targetSlug, src.id);
+        const aside = path.join(asideDir, what);
         fs.renameSync(live, aside);
+        fsyncDirSync(asideDir);
         moved.push({ live, aside });
       }
       fs.renameSync(staged, live);
       placed.push(live);
       fsyncDirSync(path.dirname(live));
     };
-    swap(svnStage, repoDir);
+    swap(svnStage, repoDir, 'svn');
     if (hasTrac) {
       // The cache of the repository in trac.db may be ahead of or behind the restored repository,
       // or of another path: rebuild it from the repository now in place.
       await ctl.run('trac-admin', [tracStage, 'repository', 'resync', '(default)']);
       await chownTree(tracStage, owner);
-      swap(tracStage, envDir);
+      swap(tracStage, envDir, 'trac');
       // Trac re-reads an environment whose trac.ini changed; make sure a cached one is dropped.
       const ini = path.join(envDir, 'conf', 'trac.ini');
       const t = new Date(Date.now() + 1000);
@@ -290,8 +297,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       audit(db, o.actor, 'backup.restore', project, { backup: backupId, mode, from: src.slug, rev: m.youngestRev });
     })();
     prevState = undefined;
-    for (const mv of moved) fs.rmSync(mv.aside, { recursive: true, force: true });
     moved.length = 0;
+    if (asideDir) fs.rmSync(asideDir, { recursive: true, force: true });
     log.info('backup restored', { backup: backupId, project, mode, rev: m.youngestRev, at: nowIso() });
     return { backupId, project, mode, youngestRev: m.youngestRev!, repoUuid: newUuid };
   } catch (e) {
@@ -299,6 +306,11 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     for (const mv of moved.reverse()) {
       fs.rmSync(mv.live, { recursive: true, force: true });
       fs.renameSync(mv.aside, mv.live);
+    }
+    try {
+      if (asideDir) fs.rmdirSync(asideDir); // empty now: everything was put back
+    } catch (e2) {
+      log.warn('restore: aside folder not removed', { path: asideDir, error: String(e2) });
     }
     if (mode === 'new' && !getProject(db, targetSlug)) for (const d of placed) fs.rmSync(d, { recursive: true, force: true });
     if (prevState && prevState !== 'suspended') setProjectState(db, src.id, prevState as 'active', null);

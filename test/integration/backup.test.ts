@@ -423,6 +423,63 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.notEqual((await svn(['info', h.svnUrl('alpha')], w.creds('bob'))).code, 0);
   });
 
+  it('a restore killed mid-swap: the live trees it moved aside survive the staging sweeps and are reported, not deleted', async () => {
+    const cli = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+    const env = {
+      ...process.env,
+      ...backupEnv,
+      KEELSON_DATA_DIR: h.cfg.dataDir,
+      KEELSON_BACKUP_DIR: h.cfg.backupDir,
+      KEELSON_APACHE_PORT: String(h.cfg.apachePort),
+      KEELSON_LOG: 'silent',
+    };
+    const id = w.projectRow('alpha').id;
+    const liveRev = youngestRevision(w.repo('alpha'));
+    assert.ok(liveRev > revAtInc2);
+    // The backup volume is another device here: the aside folder is the data directory's.
+    const root = path.join(h.cfg.dataDir, 'restore-aside');
+    const asideSvn = () =>
+      fs.existsSync(root)
+        ? fs
+            .readdirSync(root)
+            .map((e) => path.join(root, e, 'svn'))
+            .find((d) => fs.existsSync(d))
+        : undefined;
+    assert.equal(asideSvn(), undefined);
+    const child = spawn(process.execPath, [cli, 'backup', 'restore', String(inc2), '--in-place'], { env, stdio: 'ignore' });
+    await soon('the live repository moved aside', () => !!asideSvn(), 60_000);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const aside = path.dirname(asideSvn()!);
+    assert.match(path.basename(aside), new RegExp(`^alpha-${id}-p${child.pid}-[0-9a-f]+$`));
+    // The reconciler's start-up sweep of its staging (`keelson reconcile --all --files-only` runs
+    // it, as a restarted server does) and the backup sweep remove the dead restore's staging, not this.
+    const staging = layout(h.cfg).staging;
+    execFileSync(process.execPath, [cli, 'reconcile', '--all', '--files-only'], { env, stdio: 'ignore' });
+    assert.deepEqual(
+      fs.readdirSync(staging).filter((e) => e.includes(`-p${child.pid}-`)),
+      [],
+    );
+    const swept = service(h).sweep();
+    assert.deepEqual(swept.asides, [aside], 'the leftover is reported');
+    // It is the live repository as it was, with the commit made after the backup.
+    assert.equal(youngestRevision(path.join(aside, 'svn')), liveRev);
+    assert.equal(readRepositoryUuid(path.join(aside, 'svn')), w.projectRow('alpha').repo_uuid);
+
+    // The operator runs the restore again (the dead one's lease does not block it) and resumes the project.
+    await w.settled();
+    const again = await h.api.post(`/api/v1/backups/${inc2}/restore`).send({ inPlace: true });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.ok(fs.existsSync(path.join(aside, 'svn')), 'a later restore reports the leftover and leaves it');
+    assert.equal((await h.api.post('/api/v1/projects/alpha/resume')).status, 200);
+    await w.settled();
+    assert.equal(w.projectRow('alpha').state, 'active');
+    assert.equal(youngestRevision(w.repo('alpha')), revAtInc2);
+    assert.equal(await w.commit('alpha', 'olivia', { 'after-killed-restore.txt': 'ok\n' }), revAtInc2 + 1);
+    fs.rmSync(aside, { recursive: true });
+    assert.deepEqual(service(h).sweep().asides, []);
+  });
+
   it("restoring project A's backup over project B is refused; an admin may restore it to a new slug", async () => {
     const beta = w.projectRow('beta');
     const betaRev = youngestRevision(w.repo('beta'));
