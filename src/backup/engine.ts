@@ -77,7 +77,6 @@ const stamp = (d = new Date()) =>
 export class BackupService {
   readonly root: string;
   readonly staging: string;
-  private swept = false;
 
   constructor(
     readonly db: DB,
@@ -107,7 +106,7 @@ export class BackupService {
    * (named with the maker's pid) is removed. A live process's work in progress is left alone.
    * The live trees a dead in-place restore had moved aside are reported, never removed.
    */
-  sweep(): { rows: number; entries: number; asides: string[] } {
+  sweep(o: { reportAsides?: boolean } = {}): { rows: number; entries: number; asides: string[] } {
     const rows = markInterrupted(this.db).length;
     let entries = 0;
     if (fs.existsSync(this.staging)) {
@@ -120,14 +119,7 @@ export class BackupService {
       }
     }
     if (rows || entries) log.info('backup leftovers swept', { rows, entries });
-    return { rows, entries, asides: asideLeftovers(this.cfg) };
-  }
-
-  /** The first backup a process runs sweeps first: the next run after a crash cleans up after it. */
-  sweepOnce(): void {
-    if (this.swept) return;
-    this.swept = true;
-    this.sweep();
+    return { rows, entries, asides: o.reportAsides === false ? [] : asideLeftovers(this.cfg) };
   }
 
   private stagingDir(what: string): string {
@@ -168,7 +160,9 @@ export class BackupService {
 
   /** Backs up one project (by slug). Throws ConflictError if one is already running for it. */
   async runProject(slug: string, o: RunOptions = {}): Promise<RunResult> {
-    this.sweepOnce();
+    // Every run sweeps first (a long-lived worker too): the next run after a crash cleans up after
+    // it. Cheap (one query, one directory listing); a live process's work is never touched.
+    this.sweep({ reportAsides: false });
     const p = getProject(this.db, slug);
     if (!p) throw new NotFoundError(`no project ${slug}`);
     if (p.state !== 'active' && p.state !== 'suspended')
@@ -212,7 +206,7 @@ export class BackupService {
 
   /** Backs up Keelson's own database through SQLite's online backup API. */
   async runControl(o: RunOptions = {}): Promise<RunResult> {
-    this.sweepOnce();
+    this.sweep({ reportAsides: false });
     if ((o.trigger ?? 'manual') === 'schedule') {
       const until = this.backoffUntil(null);
       if (until) return { skipped: `backing off after a refusal until ${new Date(until).toISOString()}` };
