@@ -26,8 +26,8 @@ import { readAccess } from '../store/permissions.js';
 import { log } from '../log.js';
 import { RunControl, type Progress } from './control.js';
 import { copyEntries, fsyncDirSync, listTree, needOf } from './files.js';
-import { checkFits, reserveFor, volumeOf } from './space.js';
-import { acquireLease, getBackup, releaseLease, scopeOf, updateBackup, type BackupRow } from './catalog.js';
+import { checkFits, reserveFor, sameDevice, volumeOf } from './space.js';
+import { acquireLease, getBackup, releaseLease, renewLease, scopeOf, updateBackup, type BackupRow } from './catalog.js';
 import { integrityCheck, type BackupService, type Manifest } from './engine.js';
 import { asideFolder, asideLeftovers } from './aside.js';
 
@@ -52,6 +52,8 @@ export interface RestoreOptions {
    * before anything is copied (for tests, to act while the restore runs).
    */
   onSuspended?: () => Promise<void> | void;
+  /** How often the lease is renewed (it expires after 60 s); default 10 s. */
+  leaseRenewMs?: number;
 }
 
 export interface RestoreResult {
@@ -143,9 +145,17 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const targetId = mode === 'in-place' ? src.id : null;
   const scope = targetId !== null ? scopeOf(targetId) : `restore:${targetSlug}`;
   acquireLease(db, scope, backupId);
-  // Leftovers of a restore that died are reported, never deleted (they may be the only live copy).
-  asideLeftovers(cfg);
   const ctl = new RunControl(o.onProgress);
+  // Renewed like a backup's: a restore that lost its lease (taken over after it expired) stops
+  // before it swaps anything in, and its children are killed.
+  const leaseTimer = setInterval(() => {
+    try {
+      if (!renewLease(db, scope, backupId)) ctl.abort(new ConflictError(`the restore lease of ${scope} was taken over; restore stopped`));
+    } catch (e) {
+      log.warn('restore lease renewal failed', { backup: backupId, error: String(e) });
+    }
+  }, o.leaseRenewMs ?? 10_000);
+  leaseTimer.unref();
   const stage = path.join(l.staging, `restore-${targetSlug}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   const owner = await apacheOwner(cfg.apacheUser, cfg.apacheGroup);
   const repoDir = path.join(l.svnRoot, targetSlug);
@@ -156,6 +166,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   let asideDir: string | undefined;
   const placed: string[] = [];
   try {
+    // Leftovers of a restore that died are reported, never deleted (they may be the only live copy).
+    asideLeftovers(cfg);
     // Space on the data volume: the restored copy must fit with the reserve left.
     const entries = listTree(row.path!);
     const need = needOf(entries);
@@ -176,6 +188,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       denyAll = renderAuthz({ ...snap.access, suspended: true });
       await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), denyAll, { mode: 0o644, ...owner });
       await o.onSuspended?.();
+      ctl.throwIfAborted();
     }
 
     // Copy and check every file against the manifest.
@@ -235,6 +248,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), denyAll!);
     }
     await chownTree(svnStage, owner);
+    ctl.throwIfAborted();
     ctl.progress('swapping in');
     const swap = (staged: string, live: string, what: 'svn' | 'trac') => {
       if (fs.existsSync(live)) {
@@ -256,6 +270,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       // or of another path: rebuild it from the repository now in place.
       await ctl.run('trac-admin', [tracStage, 'repository', 'resync', '(default)']);
       await chownTree(tracStage, owner);
+      ctl.throwIfAborted();
       swap(tracStage, envDir, 'trac');
       // Trac re-reads an environment whose trac.ini changed; make sure a cached one is dropped.
       const ini = path.join(envDir, 'conf', 'trac.ini');
@@ -318,6 +333,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     if (mode === 'in-place') enqueue(db, JOB_RECONCILE, src.id);
     throw e;
   } finally {
+    clearInterval(leaseTimer);
     fs.rmSync(stage, { recursive: true, force: true });
     releaseLease(db, scope, backupId);
   }
@@ -328,7 +344,8 @@ export async function testRestore(svc: BackupService, row: BackupRow): Promise<v
   const m: Manifest = svc.readManifest(row);
   const entries = listTree(row.path!);
   const v = volumeOf(svc.root);
-  const why = checkFits(v, needOf(entries), reserveFor(v, svc.settings, false));
+  // The backup volume may be the live data volume: then the stricter reserve protects the live service.
+  const why = checkFits(v, needOf(entries), reserveFor(v, svc.settings, sameDevice(svc.root, svc.cfg.dataDir)));
   if (why) throw new InsufficientStorageError(`test restore refused: ${why}`);
   fs.mkdirSync(svc.staging, { recursive: true });
   const stage = path.join(svc.staging, `test-b${row.id}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);

@@ -16,6 +16,7 @@ import { restoreBackup, testRestore, testRestoreSample } from '../../src/backup/
 import { renderAuthz } from '../../src/authz/render.js';
 import { readAccess } from '../../src/store/permissions.js';
 import { volumeOf } from '../../src/backup/space.js';
+import { listTree, needOf } from '../../src/backup/files.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 
 /**
@@ -480,6 +481,44 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.deepEqual(service(h).sweep().asides, []);
   });
 
+  it('a restore renews its lease while it runs, and stops before swapping anything in once the lease is taken over', async () => {
+    const id = w.projectRow('alpha').id;
+    const scope = `project:${id}`;
+    const lease = () =>
+      h.run.db.prepare(`SELECT * FROM backup_leases WHERE scope = ?`).get(scope) as { holder: string; expires_at: number } | undefined;
+    const liveRev = youngestRevision(w.repo('alpha'));
+    let renewed = false;
+    await assert.rejects(
+      restoreBackup(service(h), inc2, {
+        inPlace: true,
+        admin: true,
+        actor: 'test',
+        leaseRenewMs: 50,
+        onSuspended: async () => {
+          // A lease about to expire is pushed out again by the running restore.
+          h.run.db.prepare(`UPDATE backup_leases SET expires_at = ? WHERE scope = ?`).run(Date.now() + 1000, scope);
+          await soon('the lease renewed', () => lease()!.expires_at > Date.now() + 30_000, 5000);
+          renewed = true;
+          // Another holder takes the lease over (as after an expiry): the restore must stop.
+          h.run.db.prepare(`UPDATE backup_leases SET holder = 'elsewhere:1' WHERE scope = ?`).run(scope);
+          await new Promise((r) => setTimeout(r, 300));
+        },
+      }),
+      /lease of project:\d+ was taken over/,
+    );
+    assert.ok(renewed);
+    // Nothing was swapped in; the other holder's lease is not released by the stopped restore.
+    assert.equal(youngestRevision(w.repo('alpha')), liveRev);
+    assert.equal(lease()!.holder, 'elsewhere:1');
+    h.run.db.prepare(`DELETE FROM backup_leases WHERE scope = ?`).run(scope);
+    assert.deepEqual(service(h).sweep().asides, []);
+    // The project is back as it was: active, its real authz republished, commits accepted.
+    await w.settled();
+    assert.equal(w.projectRow('alpha').state, 'active');
+    assert.equal(fs.readFileSync(path.join(w.repo('alpha'), 'conf', 'authz'), 'utf8'), renderAuthz(readAccess(h.run.db, id)!.access));
+    assert.equal(await w.commit('alpha', 'olivia', { 'after-stopped-restore.txt': 'ok\n' }), liveRev + 1);
+  });
+
   it("restoring project A's backup over project B is refused; an admin may restore it to a new slug", async () => {
     const beta = w.projectRow('beta');
     const betaRev = youngestRevision(w.repo('beta'));
@@ -757,5 +796,21 @@ describe('backups on the live data volume (tmpfs)', () => {
     fs.rmSync(filler);
     const ok = await service(h, { reserveBytes: 4 * MiB }).runProject('live', { kind: 'full' });
     assert.equal(ok.backup!.state, 'verified', ok.backup!.reason ?? '');
+  });
+
+  it('a test restore on the live data volume keeps the stricter reserve', async () => {
+    const row = h.run.db
+      .prepare(`SELECT * FROM backups WHERE slug = 'live' AND state = 'verified' ORDER BY id DESC LIMIT 1`)
+      .get() as BackupRow;
+    assert.ok(row);
+    const need = needOf(listTree(row.path!)).bytes;
+    const f = h.cfg.backup.sameDeviceFactor;
+    assert.ok(f > 1);
+    // Enough with the plain reserve, not with the stricter one the live volume gets.
+    const room = volumeOf(vol!).freeBytes - need;
+    const reserve = Math.floor(room / f) + MiB;
+    assert.ok(room - 4 * MiB > reserve, `room ${room}, reserve ${reserve}`);
+    await assert.rejects(testRestore(service(h, { reserveBytes: reserve }), row), /test restore refused: .*stricter reserve/);
+    await testRestore(service(h, { reserveBytes: 4 * MiB }), row);
   });
 });
