@@ -50,18 +50,36 @@ export function retained(rows: BackupRow[], s: Pick<BackupSettings, 'keepDaily' 
   return keep;
 }
 
-/** Applies retention to one scope (project id, or null for Keelson's database). Called only after a new backup verified. */
+/**
+ * Applies retention to one scope (project id, or null for Keelson's database). Called only after a
+ * new backup verified. The rows are marked `expired` first, in one transaction, and only then are
+ * their files deleted: a crash or an error in between leaves files no row uses (logged), never a
+ * `verified` row whose files are partly gone (which a restore or the next incremental would use).
+ */
 export function applyRetention(db: DB, s: BackupSettings, projectId: number | null): number[] {
-  const rows = db.prepare(`SELECT * FROM backups WHERE project_id IS ? AND state = 'verified'`).all(projectId) as BackupRow[];
-  const keep = retained(rows, s);
-  const expired: number[] = [];
-  for (const r of rows) {
-    if (keep.has(r.id)) continue;
-    if (r.path) fs.rmSync(r.path, { recursive: true, force: true });
-    finishBackup(db, r.id, 'expired', `expired by retention (daily ${s.keepDaily}, weekly ${s.keepWeekly}, monthly ${s.keepMonthly})`);
-    db.prepare(`UPDATE backups SET finished_at = ?, duration_ms = ? WHERE id = ?`).run(r.finished_at, r.duration_ms, r.id);
-    expired.push(r.id);
+  const expired = db
+    .transaction(() => {
+      const rows = db.prepare(`SELECT * FROM backups WHERE project_id IS ? AND state = 'verified'`).all(projectId) as BackupRow[];
+      const keep = retained(rows, s);
+      const out: BackupRow[] = [];
+      for (const r of rows) {
+        if (keep.has(r.id)) continue;
+        finishBackup(db, r.id, 'expired', `expired by retention (daily ${s.keepDaily}, weekly ${s.keepWeekly}, monthly ${s.keepMonthly})`);
+        db.prepare(`UPDATE backups SET finished_at = ?, duration_ms = ? WHERE id = ?`).run(r.finished_at, r.duration_ms, r.id);
+        out.push(r);
+      }
+      return out;
+    })
+    .immediate();
+  for (const r of expired) {
+    if (!r.path) continue;
+    try {
+      fs.rmSync(r.path, { recursive: true, force: true });
+    } catch (e) {
+      log.error('expired backup files not removed', { backup: r.id, path: r.path, error: String(e) });
+    }
   }
-  if (expired.length) log.info('backups expired', { project: projectId, ids: expired });
-  return expired;
+  const ids = expired.map((r) => r.id);
+  if (ids.length) log.info('backups expired', { project: projectId, ids });
+  return ids;
 }

@@ -1,6 +1,11 @@
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { retained } from '../../src/backup/retention.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { migrate } from '../../src/store/db.js';
+import { applyRetention, retained } from '../../src/backup/retention.js';
 import type { BackupRow } from '../../src/backup/catalog.js';
 import { checkFits, reserveFor, belowFloor, type Volume } from '../../src/backup/space.js';
 import { loadBackupSettings, parseBytes } from '../../src/backup/settings.js';
@@ -48,6 +53,56 @@ describe('retention rules', () => {
       row(4, 0, 'full', null, 'refused'),
     ];
     assert.deepEqual([...retained(rows, { keepDaily: 0, keepWeekly: 0, keepMonthly: 0 })].sort(), [1, 2]);
+  });
+});
+
+describe('retention applied', () => {
+  it('marks rows expired (one transaction) before deleting their files; a failed deletion leaves no verified row without files', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-retention-'));
+    const db = new Database(':memory:');
+    migrate(db);
+    const at = (daysAgo: number) => new Date(T0 - daysAgo * DAY).toISOString();
+    const ins = db.prepare(
+      `INSERT INTO backups (id, project_id, kind, state, path, started_at, finished_at, duration_ms) VALUES (?, NULL, 'full', 'verified', ?, ?, ?, 5)`,
+    );
+    for (const [id, daysAgo] of [
+      [1, 3],
+      [2, 2],
+      [3, 0],
+    ] as const) {
+      const p = path.join(dir, `b${id}`);
+      fs.mkdirSync(p);
+      fs.writeFileSync(path.join(p, 'keelson.db'), 'x');
+      ins.run(id, p, at(daysAgo), at(daysAgo));
+    }
+    const real = fs.rmSync.bind(fs);
+    const seen: string[] = [];
+    const rm = mock.method(fs, 'rmSync', (p: fs.PathLike, o?: fs.RmOptions) => {
+      const state = db.prepare(`SELECT state FROM backups WHERE path = ?`).pluck().get(String(p));
+      seen.push(`${path.basename(String(p))}:${state}`);
+      // The disk fails under the oldest one's files.
+      if (path.basename(String(p)) === 'b1') throw Object.assign(new Error('EIO: i/o error, rm'), { code: 'EIO' });
+      real(p, o);
+    });
+    try {
+      const expired = applyRetention(db, { ...loadBackupSettings({}), keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, null);
+      assert.deepEqual([...expired].sort(), [1, 2]);
+    } finally {
+      rm.mock.restore();
+    }
+    // Every deletion found its row already expired.
+    assert.deepEqual(seen.sort(), ['b1:expired', 'b2:expired']);
+    const rows = db.prepare(`SELECT id, state, path, finished_at FROM backups ORDER BY id`).all() as BackupRow[];
+    assert.deepEqual(
+      rows.map((r) => r.state),
+      ['expired', 'expired', 'verified'],
+    );
+    assert.equal(rows[0]!.finished_at, at(3), 'the finish time is kept');
+    for (const r of rows) if (r.state === 'verified') assert.ok(fs.existsSync(path.join(r.path!, 'keelson.db')));
+    assert.equal(fs.existsSync(path.join(dir, 'b2')), false);
+    assert.equal(fs.existsSync(path.join(dir, 'b1')), true, 'files no row uses are left (and logged) when their deletion fails');
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
