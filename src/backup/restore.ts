@@ -186,6 +186,23 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       const snap = readAccess(db, src.id);
       if (!snap) throw new NotFoundError(`project ${targetSlug} went away`);
       denyAll = renderAuthz({ ...snap.access, suspended: true });
+      // Recorded as the published version first (the suspended snapshot's, whose rendering this is),
+      // so that a publisher still holding an older, active snapshot finds itself stale and cannot
+      // write it over the deny-all file (publishers rename inside this check; see publishAuthz).
+      const sum = crypto.createHash('sha256').update(denyAll).digest('hex');
+      db.transaction(() => {
+        const at = nowIso();
+        const r = db
+          .prepare(
+            `UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ?
+             WHERE id = ? AND (published_version IS NULL OR published_version <= ?)`,
+          )
+          .run(snap.version, sum, at, src.id, snap.version);
+        if (r.changes)
+          db.prepare(
+            `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, 1, ?, ?)`,
+          ).run(src.id, snap.version, sum, at, `restore:pid:${process.pid}`);
+      }).immediate();
       await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), denyAll, { mode: 0o644, ...owner });
       await o.onSuspended?.();
       ctl.throwIfAborted();

@@ -15,6 +15,8 @@ import { applyRetention } from '../../src/backup/retention.js';
 import { restoreBackup, testRestore, testRestoreSample } from '../../src/backup/restore.js';
 import { renderAuthz } from '../../src/authz/render.js';
 import { readAccess } from '../../src/store/permissions.js';
+import { publishAuthz } from '../../src/authz/publish.js';
+import { AuthzChecker } from '../../src/authz/canary.js';
 import { volumeOf } from '../../src/backup/space.js';
 import { listTree, needOf } from '../../src/backup/files.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
@@ -389,6 +391,9 @@ describe('backups on their own small volume (tmpfs)', () => {
       assert.equal((await svn(['add', f])).code, 0);
       let during: Awaited<ReturnType<typeof svn>> | undefined;
       let liveAuthz = '';
+      // A publisher that read the access before the suspension and publishes while the restore runs.
+      const inFlight = readAccess(h.run.db, id)!;
+      assert.equal(inFlight.access.suspended, false);
       const r = await restoreBackup(s, inc2, {
         inPlace: true,
         admin: true,
@@ -396,7 +401,15 @@ describe('backups on their own small volume (tmpfs)', () => {
         // The restore is under way (project suspended, nothing copied yet): the owner commits.
         onSuspended: async () => {
           assert.equal(w.projectRow('alpha').state, 'suspended');
-          liveAuthz = fs.readFileSync(path.join(w.repo('alpha'), 'conf', 'authz'), 'utf8');
+          const file = path.join(w.repo('alpha'), 'conf', 'authz');
+          const checker = new AuthzChecker(h.cfg.python);
+          try {
+            const late = await publishAuthz(h.run.db, { projectId: id, file, ...inFlight, checker, publisher: 'test' });
+            assert.equal(late.stale, true, 'an older snapshot is not published over the deny-all file');
+          } finally {
+            checker.close();
+          }
+          liveAuthz = fs.readFileSync(file, 'utf8');
           during = await svn(['commit', '-m', 'during the restore', wc], w.creds('olivia'));
           assert.equal(youngestRevision(w.repo('alpha')), youngest, 'nothing was committed to the live repository');
         },
