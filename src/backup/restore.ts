@@ -144,7 +144,9 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
 
   const targetId = mode === 'in-place' ? src.id : null;
   const scope = targetId !== null ? scopeOf(targetId) : `restore:${targetSlug}`;
+  const owner = await apacheOwner(cfg.apacheUser, cfg.apacheGroup);
   acquireLease(db, scope, backupId);
+  // From here on everything runs inside the try below, whose finally stops the renewal and releases the lease.
   const ctl = new RunControl(o.onProgress);
   // Renewed like a backup's: a restore that lost its lease (taken over after it expired) stops
   // before it swaps anything in, and its children are killed.
@@ -157,7 +159,6 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   }, o.leaseRenewMs ?? 10_000);
   leaseTimer.unref();
   const stage = path.join(l.staging, `restore-${targetSlug}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
-  const owner = await apacheOwner(cfg.apacheUser, cfg.apacheGroup);
   const repoDir = path.join(l.svnRoot, targetSlug);
   const envDir = path.join(l.tracRoot, targetSlug);
   const hasTrac = m.files.some((f) => f.path.startsWith('trac/'));
