@@ -266,6 +266,14 @@ export class Reconciler {
       return;
     }
     if (fs.existsSync(repoDir)) throw new IntegrityError(`${repoDir} exists but is not a Subversion repository; refusing to touch it`);
+    // Only a project being provisioned gets a new, empty repository. A live project whose
+    // repository is gone (deleted by hand, a restore interrupted mid-swap) is an incident: an empty
+    // repository with its UUID would hide it, and take commits that belong on top of the real one.
+    if (p.state !== 'provisioning' && p.state !== 'failed') {
+      throw new IntegrityError(
+        `the repository of ${p.slug} (${p.state}) is missing at ${repoDir}; not creating an empty one. Restore it from a backup (keelson backup list ${p.slug}) or from a restore's aside folder`,
+      );
+    }
     const stage = this.stagingPath(`svn-${p.slug}`);
     try {
       await createRepository(stage, p.repo_uuid);

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { http, startHost, until, type TestHost } from '../helpers/host.js';
 import { fixtures } from '../helpers/fixtures.js';
@@ -16,6 +16,13 @@ describe('authz under failure', () => {
   let f: ReturnType<typeof fixtures>;
   const mounts: string[] = [];
   const authzFile = (slug: string) => path.join(h.run.reconciler.repoDir(slug), 'conf', 'authz');
+  const CLI = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+  const cliEnv = () => ({
+    ...process.env,
+    KEELSON_DATA_DIR: h.cfg.dataDir,
+    KEELSON_APACHE_PORT: String(h.cfg.apachePort),
+    KEELSON_LOG: 'silent',
+  });
   const status = async (slug: string, u: string) => (await http(`${h.svnUrl(slug)}/`, f.creds(u))).status;
 
   before(async () => {
@@ -37,12 +44,35 @@ describe('authz under failure', () => {
     assert.ok(broken >= 400, `project two answers ${broken}`);
     for (const slug of ['one', 'three']) assert.equal(await status(slug, 'olivia'), 200, slug);
     assert.equal((await http(`${h.tracUrl('one')}/wiki`, f.creds('olivia'))).status, 200);
-    execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js'), 'reconcile', 'two'], {
-      env: { ...process.env, KEELSON_DATA_DIR: h.cfg.dataDir, KEELSON_APACHE_PORT: String(h.cfg.apachePort), KEELSON_LOG: 'silent' },
+    execFileSync(process.execPath, [CLI, 'reconcile', 'two'], {
+      env: cliEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     assert.equal(fs.readFileSync(authzFile('two'), 'utf8'), good);
     for (const slug of ['one', 'two', 'three']) assert.equal(await status(slug, 'olivia'), 200, slug);
+  });
+
+  it('a live project whose repository vanished is an incident, not a new empty repository', async () => {
+    const repo = h.run.reconciler.repoDir('one');
+    const aside = `${repo}.aside`;
+    fs.renameSync(repo, aside);
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'reconcile', 'one'], {
+        env: cliEnv(),
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /is missing .* not creating an empty one/);
+      assert.equal(fs.existsSync(repo), false);
+      assert.match((await h.api.get('/api/v1/projects/one')).body.lastError, /not creating an empty one/);
+    } finally {
+      fs.renameSync(aside, repo);
+    }
+    execFileSync(process.execPath, [CLI, 'reconcile', 'one'], {
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(await status('one', 'olivia'), 200);
   });
 
   it('full disk: the publish fails cleanly, the old file keeps serving, the API shows why, space returns and it publishes', async () => {
