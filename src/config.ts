@@ -40,7 +40,7 @@ export interface Config {
 /** "MAX/SECONDS", e.g. "5/900". */
 function rate(name: string, value: string | undefined, max: number, windowSeconds: number) {
   if (value === undefined || value === '') return { max, windowSeconds };
-  const m = /^(\d{1,6})\/(\d{1,7})$/.exec(value);
+  const m = value.match(/^(\d{1,6})\/(\d{1,7})$/);
   // Windows are at most a day: older throttle rows are swept (src/web/store.ts).
   if (!m || Number(m[2]) > 86_400 || Number(m[2]) < 1)
     throw new Error(`${name} must look like MAX/SECONDS with 1-86400 seconds (e.g. 5/900), got ${JSON.stringify(value)}`);

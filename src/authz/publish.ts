@@ -6,6 +6,7 @@ import { nowIso } from '../store/db.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
 import { fsyncDir } from './atomic.js';
+import { pidAlive } from '../provision/owner.js';
 
 export interface PublishResult {
   version: number;
@@ -26,15 +27,6 @@ export interface PublishInput {
   checker: AuthzChecker;
   owner?: { uid: number; gid: number };
   publisher: string;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const TEMP_RE = /^\.(?:authz|post-commit)\.(\d+)\.[0-9a-f]+\.tmp$/;

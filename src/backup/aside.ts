@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import type { Config } from '../config.js';
 import { log } from '../log.js';
 import { sameDevice } from './space.js';
+import { pidAlive, pidOfEntry } from '../provision/owner.js';
 
 /**
  * Where an in-place restore puts the live repository and Trac environment it replaces, until the
@@ -25,15 +26,6 @@ export function asideFolder(cfg: Config, trees: string[], slug: string, projectI
   return dir;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Folders of restores whose process is gone: never deleted here (one may hold the only copy of a
  * live repository), reported in the log for the operator to inspect and remove.
@@ -43,7 +35,7 @@ export function asideLeftovers(cfg: Config): string[] {
   for (const root of Object.values(asideRoots(cfg))) {
     if (!fs.existsSync(root)) continue;
     for (const e of fs.readdirSync(root)) {
-      const pid = Number(/-p(\d+)-[0-9a-f]+$/.exec(e)?.[1]);
+      const pid = pidOfEntry(e);
       if (pid && (pid === process.pid || pidAlive(pid))) continue; // a restore in progress
       out.push(path.join(root, e));
     }

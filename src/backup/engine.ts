@@ -32,6 +32,7 @@ import {
 import { alert } from './alert.js';
 import { applyRetention } from './retention.js';
 import { asideLeftovers } from './aside.js';
+import { pidAlive, pidOfEntry } from '../provision/owner.js';
 
 export interface Manifest {
   format: 1;
@@ -111,7 +112,7 @@ export class BackupService {
     let entries = 0;
     if (fs.existsSync(this.staging)) {
       for (const e of fs.readdirSync(this.staging)) {
-        const pid = Number(/-p(\d+)-[0-9a-f]+$/.exec(e)?.[1]);
+        const pid = pidOfEntry(e);
         if (pid && pid !== process.pid && pidAlive(pid)) continue;
         if (pid === process.pid) continue;
         fs.rmSync(path.join(this.staging, e), { recursive: true, force: true });
@@ -573,15 +574,6 @@ export class BackupService {
 
 export function sha256(b: Buffer): string {
   return crypto.createHash('sha256').update(b).digest('hex');
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** PRAGMA integrity_check on a copy; throws with SQLite's answer unless it is "ok". */

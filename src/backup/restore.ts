@@ -18,7 +18,7 @@ import { ConflictError, DomainError, InputError, NotAllowedError, NotFoundError 
 import { assertSlug } from '../names.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { renderProjectTracIni } from '../provision/trac.js';
-import { run } from '../provision/exec.js';
+import { apacheOwner, chownTree } from '../provision/owner.js';
 import { Apache } from '../provision/apache.js';
 import { renderAuthz } from '../authz/render.js';
 import { writeFileAtomic } from '../authz/atomic.js';
@@ -62,29 +62,6 @@ export interface RestoreResult {
   mode: 'in-place' | 'new';
   youngestRev: number;
   repoUuid: string;
-}
-
-interface Owner {
-  uid: number;
-  gid: number;
-}
-
-async function apacheOwner(user: string, group: string): Promise<Owner | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number((await run('id', ['-u', user])).stdout.trim());
-  const gid = Number((await run('getent', ['group', group])).stdout.split(':')[2]);
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`cannot resolve ${user}:${group}`);
-  return { uid, gid };
-}
-
-async function chownTree(dir: string, o: Owner | undefined): Promise<void> {
-  if (!o) return;
-  await fs.promises.lchown(dir, o.uid, o.gid);
-  for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) await chownTree(p, o);
-    else await fs.promises.lchown(p, o.uid, o.gid);
-  }
 }
 
 /** A staged repository answers to nobody until the reconciler publishes the project's real authz. */

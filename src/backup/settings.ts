@@ -39,7 +39,7 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Numbe
 
 /** Sizes: plain bytes or with a K/M/G/T suffix (powers of 1024), e.g. "2G". */
 export function parseBytes(name: string, v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+  const m = v.trim().match(/^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i);
   if (!m) throw new Error(`${name} must be a size like 2147483648, 512M or 2G, got ${JSON.stringify(v)}`);
   const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
   return Math.round(Number(m[1]) * mult);

@@ -22,6 +22,7 @@ import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type Pr
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
 import { run } from './exec.js';
+import { apacheOwner, chownTree, pidAlive, pidOfEntry, type Owner } from './owner.js';
 import { log } from '../log.js';
 
 export class IntegrityError extends Error {}
@@ -32,39 +33,6 @@ function mtimeMs(file: string): number {
     return fs.statSync(file).mtimeMs;
   } catch {
     return 0;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-interface Owner {
-  uid: number;
-  gid: number;
-}
-
-/** Resolves Apache's user once; when not root there is nobody to hand files to. */
-async function apacheOwner(cfg: Config): Promise<Owner | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number((await run('id', ['-u', cfg.apacheUser])).stdout.trim());
-  const gid = Number((await run('getent', ['group', cfg.apacheGroup])).stdout.split(':')[2]);
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`cannot resolve ${cfg.apacheUser}:${cfg.apacheGroup}`);
-  return { uid, gid };
-}
-
-async function chownTree(dir: string, o: Owner | undefined): Promise<void> {
-  if (!o) return;
-  await fs.promises.lchown(dir, o.uid, o.gid);
-  for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) await chownTree(p, o);
-    else await fs.promises.lchown(p, o.uid, o.gid);
   }
 }
 
@@ -106,7 +74,7 @@ export class Reconciler {
 
   private async doInitFiles(): Promise<void> {
     const l = this.l;
-    this.owner = await apacheOwner(this.cfg);
+    this.owner = await apacheOwner(this.cfg.apacheUser, this.cfg.apacheGroup);
     for (const d of [l.svnRoot, l.tracRoot, l.staging, l.authDir, l.cacheDir, l.tracShared, path.dirname(l.commitSpool)]) {
       fs.mkdirSync(d, { recursive: true, mode: 0o755 });
     }
@@ -126,7 +94,7 @@ export class Reconciler {
     // Staging entries carry their maker's pid: those of dead processes are debris of a run that
     // died (nothing there is ever served); a live worker's or CLI's work in progress is left alone.
     for (const e of fs.readdirSync(l.staging)) {
-      const pid = Number(e.match(/-p(\d+)-[0-9a-f]+$/)?.[1]);
+      const pid = pidOfEntry(e);
       if (pid && pid !== process.pid && pidAlive(pid)) continue;
       fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     }
@@ -482,7 +450,7 @@ export class Reconciler {
     let n = 0;
     const bySlug = new Map<string, { revs: number[]; files: string[] }>();
     for (const f of fs.readdirSync(this.l.commitSpool)) {
-      const m = /^([a-z][a-z0-9-]{1,38}[a-z0-9])\.(\d+)$/.exec(f);
+      const m = f.match(/^([a-z][a-z0-9-]{1,38}[a-z0-9])\.(\d+)$/);
       const full = path.join(this.l.commitSpool, f);
       if (!m) {
         if (!f.includes('.tmp.')) fs.rmSync(full, { force: true });

@@ -81,7 +81,7 @@ function zodForm(e: ZodError, values: Record<string, string>): FormState {
 
 /** Domain errors name their field as a prefix ("username: ... is taken"); put the message there. */
 function domainForm(e: DomainError, values: Record<string, string>, fields: string[]): FormState {
-  const m = /^([a-zA-Z.]+): (.*)$/s.exec(e.message);
+  const m = e.message.match(/^([a-zA-Z.]+): (.*)$/s);
   if (m && fields.includes(m[1]!)) return { values, errors: { [m[1]!]: m[2]! } };
   return { values, errors: {}, error: e.message };
 }
