@@ -887,25 +887,44 @@ export function webRouter(deps: WebDeps): express.Router {
     });
   });
 
-  for (const act of ['suspend', 'resume'] as const) {
-    r.post(`/admin/projects/:slug/${act}`, csrf, signedIn, adminOnly, (req: Req, res) => {
-      const slug = s.slug.safeParse(req.params.slug);
-      if (!slug.success) return notFoundPage(req, res);
-      try {
-        model.setSuspended(db, `user:${me(req)!.name}`, slug.data, act === 'suspend');
-        changed();
-        res.redirect(303, `/admin/projects?done=${encodeURIComponent(`${slug.data}: ${act === 'suspend' ? 'suspended' : 'resumed'}`)}`);
-      } catch (e) {
-        if (!(e instanceof DomainError)) throw e;
-        render(req, res, e.status, {
-          title: 'Projects',
-          body: html`<h1>Projects</h1>
-            <p class="error banner" role="alert">${e.message}</p>
-            <p><a href="/admin/projects">Back</a></p>`,
-        });
-      }
-    });
+  /**
+   * An operator's action on one row of an admin list (suspend a project, disable a user): the name
+   * from the URL is checked with its schema, the action runs, and the list comes back with a notice,
+   * or an error page with the domain error's status.
+   */
+  function adminAction<T>(
+    list: 'projects' | 'users',
+    param: string,
+    schema: ZodType<T>,
+    acts: readonly string[],
+    perform: (req: Req, name: T, act: string) => string,
+  ) {
+    const title = list === 'projects' ? 'Projects' : 'Users';
+    for (const act of acts) {
+      r.post(`/admin/${list}/:${param}/${act}`, csrf, signedIn, adminOnly, (req: Req, res) => {
+        const name = schema.safeParse(req.params[param]);
+        if (!name.success) return notFoundPage(req, res);
+        try {
+          const done = perform(req, name.data, act);
+          changed();
+          res.redirect(303, `/admin/${list}?done=${encodeURIComponent(done)}`);
+        } catch (e) {
+          if (!(e instanceof DomainError)) throw e;
+          render(req, res, e.status, {
+            title,
+            body: html`<h1>${title}</h1>
+              <p class="error banner" role="alert">${e.message}</p>
+              <p><a href="/admin/${list}">Back</a></p>`,
+          });
+        }
+      });
+    }
   }
+
+  adminAction('projects', 'slug', s.slug, ['suspend', 'resume'], (req, slug, act) => {
+    model.setSuspended(db, `user:${me(req)!.name}`, slug, act === 'suspend');
+    return `${slug}: ${act === 'suspend' ? 'suspended' : 'resumed'}`;
+  });
 
   r.get('/admin/users', signedIn, adminOnly, (req: Req, res) => {
     const q = qOf(req.query.q);
@@ -963,27 +982,12 @@ export function webRouter(deps: WebDeps): express.Router {
 
   // Disabling takes the user's SVN/Trac credentials away on the next request and drops them from
   // every project's groups; their rows stay for enabling again.
-  for (const act of ['disable', 'enable'] as const) {
-    r.post(`/admin/users/:name/${act}`, csrf, signedIn, adminOnly, (req: Req, res) => {
-      const name = s.username.safeParse(req.params.name);
-      if (!name.success) return notFoundPage(req, res);
-      try {
-        if (act === 'disable' && name.data === me(req)!.name) throw new DomainError(409, 'conflict', 'you cannot disable your own account');
-        setUserDisabled(db, `user:${me(req)!.name}`, name.data, act === 'disable');
-        syncUserCredential(db, layout(cfg).authDb, name.data);
-        changed();
-        res.redirect(303, `/admin/users?done=${encodeURIComponent(`${name.data}: ${act}d`)}`);
-      } catch (e) {
-        if (!(e instanceof DomainError)) throw e;
-        render(req, res, e.status, {
-          title: 'Users',
-          body: html`<h1>Users</h1>
-            <p class="error banner" role="alert">${e.message}</p>
-            <p><a href="/admin/users">Back</a></p>`,
-        });
-      }
-    });
-  }
+  adminAction('users', 'name', s.username, ['disable', 'enable'], (req, name, act) => {
+    if (act === 'disable' && name === me(req)!.name) throw new DomainError(409, 'conflict', 'you cannot disable your own account');
+    setUserDisabled(db, `user:${me(req)!.name}`, name, act === 'disable');
+    syncUserCredential(db, layout(cfg).authDb, name);
+    return `${name}: ${act}d`;
+  });
 
   function waitlistPage(
     req: Req,
