@@ -14,6 +14,13 @@ export interface Config {
   /** The system user Apache's workers run as; it must reach every file Apache serves. */
   apacheUser: string;
   apacheGroup: string;
+  /**
+   * The system user the Trac daemon and Keelson's Trac helper run as (when started as root). It
+   * writes only its environments' db/ and attachment folders and reads repositories; it cannot
+   * read the credentials database or Keelson's own, nor write any repository or configuration.
+   */
+  tracUser: string;
+  tracGroup: string;
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
   python: string;
   workerConcurrency: number;
@@ -29,9 +36,20 @@ export interface Config {
    * X-Forwarded-For. Without it, behind a proxy every visitor shares the proxy's address.
    */
   trustProxy: boolean | number | string;
-  /** Web UI throttles: failed logins per account and per address, signups per address. */
-  loginPerAccount: { max: number; windowSeconds: number };
+  /**
+   * Web UI sign-in throttles (src/web/flows.ts). Failed sign-ins for one account from one address
+   * (KEELSON_LOGIN_LIMIT_ACCOUNT) and from one address for any account: over the limit, that address
+   * gets 429. No limit locks an account for everyone: its failures from all addresses only slow
+   * every attempt for it down (loginSlowdown).
+   */
+  loginPerAccountAddress: { max: number; windowSeconds: number };
   loginPerAddress: { max: number; windowSeconds: number };
+  /**
+   * Once an account has `after` failed sign-ins (from all addresses) in `windowSeconds`, every
+   * attempt for it waits `firstDelayMs` before it is answered, doubling with each further failure,
+   * at most `maxDelayMs` (0: never slowed).
+   */
+  loginSlowdown: { after: number; windowSeconds: number; firstDelayMs: number; maxDelayMs: number };
   signupPerAddress: { max: number; windowSeconds: number };
   /** node-cron schedule of the disk usage sampler (operator chart). */
   diskSampleCron: string;
@@ -45,6 +63,18 @@ function rate(name: string, value: string | undefined, max: number, windowSecond
   if (!m || Number(m[2]) > 86_400 || Number(m[2]) < 1)
     throw new Error(`${name} must look like MAX/SECONDS with 1-86400 seconds (e.g. 5/900), got ${JSON.stringify(value)}`);
   return { max: Number(m[1]), windowSeconds: Number(m[2]) };
+}
+
+/** "FIRST_MS/MAX_MS", e.g. "1000/8000": the sign-in slow-down's first and longest delay. */
+function delays(name: string, value: string | undefined, firstDelayMs: number, maxDelayMs: number) {
+  if (value === undefined || value === '') return { firstDelayMs, maxDelayMs };
+  const m = value.match(/^(\d{1,5})\/(\d{1,5})$/);
+  // A request held much longer than this meets proxies' and browsers' timeouts instead.
+  if (!m || Number(m[2]) > 30_000 || Number(m[1]) > Number(m[2]))
+    throw new Error(
+      `${name} must look like FIRST_MS/MAX_MS with FIRST_MS <= MAX_MS <= 30000 (e.g. 1000/8000), got ${JSON.stringify(value)}`,
+    );
+  return { firstDelayMs: Number(m[1]), maxDelayMs: Number(m[2]) };
 }
 
 function int(name: string, value: string | undefined, fallback: number): number {
@@ -88,17 +118,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl,
     apacheUser: env.KEELSON_APACHE_USER || 'www-data',
     apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
+    tracUser: env.KEELSON_TRAC_USER || 'keelson-trac',
+    tracGroup: env.KEELSON_TRAC_GROUP || env.KEELSON_TRAC_USER || 'keelson-trac',
     python: env.KEELSON_PYTHON || '/usr/bin/python3',
     workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,
     backup: loadBackupSettings(env),
     sessionIdleSeconds: Number(env.KEELSON_SESSION_IDLE_SECONDS) > 0 ? Number(env.KEELSON_SESSION_IDLE_SECONDS) : 12 * 3600,
     secureCookies: env.KEELSON_SECURE_COOKIES ? env.KEELSON_SECURE_COOKIES === '1' : publicUrl.startsWith('https:'),
-    loginPerAccount: rate('KEELSON_LOGIN_LIMIT_ACCOUNT', env.KEELSON_LOGIN_LIMIT_ACCOUNT, 5, 900),
+    // The name is kept from when it limited the account as a whole; it now counts per (account, address).
+    loginPerAccountAddress: rate('KEELSON_LOGIN_LIMIT_ACCOUNT', env.KEELSON_LOGIN_LIMIT_ACCOUNT, 5, 900),
     loginPerAddress: rate('KEELSON_LOGIN_LIMIT_ADDRESS', env.KEELSON_LOGIN_LIMIT_ADDRESS, 20, 900),
+    loginSlowdown: loginSlowdown(env),
     signupPerAddress: rate('KEELSON_SIGNUP_LIMIT_ADDRESS', env.KEELSON_SIGNUP_LIMIT_ADDRESS, 10, 3600),
     diskSampleCron: env.KEELSON_DISK_SAMPLE_CRON || '*/5 * * * *',
     trustProxy: trustProxy(env.KEELSON_TRUST_PROXY),
   };
+}
+
+function loginSlowdown(env: NodeJS.ProcessEnv): Config['loginSlowdown'] {
+  const { max: after, windowSeconds } = rate('KEELSON_LOGIN_SLOWDOWN_ACCOUNT', env.KEELSON_LOGIN_SLOWDOWN_ACCOUNT, 10, 900);
+  return { after, windowSeconds, ...delays('KEELSON_LOGIN_SLOWDOWN_DELAY', env.KEELSON_LOGIN_SLOWDOWN_DELAY, 1000, 8000) };
 }
 
 function trustProxy(v: string | undefined): boolean | number | string {
@@ -125,6 +164,10 @@ export function layout(cfg: Config) {
     /** Post-commit hooks drop "<slug>.<rev>" files here for the worker to tell Trac. */
     commitSpool: path.join(d, 'spool', 'commits'),
     cacheDir: path.join(d, 'cache'),
+    /** The Trac daemon's writable scratch (Python egg cache): owned by the Trac user. */
+    tracCache: path.join(d, 'cache', 'trac-run'),
+    /** Keelson's Python code for Trac (guard, helper), copied here so the Trac user can read it. */
+    libDir: path.join(d, 'lib'),
     tracInherit: path.join(d, 'trac-shared', 'trac.ini'),
     tracShared: path.join(d, 'trac-shared'),
   };

@@ -108,9 +108,9 @@ export function createApp(deps: AppDeps): express.Express {
     const a = req.actor;
     res.json({ user: a?.kind === 'user' ? { name: a.user, admin: a.admin } : null, csrfToken: req.csrfToken });
   });
-  api.post('/session', (req: WebRequest, res) => {
+  api.post('/session', async (req: WebRequest, res) => {
     const b = s.loginBody.parse(req.body);
-    const user = login(db, deps.cfg, b.username, b.password, addressOf(req));
+    const user = await login(db, deps.cfg, b.username, b.password, addressOf(req));
     if (req.webCookies?.keelson_session) endSession(db, deps.cfg, req, res);
     startSession(db, deps.cfg, req, res, user.id);
     res.status(201).json({ user: { name: user.name, admin: !!user.is_admin }, csrfToken: req.csrfToken });

@@ -21,6 +21,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
     return;
   }
   if (err instanceof DomainError) {
+    // A throttled caller is told when to come back (ThrottledError carries it, in seconds).
+    const retryAfter = (err as { retryAfter?: unknown }).retryAfter;
+    if (typeof retryAfter === 'number') res.set('retry-after', String(Math.ceil(retryAfter)));
     res.status(err.status).json({ error: { code: err.code, message: err.message } });
     return;
   }

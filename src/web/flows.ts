@@ -2,12 +2,14 @@
  * Sign-in and sign-up as the web forms and the JSON API share them: throttles, the password
  * check that never says which half was wrong, the capacity gate.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DB } from '../store/db.js';
 import { layout, type Config } from '../config.js';
 import { syncUserCredential } from '../authz/credentials.js';
 import * as model from '../store/model.js';
 import * as web from './store.js';
 import { DomainError } from '../errors.js';
+import { log } from '../log.js';
 import type { z } from 'zod';
 import type { signupBody } from '../api/schemas.js';
 
@@ -28,20 +30,69 @@ let dummyHash: string | undefined;
 
 const minutes = (s: number) => `${Math.max(1, Math.ceil(s / 60))} minute${s > 60 ? 's' : ''}`;
 
-export function login(db: DB, cfg: Config, username: string, password: string, address: string): model.UserRow {
-  const acct = `login:acct:${username.toLowerCase().slice(0, 64)}`;
-  const addr = `login:addr:${address}`;
-  const wait = Math.max(web.throttled(db, acct, cfg.loginPerAccount), web.throttled(db, addr, cfg.loginPerAddress));
+/**
+ * How long an attempt for an account waits before it is answered, given the account's failed
+ * sign-ins (from every address) in the current window: nothing below the threshold, then the
+ * first delay, doubling with each further failure, never more than the cap.
+ */
+export function slowdownMs(failures: number, s: Config['loginSlowdown']): number {
+  if (failures < s.after || s.maxDelayMs <= 0) return 0;
+  return Math.min(s.maxDelayMs, s.firstDelayMs * 2 ** Math.min(failures - s.after, 20));
+}
+
+/** The throttle keys of one sign-in attempt (the user name as typed, case-folded and bounded). */
+function loginKeys(username: string, address: string) {
+  const name = username.toLowerCase().slice(0, 64);
+  return {
+    name,
+    /** Failures for this account from this address: over the limit, 429 for this pair only. */
+    pair: `login:acct-addr:${JSON.stringify([name, address])}`,
+    /** Failures from this address for any account: over the limit, 429 for this address. */
+    addr: `login:addr:${address}`,
+    /** Failures for this account from every address: never a 429, only a slow-down. */
+    acct: `login:acct:${name}`,
+  };
+}
+
+function refuseIfThrottled(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>): void {
+  const wait = Math.max(web.throttled(db, k.pair, cfg.loginPerAccountAddress), web.throttled(db, k.addr, cfg.loginPerAddress));
   if (wait > 0) throw new ThrottledError(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, wait);
+}
+
+/**
+ * Checks a user name and password (sign-in, and the current password when changing it). Guessing
+ * is limited per (account, address) and per address, with 429 for that address only; an account
+ * as a whole is never locked, so nobody can lock another user out: once it has failed often from
+ * anywhere, every attempt for it (right or wrong) is answered late, by at most the configured cap.
+ * A success clears this address's count for the account, not the account-wide one.
+ */
+export async function login(db: DB, cfg: Config, username: string, password: string, address: string): Promise<model.UserRow> {
+  const k = loginKeys(username, address);
+  refuseIfThrottled(db, cfg, k);
+  const delay = slowdownMs(web.counted(db, k.acct, cfg.loginSlowdown.windowSeconds), cfg.loginSlowdown);
+  if (delay > 0) {
+    await sleep(delay);
+    // Other attempts from this address may have failed meanwhile: the limits are checked again,
+    // and from here to counting nothing else runs, so parallel attempts cannot overrun them.
+    refuseIfThrottled(db, cfg, k);
+  }
   const user = model.getUser(db, username);
   dummyHash ??= model.hashPassword('not a real password ' + Math.random());
   const ok = model.verifyPassword(password, user?.password_hash ?? dummyHash) && !!user && !user.disabled_at;
   if (!ok || !user) {
-    web.hit(db, acct, cfg.loginPerAccount);
-    web.hit(db, addr, cfg.loginPerAddress);
+    web.hit(db, k.pair, cfg.loginPerAccountAddress);
+    web.hit(db, k.addr, cfg.loginPerAddress);
+    const failures = web.hit(db, k.acct, { max: cfg.loginSlowdown.after, windowSeconds: cfg.loginSlowdown.windowSeconds });
+    if (failures === cfg.loginSlowdown.after && cfg.loginSlowdown.maxDelayMs > 0)
+      log.warn('failed sign-ins for one account: slowing down every attempt for it', {
+        account: k.name,
+        failures,
+        windowSeconds: cfg.loginSlowdown.windowSeconds,
+        lastAddress: address,
+      });
     throw new DomainError(401, 'login_failed', LOGIN_FAILED);
   }
-  web.clearThrottle(db, acct);
+  web.clearThrottle(db, k.pair);
   model.audit(db, `user:${user.name}`, 'session.create', user.name, { address });
   return user;
 }

@@ -187,7 +187,7 @@ export function webRouter(deps: WebDeps): express.Router {
     render(req, res, 200, { title: 'Sign in', notice, current: '/login', body: loginForm(req, emptyForm(), safeNext(req.query.next)) });
   });
 
-  r.post('/login', csrf, (req: Req, res) => {
+  r.post('/login', csrf, async (req: Req, res) => {
     const b = req.body as Record<string, unknown>;
     const next = safeNext(b.next);
     const draft = typeof b.draft === 'string' && b.draft.length < 8000 ? b.draft : undefined;
@@ -199,7 +199,7 @@ export function webRouter(deps: WebDeps): express.Router {
         body: loginForm(req, { values, errors: {}, error: 'Enter your user name and password.' }, next, draft),
       });
     try {
-      const user = login(db, cfg, p.data.username, p.data.password, addressOf(req));
+      const user = await login(db, cfg, p.data.username, p.data.password, addressOf(req));
       if (req.webCookies?.keelson_session) endSession(db, cfg, req, res);
       const token = startSession(db, cfg, req, res, user.id);
       if (draft && next) {
@@ -480,13 +480,13 @@ export function webRouter(deps: WebDeps): express.Router {
 
   r.get('/account', signedIn, (req: Req, res) => accountPage(req, res, 200));
 
-  r.post('/account/password', csrf, signedIn, (req: Req, res) => {
+  r.post('/account/password', csrf, signedIn, async (req: Req, res) => {
     const u = me(req)!;
     const b = formObject(req.body, ['current']);
     const p = parse(s.changePasswordBody, { ...b, username: u.name }, {});
     if (!p.ok) return accountPage(req, res, 400, { form: p.form });
     try {
-      login(db, cfg, u.name, p.data.current, addressOf(req));
+      await login(db, cfg, u.name, p.data.current, addressOf(req));
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
       return accountPage(req, res, e.status === 401 ? 400 : e.status, {

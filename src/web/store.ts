@@ -166,14 +166,26 @@ export function throttled(db: DB, key: string, limit: Limit): number {
   return Math.ceil((row.window_start + limit.windowSeconds * 1000 - now) / 1000);
 }
 
-export function hit(db: DB, key: string, limit: Limit): void {
+/** How many times `key` was counted in its current window (0 when it has none or it ran out). */
+export function counted(db: DB, key: string, windowSeconds: number): number {
+  const row = db.prepare(`SELECT window_start, count FROM throttles WHERE key = ?`).get(key) as
+    { window_start: number; count: number } | undefined;
+  return row && Date.now() - row.window_start < windowSeconds * 1000 ? row.count : 0;
+}
+
+/** Counts one attempt against `key`, starting a new window when the last one ran out; returns the count. */
+export function hit(db: DB, key: string, limit: Limit): number {
   const now = Date.now();
-  db.prepare(
-    `INSERT INTO throttles (key, window_start, count) VALUES (?, ?, 1)
+  return db
+    .prepare(
+      `INSERT INTO throttles (key, window_start, count) VALUES (?, ?, 1)
      ON CONFLICT(key) DO UPDATE SET
        count = CASE WHEN ? - window_start >= ? THEN 1 ELSE count + 1 END,
-       window_start = CASE WHEN ? - window_start >= ? THEN ? ELSE window_start END`,
-  ).run(key, now, now, limit.windowSeconds * 1000, now, limit.windowSeconds * 1000, now);
+       window_start = CASE WHEN ? - window_start >= ? THEN ? ELSE window_start END
+     RETURNING count`,
+    )
+    .pluck()
+    .get(key, now, now, limit.windowSeconds * 1000, now, limit.windowSeconds * 1000, now) as number;
 }
 export function clearThrottle(db: DB, key: string): void {
   db.prepare(`DELETE FROM throttles WHERE key = ?`).run(key);
