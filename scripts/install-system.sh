@@ -17,11 +17,22 @@ done
 have_trac=0
 /usr/bin/python3 -c 'import trac, sys; sys.exit(0 if trac.__version__.startswith("1.6") else 1)' 2>/dev/null && have_trac=1
 
-if [ ${#missing[@]} -eq 0 ] && [ $have_trac = 1 ]; then exit 0; fi
+# The Trac daemon and Keelson's Trac helper run as their own system user, never as Apache's user
+# or root: it writes only Trac databases and attachments (see the README's security model).
+TRAC_USER=${KEELSON_TRAC_USER:-keelson-trac}
+have_user=0
+id -u "$TRAC_USER" >/dev/null 2>&1 && have_user=1
+
+if [ ${#missing[@]} -eq 0 ] && [ $have_trac = 1 ] && [ $have_user = 1 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
-  echo "keelson: missing system packages (${missing[*]} trac=$have_trac); run this script as root" >&2
+  echo "keelson: missing system packages or the $TRAC_USER user (${missing[*]} trac=$have_trac); run this script as root" >&2
   exit 1
 fi
+if [ $have_user = 0 ]; then
+  echo "keelson: creating the system user $TRAC_USER" >&2
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$TRAC_USER"
+fi
+if [ ${#missing[@]} -eq 0 ] && [ $have_trac = 1 ]; then exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 echo "keelson: installing system packages: ${missing[*]:-} $([ $have_trac = 0 ] && echo trac)" >&2
 apt-get update -qq

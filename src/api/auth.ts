@@ -117,8 +117,24 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out;
 }
 
+/**
+ * Over TLS Keelson's cookies carry the `__Host-` prefix: the browser then accepts them only from
+ * this exact host over https, with no Domain, so no other host name (a tenant-facing one
+ * included) can set or overwrite them. Without TLS the plain names are used.
+ */
+const HOST_PREFIX = '__Host-';
+
+/** The cookies Keelson reads, under their plain names; over TLS only the `__Host-` ones count. */
+function keelsonCookies(header: string | undefined, cfg: Config): Record<string, string> {
+  const all = parseCookies(header);
+  if (!cfg.secureCookies) return all;
+  const out: Record<string, string> = Object.create(null);
+  for (const [k, v] of Object.entries(all)) if (k.startsWith(HOST_PREFIX)) out[k.slice(HOST_PREFIX.length)] = v;
+  return out;
+}
+
 export function cookie(name: string, value: string, cfg: Config, maxAgeSeconds?: number): string {
-  const parts = [`${name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+  const parts = [`${cfg.secureCookies ? HOST_PREFIX : ''}${name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
   if (maxAgeSeconds !== undefined) parts.push(`Max-Age=${maxAgeSeconds}`);
   if (cfg.secureCookies) parts.push('Secure');
   return parts.join('; ');
@@ -140,7 +156,7 @@ export function csrfFor(db: DB, browserId: string): string {
  */
 export function sessionAuth(db: DB, cfg: Config): RequestHandler {
   return (req: WebRequest, res, next) => {
-    const cookies = parseCookies(req.get('cookie'));
+    const cookies = keelsonCookies(req.get('cookie'), cfg);
     req.webCookies = cookies;
     let bid = cookies[BROWSER_COOKIE];
     if (!bid || bid.length < 20) {

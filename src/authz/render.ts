@@ -71,6 +71,8 @@ function checked(p: ProjectAccess): Checked {
     assertRulePath(r.path);
     assertSubject(r.subject);
     if (!(ACCESSES as readonly string[]).includes(r.access)) throw new Error(`refusing access ${JSON.stringify(r.access)}`);
+    // `*` includes anonymous clients: nobody who has not signed in may ever write.
+    if (r.subject === '*' && r.access === 'rw') throw new Error(`refusing write access for everyone (*) on ${r.path}`);
     const key = r.path + '\0' + r.subject;
     if (seen.has(key)) throw new Error(`rule for ${r.subject} on ${r.path} listed twice`);
     seen.add(key);
@@ -161,6 +163,12 @@ const VIEW = [
   'WIKI_VIEW',
 ];
 const DEVELOP = ['TICKET_CREATE', 'TICKET_MODIFY', 'WIKI_CREATE', 'WIKI_MODIFY', 'MILESTONE_CREATE', 'MILESTONE_MODIFY'];
+/**
+ * Owners administer their own project's content: tickets and their fields' values, milestones,
+ * versions, components, reports, roadmap and wiki. Never TRAC_ADMIN: its Plugins, Logging and
+ * Repositories panels reach the filesystem and the process; members are managed in Keelson.
+ */
+const OWN = ['TICKET_ADMIN', 'MILESTONE_ADMIN', 'REPORT_ADMIN', 'ROADMAP_ADMIN', 'WIKI_ADMIN'];
 export const TRAC_GROUPS: Record<Role, string> = { owner: '@owner', developer: '@developer', viewer: '@viewer' };
 
 /**
@@ -174,7 +182,8 @@ export function renderTracPermissions(p: ProjectAccess): [string, string][] {
   for (const a of VIEW) out.push(['@viewer', a]);
   out.push(['@developer', '@viewer']);
   for (const a of DEVELOP) out.push(['@developer', a]);
-  out.push(['@owner', 'TRAC_ADMIN']);
+  out.push(['@owner', '@developer']);
+  for (const a of OWN) out.push(['@owner', a]);
   for (const m of members) out.push([m.user, TRAC_GROUPS[m.role]]);
   if (p.visibility === 'public' && !p.suspended) out.push(['anonymous', '@viewer']);
   return out.sort((a, b) => (a[0] + '\0' + a[1] < b[0] + '\0' + b[1] ? -1 : 1));

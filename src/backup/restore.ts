@@ -17,10 +17,10 @@ import { enqueue } from '../jobs/queue.js';
 import { ConflictError, DomainError, InputError, NotAllowedError, NotFoundError } from '../errors.js';
 import { assertSlug } from '../names.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
-import { renderProjectTracIni } from '../provision/trac.js';
-import { apacheOwner, chownTree } from '../provision/owner.js';
+import { ownRepository, ownTracEnv, purgeRepository, purgeTracEnv, serviceOwners } from '../provision/owner.js';
+import { renderProjectTracIni, TracHelper } from '../provision/trac.js';
 import { Apache } from '../provision/apache.js';
-import { renderAuthz } from '../authz/render.js';
+import { renderAuthz, renderTracPermissions } from '../authz/render.js';
 import { writeFileAtomic } from '../authz/atomic.js';
 import { readAccess } from '../store/permissions.js';
 import { log } from '../log.js';
@@ -121,7 +121,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
 
   const targetId = mode === 'in-place' ? src.id : null;
   const scope = targetId !== null ? scopeOf(targetId) : `restore:${targetSlug}`;
-  const owner = await apacheOwner(cfg.apacheUser, cfg.apacheGroup);
+  const owners = await serviceOwners(cfg);
   acquireLease(db, scope, backupId);
   // From here on everything runs inside the try below, whose finally stops the renewal and releases the lease.
   const ctl = new RunControl(o.onProgress);
@@ -181,7 +181,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
             `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, 1, ?, ?)`,
           ).run(src.id, snap.version, sum, at, `restore:pid:${process.pid}`);
       }).immediate();
-      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), denyAll, { mode: 0o644, ...owner });
+      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), denyAll, { mode: 0o644 });
       await o.onSuspended?.();
       ctl.throwIfAborted();
     }
@@ -218,20 +218,6 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       newUuid = crypto.randomUUID();
       await ctl.run('svnadmin', ['setuuid', svnStage, newUuid]);
       fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), DENY_ALL_AUTHZ);
-      if (hasTrac) {
-        fs.writeFileSync(
-          path.join(tracStage, 'conf', 'trac.ini'),
-          renderProjectTracIni({
-            slug: targetSlug,
-            title: targetSlug,
-            inheritFile: l.tracInherit,
-            repoDir,
-            baseUrl: `${cfg.publicUrl}/trac/${targetSlug}`,
-          }),
-        );
-        // Trac's permissions are the old project's members: none survive until the reconciler converges them.
-        await ctl.run('trac-admin', [tracStage, 'permission', 'remove', '*', '*']);
-      }
     } else {
       // Same UUID, new instance ID (setuuid makes one): Apache's FSFS caches are keyed by it, and
       // the restored revisions after the backup's youngest will differ from the ones they cached.
@@ -242,7 +228,23 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       if (fs.existsSync(hook)) fs.copyFileSync(hook, path.join(svnStage, 'hooks', 'post-commit'));
       fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), denyAll!);
     }
-    await chownTree(svnStage, owner);
+    if (hasTrac) {
+      // Today's trac.ini, never the backup's: an older release let Trac write it (a log file
+      // anywhere, components enabled), and Trac is about to open this environment.
+      fs.writeFileSync(
+        path.join(tracStage, 'conf', 'trac.ini'),
+        renderProjectTracIni({
+          slug: targetSlug,
+          title: mode === 'new' ? targetSlug : (getProject(db, targetSlug)?.title ?? targetSlug),
+          inheritFile: l.tracInherit,
+          repoDir,
+          baseUrl: `${cfg.publicUrl}/trac/${targetSlug}`,
+        }),
+      );
+    }
+    // A backup may be older than the rules: what Keelson does not own goes before anything is served.
+    purgeRepository(svnStage);
+    await ownRepository(svnStage, owners, { deep: true });
     ctl.throwIfAborted();
     ctl.progress('swapping in');
     const swap = (staged: string, live: string, what: 'svn' | 'trac') => {
@@ -263,8 +265,18 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     if (hasTrac) {
       // The cache of the repository in trac.db may be ahead of or behind the restored repository,
       // or of another path: rebuild it from the repository now in place.
-      await ctl.run('trac-admin', [tracStage, 'repository', 'resync', '(default)']);
-      await chownTree(tracStage, owner);
+      // Trac runs as the Trac user through Keelson's helper (its guard loads no plugin from the
+      // backup), never as root. A copy keeps none of the old project's members: permissions are the
+      // role groups only until the reconciler converges them.
+      purgeTracEnv(tracStage);
+      await ownTracEnv(tracStage, owners, { deep: true });
+      const trac = new TracHelper(cfg, l);
+      try {
+        const perms = mode === 'new' ? renderTracPermissions({ slug: targetSlug, visibility: 'private', members: [] }) : undefined;
+        await trac.call('restore_env', { target: tracStage, perms, sync: true, clean: true });
+      } finally {
+        trac.close();
+      }
       ctl.throwIfAborted();
       swap(tracStage, envDir, 'trac');
       // Trac re-reads an environment whose trac.ini changed; make sure a cached one is dropped.

@@ -5,6 +5,20 @@ import { log } from '../log.js';
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+export interface HelperOptions {
+  /** Run as this user and group (Keelson is root; the helper need not be). */
+  uid?: number;
+  gid?: number;
+  cwd?: string;
+  /** The whole environment of the helper; by default Keelson's own. */
+  env?: NodeJS.ProcessEnv;
+  /** Extra interpreter arguments before the script (e.g. -I). */
+  pythonArgs?: string[];
+  /** A call unanswered after this long fails and the helper is restarted (default 120 s). */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -22,12 +36,16 @@ export class JsonLinesHelper {
     private readonly python: string,
     private readonly script: string,
     private readonly name: string,
+    protected opts: HelperOptions = {},
   ) {}
 
   private start(): ChildProcessWithoutNullStreams {
-    const child = spawn(this.python, [this.script], {
+    const o = this.opts;
+    const child = spawn(this.python, [...(o.pythonArgs ?? []), this.script], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+      env: o.env ?? { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+      ...(o.uid !== undefined ? { uid: o.uid, gid: o.gid } : {}),
+      ...(o.cwd ? { cwd: o.cwd } : {}),
     });
     const rl = readline.createInterface({ input: child.stdout });
     rl.on('line', (line) => {
@@ -41,6 +59,7 @@ export class JsonLinesHelper {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
+      clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.result);
       else p.reject(new Error(`${this.name}: ${msg.error}`));
     });
@@ -58,15 +77,31 @@ export class JsonLinesHelper {
   private onExit(child: ChildProcessWithoutNullStreams, why: string): void {
     if (this.child !== child) return;
     this.child = undefined;
-    for (const p of this.pending.values()) p.reject(new Error(why));
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(why));
+    }
     this.pending.clear();
   }
 
-  call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+  /**
+   * One request. A call that is not answered within its timeout fails, and the helper is killed
+   * (its single thread may be stuck in one project's environment); the next call starts a new one.
+   */
+  call<T = unknown>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.opts.callTimeoutMs ?? 120_000): Promise<T> {
     const child = this.child ?? this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        reject(new Error(`${this.name}: ${op} did not answer within ${timeoutMs} ms; helper restarted`));
+        if (this.child === child) {
+          this.onExit(child, `${this.name} helper killed after ${op} timed out`);
+          child.kill('SIGKILL');
+        }
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       child.stdin.write(JSON.stringify({ id, op, ...args }) + '\n');
     });
   }
@@ -78,7 +113,10 @@ export class JsonLinesHelper {
       c.stdin.end();
       c.kill('SIGTERM');
     }
-    for (const p of this.pending.values()) p.reject(new Error(`${this.name} helper closed`));
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`${this.name} helper closed`));
+    }
     this.pending.clear();
   }
 }

@@ -22,10 +22,25 @@ import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type Pr
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
 import { run } from './exec.js';
-import { apacheOwner, chownTree, pidAlive, pidOfEntry, type Owner } from './owner.js';
+import {
+  chownTree,
+  ownRepository,
+  ownTracEnv,
+  pidAlive,
+  pidOfEntry,
+  purgeRepository,
+  purgeTracEnv,
+  serviceOwners,
+  type Owners,
+} from './owner.js';
 import { log } from '../log.js';
 
 export class IntegrityError extends Error {}
+
+/** A commit-feed failure in a project's lastError starts with this (cleared when the feed recovers). */
+const SPOOL_ERROR = 'Trac did not take new commits: ';
+/** One project's Trac may hold the commit feed this long at most. */
+const SPOOL_CALL_TIMEOUT_MS = 20_000;
 
 /** 0 for a file another drain already removed. */
 function mtimeMs(file: string): number {
@@ -45,7 +60,10 @@ function mtimeMs(file: string): number {
 export class Reconciler {
   readonly trac: TracHelper;
   readonly checker: AuthzChecker;
-  private owner: Owner | undefined;
+  /** Apache's and Trac's users (undefined when not root): see owner.ts for who writes what. */
+  private owners: Owners | undefined;
+  /** Projects whose Trac failed to take their commits: when to try again (the spool keeps them). */
+  private spoolRetry = new Map<string, { at: number; delayMs: number }>();
   private template = '';
   private ready: Promise<void> | undefined;
   private filesReady: Promise<void> | undefined;
@@ -56,7 +74,7 @@ export class Reconciler {
     private readonly l: Layout,
     private readonly db: DB,
   ) {
-    this.trac = new TracHelper(cfg.python);
+    this.trac = new TracHelper(cfg, l);
     this.checker = new AuthzChecker(cfg.python);
   }
 
@@ -74,22 +92,25 @@ export class Reconciler {
 
   private async doInitFiles(): Promise<void> {
     const l = this.l;
-    this.owner = await apacheOwner(this.cfg.apacheUser, this.cfg.apacheGroup);
+    this.owners = await serviceOwners(this.cfg);
     for (const d of [l.svnRoot, l.tracRoot, l.staging, l.authDir, l.cacheDir, l.tracShared, path.dirname(l.commitSpool)]) {
       fs.mkdirSync(d, { recursive: true, mode: 0o755 });
     }
     fs.mkdirSync(l.commitSpool, { recursive: true });
-    if (this.owner) {
-      // Apache's user must reach the data directory; say so instead of serving 403s later.
-      await run('runuser', ['-u', this.cfg.apacheUser, '--', 'test', '-x', this.cfg.dataDir]).catch(() => {
-        throw new Error(
-          `${this.cfg.apacheUser} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by Apache's user`,
-        );
-      });
-      fs.chownSync(l.commitSpool, this.owner.uid, this.owner.gid);
-      fs.chownSync(l.authDir, 0, this.owner.gid);
+    if (this.owners) {
+      // Apache's and Trac's users must reach the data directory; say so instead of serving 403s later.
+      for (const user of [this.cfg.apacheUser, this.cfg.tracUser]) {
+        await run('runuser', ['-u', user, '--', 'test', '-x', this.cfg.dataDir]).catch(() => {
+          throw new Error(`${user} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by ${user}`);
+        });
+      }
+      const { apache } = this.owners;
+      fs.chownSync(l.commitSpool, apache.uid, apache.gid);
+      // Apache's authentication reads the credentials; the Trac user (not in Apache's group) cannot.
+      fs.chownSync(l.authDir, 0, apache.gid);
       fs.chmodSync(l.authDir, 0o750);
-      await chownTree(path.join(l.cacheDir), this.owner);
+      // Earlier releases handed the cache to Apache's user; it is Keelson's now (the Trac user has its own).
+      for (const d of [l.cacheDir, l.tracRoot, l.svnRoot, l.tracShared]) fs.chownSync(d, 0, 0);
     }
     // Staging entries carry their maker's pid: those of dead processes are debris of a run that
     // died (nothing there is ever served); a live worker's or CLI's work in progress is left alone.
@@ -98,7 +119,7 @@ export class Reconciler {
       if (pid && pid !== process.pid && pidAlive(pid)) continue;
       fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
     }
-    this.startupCredentials = syncCredentials(this.db, l.authDb, this.owner);
+    this.startupCredentials = syncCredentials(this.db, l.authDb, this.owners?.apache);
     // libsvn's authz parser loaded now, so the first publish does not wait for it.
     await this.checker.call('ping');
   }
@@ -106,7 +127,7 @@ export class Reconciler {
   private async doInit(): Promise<void> {
     await this.initFiles();
     const l = this.l;
-    await writeFileAtomic(l.tracInherit, renderSharedTracIni());
+    await writeFileAtomic(l.tracInherit, renderSharedTracIni({ secureCookies: this.cfg.publicUrl.startsWith('https:') }));
     const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
     // The template is named by what it holds, so a new Trac or new role permissions make a new one.
     const basePerms = renderTracPermissions({ slug: 'template', visibility: 'private', members: [] });
@@ -116,12 +137,21 @@ export class Reconciler {
       .digest('hex')
       .slice(0, 12);
     this.template = path.join(l.cacheDir, `trac-template-${tag}`);
-    await this.trac.call('ensure_template', {
-      path: this.template,
-      staging: this.stagingPath('template'),
-      inherit: l.tracInherit,
-      perms: basePerms,
-    });
+    if (fs.existsSync(path.join(this.template, 'VERSION'))) return;
+    // Trac makes it as the Trac user in that user's own folder; then it becomes Keelson's, with
+    // Trac's sample templates and logs removed, and is moved into place.
+    const made = path.join(l.tracCache, `template-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    try {
+      await this.trac.call('make_template', { path: made, inherit: l.tracInherit, perms: basePerms });
+      if (this.owners) await chownTree(made, { uid: 0, gid: 0 });
+      purgeTracEnv(made);
+      if (!fs.existsSync(path.join(this.template, 'VERSION'))) {
+        fs.rmSync(this.template, { recursive: true, force: true });
+        fs.renameSync(made, this.template);
+      }
+    } finally {
+      fs.rmSync(made, { recursive: true, force: true });
+    }
   }
 
   close(): void {
@@ -142,7 +172,7 @@ export class Reconciler {
 
   async syncCredentials(): Promise<void> {
     await this.init();
-    const r = syncCredentials(this.db, this.l.authDb, this.owner);
+    const r = syncCredentials(this.db, this.l.authDb, this.owners?.apache);
     if (r.upserted || r.removed) log.info('credentials synced', r);
   }
 
@@ -189,24 +219,32 @@ export class Reconciler {
     const envExists = fs.existsSync(path.join(envDir, 'VERSION'));
     const stagedEnv = envExists ? undefined : this.stagingPath(`trac-${p.slug}`);
     try {
-      await Promise.all([
-        this.ensureRepository(p, repoDir, access),
-        stagedEnv && this.trac.call('prepare_env', { template: this.template, target: stagedEnv, ini, perms }),
-      ]);
+      await Promise.all([this.ensureRepository(p, repoDir, access), stagedEnv && this.stageEnv(stagedEnv, ini, perms)]);
 
-      // Published in place on every run; unchanged files are not rewritten.
+      // Published in place on every run; unchanged files are not rewritten. What Keelson does not
+      // own (a planted hook, an extra conf file) is removed, and owners and modes are checked.
       await this.publishFiles(p.id, p.slug, access, version);
 
       if (stagedEnv) {
         // Trac's cache learns of revision 1 (the layout) through the spool like any commit:
         // the hook was in place before that commit, and reconcile() drains the spool next.
-        await chownTree(stagedEnv, this.owner);
         fs.renameSync(stagedEnv, envDir);
         await fsyncDir(this.l.tracRoot);
       } else {
-        await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini, { ...this.fileOwner() });
-        // Trac's permission table is converged when the permission state moved since it last was.
-        if (p.trac_perm_version !== version) await this.trac.call('prepare_env', { target: envDir, perms });
+        const removed = purgeTracEnv(envDir);
+        if (removed.length) log.warn('removed from a Trac environment what Keelson does not own', { slug: p.slug, removed });
+        await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini);
+        await ownTracEnv(envDir, this.owners, { deep: false });
+        // Trac's permission table converged and repository rows other than the project's own
+        // removed (Trac as the Trac user; both are no-ops, without a write, when they hold).
+        const r = await this.trac.call<{ added: unknown[]; removed: unknown[]; purged_repository_rows: number }>('prepare_env', {
+          target: envDir,
+          perms,
+        });
+        if (r.purged_repository_rows)
+          log.warn('removed foreign repository rows from trac.db', { slug: p.slug, rows: r.purged_repository_rows });
+        if (p.trac_perm_version === version && (r.added.length || r.removed.length))
+          log.warn("Trac's permission table had drifted from Keelson's; converged", { slug: p.slug, added: r.added, removed: r.removed });
       }
       this.db
         .prepare(`UPDATE projects SET trac_perm_version = ? WHERE id = ? AND (trac_perm_version IS NULL OR trac_perm_version < ?)`)
@@ -218,8 +256,15 @@ export class Reconciler {
     log.debug('project converged', { slug: p.slug });
   }
 
-  private fileOwner(): { uid?: number; gid?: number } {
-    return this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
+  /**
+   * A new environment in staging: a copy of the template (Keelson's files), the project's trac.ini,
+   * owners and modes, then Trac (as the Trac user) converges its permission table.
+   */
+  private async stageEnv(stagedEnv: string, ini: string, perms: [string, string][]): Promise<void> {
+    await fs.promises.cp(this.template, stagedEnv, { recursive: true, verbatimSymlinks: true });
+    await writeFileAtomic(path.join(stagedEnv, 'conf', 'trac.ini'), ini);
+    await ownTracEnv(stagedEnv, this.owners, { deep: true });
+    await this.trac.call('prepare_env', { target: stagedEnv, perms });
   }
 
   private async ensureRepository(p: ProjectRow, repoDir: string, access: ProjectAccess): Promise<void> {
@@ -251,7 +296,7 @@ export class Reconciler {
       const authz = renderAuthz(access);
       await this.checker.verify(authz, access);
       await writeFileAtomic(path.join(stage, 'conf', 'authz'), authz);
-      await chownTree(stage, this.owner);
+      await ownRepository(stage, this.owners, { deep: true });
       fs.renameSync(stage, repoDir);
       await fsyncDir(this.l.svnRoot);
     } catch (e) {
@@ -269,14 +314,16 @@ export class Reconciler {
       access,
       version,
       checker: this.checker,
-      owner: this.owner,
+      owner: undefined,
       publisher: `pid:${process.pid}`,
     });
     if (r.stale) log.info('authz publish skipped: a newer version is already published', { slug, version });
     const hook = await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(slug, this.l.commitSpool), {
       mode: 0o755,
-      ...this.fileOwner(),
     });
+    const removed = purgeRepository(repoDir);
+    if (removed.length) log.warn('removed from a repository what Keelson does not own', { slug, removed });
+    await ownRepository(repoDir, this.owners, { deep: false });
     return r.changed || hook;
   }
 
@@ -290,7 +337,7 @@ export class Reconciler {
     const wasReady = this.filesReady !== undefined;
     await this.initFiles();
     // initFiles has just synced the credentials, unless it ran earlier in this process.
-    const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.owner) : { upserted: 0, removed: 0 };
+    const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.owners?.apache) : { upserted: 0, removed: 0 };
     const cred = {
       upserted: this.startupCredentials.upserted + again.upserted,
       removed: this.startupCredentials.removed + again.removed,
@@ -345,7 +392,7 @@ export class Reconciler {
               access: s.access,
               version: s.version,
               checker: this.checker,
-              owner: this.owner,
+              owner: undefined,
               publisher: `rebuild:pid:${process.pid}`,
             },
             checksum: sha256(text),
@@ -369,8 +416,8 @@ export class Reconciler {
       const bad = new Set<Item>();
       const write = (i: Item) => {
         try {
-          if (!i.authz.same) i.authz.tmp = writeTempSync(i.authz.input.file, i.text, { mode: 0o644, ...this.fileOwner() });
-          if (i.hookText !== undefined) i.hook.tmp = writeTempSync(i.hook.target, i.hookText, { mode: 0o755, ...this.fileOwner() });
+          if (!i.authz.same) i.authz.tmp = writeTempSync(i.authz.input.file, i.text, { mode: 0o644 });
+          if (i.hookText !== undefined) i.hook.tmp = writeTempSync(i.hook.target, i.hookText, { mode: 0o755 });
         } catch (e) {
           bad.add(i);
           fail(i.id, i.slug, e);
@@ -444,7 +491,11 @@ export class Reconciler {
     audit(this.db, 'reconciler', 'project.deleted', p.slug);
   }
 
-  /** Tells Trac about commits the post-commit hooks dropped in the spool. */
+  /**
+   * Tells Trac about commits the post-commit hooks dropped in the spool. Each project on its own:
+   * one whose environment fails (or hangs: the call times out) keeps its files in the spool, gets
+   * the error as its lastError and is tried again later with backoff; the others go on.
+   */
   async drainCommitSpool(): Promise<number> {
     await this.init();
     let n = 0;
@@ -462,10 +513,27 @@ export class Reconciler {
       bySlug.set(m[1]!, e);
     }
     for (const [slug, e] of bySlug) {
+      const retry = this.spoolRetry.get(slug);
+      if (retry && Date.now() < retry.at) continue;
       const env = this.envDir(slug);
       if (fs.existsSync(path.join(env, 'VERSION'))) {
-        // changeset_added also catches up on any earlier revisions Trac has not seen.
-        await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) });
+        try {
+          // changeset_added also catches up on any earlier revisions Trac has not seen.
+          await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) }, SPOOL_CALL_TIMEOUT_MS);
+        } catch (err) {
+          const delayMs = Math.min((retry?.delayMs ?? 500) * 2, 300_000);
+          this.spoolRetry.set(slug, { at: Date.now() + delayMs, delayMs });
+          const message = `${SPOOL_ERROR}${(err as Error).message}`.slice(0, 2000);
+          this.db.prepare(`UPDATE projects SET last_error = ? WHERE slug = ? AND state <> 'deleted'`).run(message, slug);
+          log.warn('commits not delivered to Trac; kept in the spool', { slug, revs: e.revs, retryInMs: delayMs, error: message });
+          continue;
+        }
+        if (retry) {
+          this.spoolRetry.delete(slug);
+          this.db
+            .prepare(`UPDATE projects SET last_error = NULL WHERE slug = ? AND state <> 'deleted' AND last_error LIKE ?`)
+            .run(slug, `${SPOOL_ERROR}%`);
+        }
       } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - mtimeMs(f) < 3_600_000)) {
         // A project still being provisioned: its first commit waits for its environment.
         continue;

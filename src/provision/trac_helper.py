@@ -4,18 +4,23 @@
 Importing Trac costs about 0.5 s; trac-admin pays it on every call. This process imports Trac
 once and then serves requests from Keelson's worker: one JSON object per line on stdin, one
 answer per line on stdout ({"id", "ok", "result"} or {"id", "ok": false, "error"}).
+
+It runs as the Trac user, never root, and imports Keelson's guard before Trac opens anything, so
+no plugin, template or other code from an environment is ever loaded here (see trac_guard.py).
 It only ever touches the environment paths it is given; Keelson validates them.
 """
 import json
 import os
-import shutil
 import sys
 import traceback
 
-from trac import __version__ as TRAC_VERSION
-from trac.env import Environment
-from trac.perm import PermissionSystem
-from trac.versioncontrol.api import RepositoryManager
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trac_guard  # noqa: E402,F401  (before anything opens an environment)
+
+from trac import __version__ as TRAC_VERSION  # noqa: E402
+from trac.env import Environment  # noqa: E402
+from trac.perm import PermissionSystem  # noqa: E402
+from trac.versioncontrol.api import RepositoryManager  # noqa: E402
 
 
 def _open(path):
@@ -25,7 +30,7 @@ def _open(path):
 
 
 def op_ping(_):
-    return {'trac_version': TRAC_VERSION, 'pid': os.getpid()}
+    return {'trac_version': TRAC_VERSION, 'pid': os.getpid(), 'uid': os.getuid()}
 
 
 def _converge_perms(env, wanted):
@@ -43,14 +48,24 @@ def _converge_perms(env, wanted):
     return {'added': added, 'removed': removed}
 
 
-def op_ensure_template(req):
-    """A pristine environment made once by Trac itself; new projects start as copies of it."""
-    path, staging = req['path'], req['staging']
-    if os.path.isfile(os.path.join(path, 'VERSION')):
-        return {'created': False}
-    if os.path.exists(staging):
-        shutil.rmtree(staging)
-    env = Environment(staging, create=True, options=[
+def _purge_repositories(env):
+    """Only the project's own repository (from the trac.ini Keelson renders) belongs here: rows
+    that name another directory (Trac's Repositories panel stores them in trac.db) and the cached
+    revisions of any repository but the default one are removed."""
+    own = RepositoryManager(env).get_repository_id('')
+    with env.db_transaction as db:
+        n = 0
+        for table, col in (('repository', 'id'), ('revision', 'repos'), ('node_change', 'repos')):
+            cursor = db.cursor()
+            cursor.execute('DELETE FROM %s WHERE %s != %%s' % (table, col), (own,))
+            n += cursor.rowcount
+        return n
+
+
+def op_make_template(req):
+    """A pristine environment made by Trac itself at req['path'] (in the Trac user's own folder);
+    Keelson moves it into place and new projects start as copies of it."""
+    env = Environment(req['path'], create=True, options=[
         ('project', 'name', 'template'),
         ('trac', 'database', 'sqlite:db/trac.db'),
         ('inherit', 'file', req['inherit']),
@@ -61,33 +76,43 @@ def op_ensure_template(req):
         _converge_perms(env, req['perms'])
     finally:
         env.shutdown()
-    os.rename(staging, path)
     return {'created': True}
 
 
 def op_prepare_env(req):
-    """Makes or updates one environment with a single open: for a new one (given a template),
-    copy the template and install the rendered trac.ini; then converge the permissions and,
-    when asked, sync Trac's cache of the repository. Opening the environment is also Trac's own
-    check of the trac.ini Keelson wrote."""
-    target = req['target']
-    if req.get('template'):
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        shutil.copytree(req['template'], target, symlinks=True)
-        with open(os.path.join(target, 'conf', 'trac.ini'), 'w') as f:
-            f.write(req['ini'])
-    if 'perms' not in req:
-        return {}
-    env = _open(target)
+    """Converges one environment with a single open: its permission table, no repository rows
+    but its own, and, when asked, Trac's cache of the repository. Opening the environment is also
+    Trac's own check of the trac.ini Keelson wrote."""
+    env = _open(req['target'])
     try:
         res = _converge_perms(env, req['perms'])
+        res['purged_repository_rows'] = _purge_repositories(env)
         if req.get('sync'):
             repos = RepositoryManager(env).get_repository('')
             if repos is None:
-                raise ValueError('no default repository in %s' % target)
-            repos.sync()
+                raise ValueError('no default repository in %s' % req['target'])
+            repos.sync(clean=bool(req.get('clean')))
             res['youngest'] = repos.youngest_rev
+        return res
+    finally:
+        env.shutdown()
+
+
+def op_restore_env(req):
+    """A restored environment: when given, its permission table becomes exactly ``perms`` (a copy
+    keeps none of the old project's members); its repository rows are purged and Trac's cache of
+    the repository is rebuilt from the repository now in place."""
+    env = _open(req['target'])
+    try:
+        res = {}
+        if req.get('perms') is not None:
+            res = _converge_perms(env, req['perms'])
+        res['purged_repository_rows'] = _purge_repositories(env)
+        repos = RepositoryManager(env).get_repository('')
+        if repos is None:
+            raise ValueError('no default repository in %s' % req['target'])
+        repos.sync(clean=True)
+        res['youngest'] = repos.youngest_rev
         return res
     finally:
         env.shutdown()

@@ -7,7 +7,13 @@ export type DB = Database.Database;
 
 export function openDatabase(file: string): DB {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // Password hashes, session hashes, the CSRF secret: readable by Keelson (root) alone. SQLite gives
+  // the -wal and -shm files the main file's mode, so 0600 on the file covers all three.
+  const fd = fs.openSync(file, 'a', 0o600);
+  fs.fchmodSync(fd, 0o600);
+  fs.closeSync(fd);
   const db = new Database(file);
+  for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra)) fs.chmodSync(file + extra, 0o600);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

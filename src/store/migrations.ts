@@ -6,6 +6,7 @@
 import { AUTHZ_SCHEMA } from './schema/authz.js';
 import { BACKUP_SCHEMA } from './schema/backups.js';
 import { WEB_SCHEMA } from './schema/web.js';
+import { ISOLATION_SCHEMA } from './schema/isolation.js';
 
 export const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
@@ -92,4 +93,6 @@ export const MIGRATIONS: readonly string[] = [
   BACKUP_SCHEMA,
   // 4: web UI: sessions, throttles, settings, waitlist, invites (src/store/schema/web.ts).
   WEB_SCHEMA,
+  // 5: tenant isolation: no write for everyone, every project reconciled once (src/store/schema/isolation.ts).
+  ISOLATION_SCHEMA,
 ];

@@ -112,6 +112,9 @@ export function setPathRules(db: DB, actor: string, slug: string, rules: PathRul
         } catch (e) {
           throw new InputError(`rules.${i}.subject: ${(e as Error).message}`);
         }
+        if (r.subject === '*' && r.access === 'rw') {
+          throw new InputError(`rules.${i}.access: "*" includes anonymous visitors, who may never write; give rw to a role or a member`);
+        }
         if (r.subject !== '*' && !r.subject.startsWith('@') && !names.has(r.subject)) {
           throw new InputError(`rules.${i}.subject: ${r.subject} is not a member of ${slug}; add them first`);
         }
@@ -162,7 +165,9 @@ export function revertPermissions(db: DB, actor: string, slug: string, version: 
       db.prepare(`DELETE FROM path_rules WHERE project_id = ?`).run(p.id);
       const insR = db.prepare(`INSERT INTO path_rules (project_id, path, subject, access) VALUES (?, ?, ?, ?)`);
       for (const r of s.rules)
-        if (r.subject === '*' || r.subject.startsWith('@') || kept.has(r.subject)) insR.run(p.id, r.path, r.subject, r.access);
+        if (r.subject === '*' || r.subject.startsWith('@') || kept.has(r.subject))
+          // An old state may give everyone write access, which is no longer allowed: read at most.
+          insR.run(p.id, r.path, r.subject, r.subject === '*' && r.access === 'rw' ? 'r' : r.access);
       db.prepare(`UPDATE projects SET visibility = ?, updated_at = ? WHERE id = ?`).run(s.visibility, nowIso(), p.id);
       audit(db, actor, 'permissions.revert', slug, { to: version, gone });
       return recordPermissionChange(

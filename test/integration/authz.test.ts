@@ -180,7 +180,8 @@ describe('authz engine', () => {
     await f.published('rules');
     await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
     assert.equal(await can('rules', 'olivia', '/'), 403);
-    assert.equal(await browse('rules', 'olivia', '/'), 403);
+    // Trac shows a suspended project to nobody: the same answer as for a project that does not exist.
+    assert.equal(await browse('rules', 'olivia', '/'), 404);
     setProjectState(h.run.db, p.id, 'active', null, 'test');
     h.run.worker?.wake();
     await f.published('rules');

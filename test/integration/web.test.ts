@@ -100,7 +100,7 @@ describe('web UI security', () => {
     assert.equal(viaToken.status, 201);
   });
 
-  it('session cookies are HttpOnly and SameSite=Lax, and Secure behind https', async () => {
+  it('session cookies are HttpOnly and SameSite=Lax, and Secure with the __Host- prefix behind https', async () => {
     const { app, db } = makeApp();
     createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
     const r = await signIn(request.agent(app), 'alice', PW);
@@ -113,16 +113,24 @@ describe('web UI security', () => {
     createUser(tls.db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
     // (supertest's cookie jar keeps Secure cookies away from http, so the browser id is sent by hand.)
     const first = await request(tls.app).get('/login');
-    const bid = ([] as string[]).concat(first.headers['set-cookie'] ?? []).find((x) => x.startsWith('keelson_bid='))!;
-    assert.match(bid, /HttpOnly; SameSite=Lax; Max-Age=\d+; Secure/);
+    // __Host-: only this exact host over https may set it (no Domain, Path=/), so no other host name
+    // (the one serving tenants' SVN and Trac included) can plant or overwrite Keelson's cookies.
+    const bid = ([] as string[]).concat(first.headers['set-cookie'] ?? []).find((x) => x.startsWith('__Host-keelson_bid='))!;
+    assert.match(bid, /Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+; Secure/);
+    assert.doesNotMatch(bid, /Domain=/i);
     const r2 = await request(tls.app)
       .post('/login')
       .set('cookie', bid.split(';')[0]!)
       .type('form')
       .send({ _csrf: csrfOf(first.text), username: 'alice', password: PW });
     assert.equal(r2.status, 303);
-    const c2 = ([] as string[]).concat(r2.headers['set-cookie'] ?? []).find((x) => x.startsWith('keelson_session='));
-    assert.match(c2!, /HttpOnly; SameSite=Lax; Secure/);
+    const c2 = ([] as string[]).concat(r2.headers['set-cookie'] ?? []).find((x) => x.startsWith('__Host-keelson_session='));
+    assert.match(c2!, /Path=\/; HttpOnly; SameSite=Lax; Secure/);
+    // Over TLS a cookie without the prefix (which any host could have set) is not Keelson's.
+    const token = c2!.split(';')[0]!.split('=')[1];
+    assert.equal((await request(tls.app).get('/dashboard').set('cookie', `__Host-keelson_session=${token}`)).status, 200);
+    const plain = await request(tls.app).get('/dashboard').set('cookie', `keelson_session=${token}`);
+    assert.equal(plain.status, 303, 'a plain-named session cookie must not sign anyone in over TLS');
   });
 
   it('throttles failed logins per account and per address', async () => {

@@ -1,0 +1,418 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import nodeHttp from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
+import { layout } from '../../src/config.js';
+import { renderAuthz } from '../../src/authz/render.js';
+
+/**
+ * Tenant isolation, attacked as it was reproduced: every owner is a stranger who signed up. Each
+ * test replays one path from the issue on the real stack (Apache, mod_dav_svn, mod_wsgi, Trac,
+ * the real svn client) and asserts that the attack fails and the victim is unaffected.
+ */
+
+interface Reply {
+  status: number;
+  headers: nodeHttp.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP request on a fresh connection, with optional Basic credentials, cookie and form body. */
+function req(
+  method: string,
+  url: string,
+  o: { creds?: { user: string; password: string }; cookie?: string; form?: Record<string, string> } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { connection: 'close' };
+  if (o.creds) headers.authorization = 'Basic ' + Buffer.from(`${o.creds.user}:${o.creds.password}`).toString('base64');
+  if (o.cookie) headers.cookie = o.cookie;
+  let body: string | undefined;
+  if (o.form) {
+    body = new URLSearchParams(o.form).toString();
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    headers['content-length'] = String(Buffer.byteLength(body));
+  }
+  return new Promise((resolve, reject) => {
+    const r = nodeHttp.request(url, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+/** A Trac form post: Trac wants __FORM_TOKEN equal to its trac_form_token cookie. */
+function tracPost(url: string, creds: { user: string; password: string }, form: Record<string, string>): Promise<Reply> {
+  return req('POST', url, {
+    creds,
+    cookie: 'trac_form_token=keelsontest0123456789',
+    form: { __FORM_TOKEN: 'keelsontest0123456789', ...form },
+  });
+}
+
+/** Exit status of `cmd` run as `user` (runuser), for "can this user write/read that" checks. */
+function asUser(user: string, cmd: string[]): number {
+  return spawnSync('runuser', ['-u', user, '--', ...cmd], { stdio: 'ignore' }).status ?? -1;
+}
+
+describe('tenant isolation: an owner reaches nothing outside their project', () => {
+  let h: TestHost;
+  const tokens: Record<string, string> = {};
+  const creds = (user: string) => ({ user, password: tokens[user]! });
+  let markerDir = '';
+  let work = '';
+  const ids: Record<string, number> = {};
+
+  const addUser = async (name: string) => {
+    const r = await h.api.post('/api/v1/users').send({ name, email: `${name}@example.com`, password: 'a long enough password' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    tokens[name] = r.body.accessToken;
+  };
+  const addProject = async (slug: string, title: string, visibility: 'private' | 'public', owner: string) => {
+    const r = await h.api.post('/api/v1/projects').send({ slug, title, visibility, owner });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await until(`${slug} active`, async () => (await h.api.get(`/api/v1/projects/${slug}`)).body.state === 'active');
+    ids[slug] = h.run.db.prepare(`SELECT id FROM projects WHERE slug = ? AND state <> 'deleted'`).pluck().get(slug) as number;
+  };
+  const env = (slug: string) => path.join(layout(h.cfg).tracRoot, slug);
+  const repo = (slug: string) => path.join(layout(h.cfg).svnRoot, slug);
+  /** Commits one file as `user` with the real svn client; returns the new revision's commit output. */
+  const commit = async (slug: string, user: string, file: string, content: string) => {
+    const wc = fs.mkdtempSync(path.join(work, `${slug}-`));
+    const co = await svn(['checkout', `${h.svnUrl(slug)}/trunk`, wc], creds(user));
+    assert.equal(co.code, 0, co.stderr);
+    fs.writeFileSync(path.join(wc, file), content);
+    assert.equal((await svn(['add', path.join(wc, file)])).code, 0);
+    const c = await svn(['commit', '-m', `add ${file}`, wc], creds(user));
+    assert.equal(c.code, 0, c.stderr);
+    return c;
+  };
+  const settled = () =>
+    until('jobs settled', () => h.run.db.prepare(`SELECT count(*) FROM jobs WHERE state IN ('pending','running')`).pluck().get() === 0);
+
+  before(async () => {
+    h = await startHost('isolation');
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-iso-'));
+    // Where a planted plugin would leave its mark: writable by anyone, so any importer could.
+    markerDir = fs.mkdtempSync('/var/tmp/keelson-iso-marker-');
+    fs.chmodSync(markerDir, 0o777);
+    for (const u of ['mallory', 'vic', 'tom']) await addUser(u);
+    await addProject('evil', 'Evil Public', 'public', 'mallory');
+    await addProject('vault', 'Vault Secret Title', 'private', 'vic');
+    assert.equal((await h.api.put('/api/v1/projects/vault/members/tom').send({ role: 'developer' })).status, 200);
+    await settled();
+    await commit('vault', 'vic', 'secret.txt', 'VAULT-SECRET-CONTENT\n');
+  });
+
+  after(async () => {
+    await h?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(markerDir, { recursive: true, force: true });
+  });
+
+  it('owners hold no TRAC_ADMIN, and the Plugins, Logging, Repositories, Basics and Permissions panels do not exist', async () => {
+    const perms = await h.run.reconciler.trac.call<[string, string][]>('list_perms', { path: env('evil') });
+    assert.ok(!perms.some(([, a]) => a === 'TRAC_ADMIN'), JSON.stringify(perms));
+    const base = h.tracUrl('evil');
+    for (const panel of ['general/plugin', 'general/logging', 'general/basics', 'general/perm', 'versioncontrol/repository']) {
+      const r = await req('GET', `${base}/admin/${panel}`, { creds: creds('mallory') });
+      assert.ok(r.status === 404 || r.status === 403, `${panel}: ${r.status}`);
+    }
+    // The attacks themselves, as posted: an uploaded plugin, a log file anywhere, another tenant's repository.
+    const target = path.join(markerDir, 'log-target');
+    const posts: [string, Record<string, string>][] = [
+      ['general/logging', { log_type: 'file', log_file: target, log_level: 'DEBUG', apply: 'Apply' }],
+      ['versioncontrol/repository', { name: 'stolen', dir: repo('vault'), type: 'svn', add_repos: 'Add' }],
+      ['general/plugin', { install: 'Install' }],
+    ];
+    for (const [panel, form] of posts) {
+      const r = await tracPost(`${base}/admin/${panel}`, creds('mallory'), form);
+      assert.ok(r.status === 404 || r.status === 403, `${panel}: ${r.status}`);
+    }
+    await req('GET', `${base}/no-such-page-${'x'.repeat(10)}`);
+    assert.ok(!fs.existsSync(target), 'a log file was written outside the project');
+    assert.deepEqual(fs.readdirSync(path.join(env('evil'), 'plugins')), []);
+    const text = fs.readFileSync(path.join(env('evil'), 'conf', 'trac.ini'), 'utf8');
+    assert.ok(!/log_file|stolen/.test(text), text);
+  });
+
+  it('a plugin planted in an environment is imported by neither the Trac daemon nor the helper, and converging removes it', async () => {
+    const plugin = path.join(env('evil'), 'plugins', 'evil_plugin.py');
+    fs.writeFileSync(
+      plugin,
+      `import os\nopen(os.path.join(${JSON.stringify(markerDir)}, 'imported-%d-%d' % (os.getuid(), os.getpid())), 'w').close()\n`,
+    );
+    // The daemon re-opens an environment whose trac.ini changed: make it open this one afresh.
+    const ini = path.join(env('evil'), 'conf', 'trac.ini');
+    const t = new Date(Date.now() + 2000);
+    fs.utimesSync(ini, t, t);
+    assert.equal((await http(`${h.tracUrl('evil')}/wiki`)).status, 200);
+    // The helper opens it for the commit feed.
+    await commit('evil', 'mallory', 'readme.txt', 'hello\n');
+    await until('r2 in evil Trac', async () => (await http(`${h.tracUrl('evil')}/changeset/2`)).status === 200);
+    assert.deepEqual(fs.readdirSync(markerDir), [], 'the planted plugin was imported');
+    // Control: Trac itself, without Keelson's guard, does import it (so the check above can fail).
+    execFileSync(
+      'runuser',
+      ['-u', h.cfg.tracUser, '--', '/usr/bin/python3', '-c', `import trac.env; trac.env.Environment(${JSON.stringify(env('evil'))})`],
+      {
+        stdio: 'ignore',
+        cwd: '/',
+      },
+    );
+    assert.equal(fs.readdirSync(markerDir).length, 1, 'control: stock Trac should have imported the plugin');
+    for (const f of fs.readdirSync(markerDir)) fs.rmSync(path.join(markerDir, f));
+    await h.run.reconciler.reconcile(ids.evil!);
+    assert.ok(!fs.existsSync(plugin), 'converge left the planted plugin');
+  });
+
+  it('files planted in templates/, htdocs/, hooks/ and conf/ are never used and converging removes them', async () => {
+    // A template is code Trac would render; a hook runs on every commit; a hooks-env sets its environment.
+    fs.writeFileSync(path.join(env('evil'), 'templates', 'site_head.html'), '<script>alert("pwned")</script>{{ 7*191 }}');
+    fs.writeFileSync(path.join(env('evil'), 'htdocs', 'x.html'), '<script>alert(1)</script>');
+    fs.writeFileSync(path.join(repo('vault'), 'hooks', 'start-commit'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(repo('vault'), 'conf', 'hooks-env'), '[default]\nLD_PRELOAD=/tmp/x.so\n');
+    const ini = path.join(env('evil'), 'conf', 'trac.ini');
+    const t = new Date(Date.now() + 4000);
+    fs.utimesSync(ini, t, t);
+    const page = await http(`${h.tracUrl('evil')}/wiki`);
+    assert.equal(page.status, 200);
+    assert.ok(!page.body.includes('1337') && !page.body.includes('pwned'), 'a planted template was rendered');
+    assert.equal((await http(`${h.tracUrl('evil')}/chrome/site/x.html`)).status, 404);
+    await h.run.reconciler.reconcile(ids.evil!);
+    await h.run.reconciler.reconcile(ids.vault!);
+    assert.deepEqual(fs.readdirSync(path.join(env('evil'), 'templates')), []);
+    assert.deepEqual(fs.readdirSync(path.join(env('evil'), 'htdocs')), []);
+    assert.ok(!fs.existsSync(path.join(repo('vault'), 'hooks', 'start-commit')));
+    assert.ok(!fs.existsSync(path.join(repo('vault'), 'conf', 'hooks-env')));
+    // The victim commits as before.
+    await commit('vault', 'vic', 'after.txt', 'still works\n');
+  });
+
+  it("repository rows naming another tenant's repository give nothing, and converging removes them", async () => {
+    const tdb = new Database(path.join(env('evil'), 'db', 'trac.db'));
+    tdb
+      .prepare(`INSERT INTO repository (id, name, value) VALUES (77, 'name', 'stolen'), (77, 'dir', ?), (77, 'type', 'svn')`)
+      .run(repo('vault'));
+    tdb.close();
+    const ini = path.join(env('evil'), 'conf', 'trac.ini');
+    const t = new Date(Date.now() + 6000);
+    fs.utimesSync(ini, t, t);
+    for (const u of ['/browser/stolen/trunk/secret.txt?format=txt', '/export/HEAD/stolen/trunk/secret.txt', '/browser/stolen']) {
+      const anon = await http(`${h.tracUrl('evil')}${u}`);
+      const owner = await http(`${h.tracUrl('evil')}${u}`, creds('mallory'));
+      for (const r of [anon, owner]) assert.ok(!r.body.includes('VAULT-SECRET-CONTENT'), `${u} leaked the victim's file`);
+    }
+    await h.run.reconciler.reconcile(ids.evil!);
+    const after = new Database(path.join(env('evil'), 'db', 'trac.db'), { readonly: true });
+    const left = after.prepare(`SELECT count(*) FROM repository WHERE id = 77`).pluck().get();
+    after.close();
+    assert.equal(left, 0);
+  });
+
+  it("Keelson's cookies never reach Trac's WSGI environment; Trac's own do", async () => {
+    const wsgi = path.join(layout(h.cfg).apacheDir, 'trac.wsgi');
+    const real = fs.readFileSync(wsgi);
+    // The WSGI script swapped for one that shows what it was given (mod_wsgi reloads a changed script).
+    fs.writeFileSync(
+      wsgi,
+      `def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [('COOKIE=' + environ.get('HTTP_COOKIE', '')).encode()]\n`,
+    );
+    try {
+      const cookie = 'keelson_session=SESSIONSECRET; trac_session=abc; keelson_bid=BIDSECRET; __Host-keelson_session=HOSTSECRET';
+      const r = await until('echo app', async () => {
+        const x = await req('GET', `${h.tracUrl('evil')}/wiki`, { cookie });
+        return x.body.startsWith('COOKIE=') ? x : undefined;
+      });
+      assert.equal(r?.body, 'COOKIE=trac_session=abc');
+    } finally {
+      fs.writeFileSync(wsgi, real);
+    }
+    await until('Trac back', async () => (await http(`${h.tracUrl('evil')}/wiki`)).status === 200);
+  });
+
+  it("a broken environment of one project does not delay another project's commits in Trac", async () => {
+    await addProject('abroken', 'Broken', 'private', 'mallory');
+    await addProject('bfine', 'Fine', 'private', 'vic');
+    fs.writeFileSync(path.join(env('abroken'), 'db', 'trac.db'), 'this is not a database');
+    await commit('abroken', 'mallory', 'a.txt', 'a\n');
+    const t0 = Date.now();
+    await commit('bfine', 'vic', 'b.txt', 'b\n');
+    await until('bfine r2 in Trac', async () => (await http(`${h.tracUrl('bfine')}/changeset/2`, creds('vic'))).status === 200, 15_000);
+    assert.ok(Date.now() - t0 < 15_000);
+    const broken = (await h.api.get('/api/v1/projects/abroken')).body;
+    assert.match(String(broken.lastError), /Trac did not take new commits/);
+    assert.ok(fs.existsSync(path.join(layout(h.cfg).commitSpool, 'abroken.2')), 'the failed commit left the spool');
+  });
+
+  it('a Trac login ends right after the token is rotated and after the user is disabled', async () => {
+    const base = h.tracUrl('vault');
+    const login = await req('GET', `${base}/login`, { creds: creds('tom') });
+    assert.ok(login.status === 302 || login.status === 303, String(login.status));
+    const cookie = ([] as string[])
+      .concat(login.headers['set-cookie'] ?? [])
+      .map((c) => c.split(';')[0]!)
+      .find((c) => c.startsWith('trac_auth='));
+    assert.ok(cookie, 'Trac set a login cookie');
+    assert.equal((await req('GET', `${base}/wiki`, { creds: creds('tom'), cookie })).status, 200);
+    // The cookie alone is never a login: only what Apache authenticated on this request counts.
+    assert.equal((await req('GET', `${base}/wiki`, { cookie })).status, 401);
+    const old = tokens.tom!;
+    const rot = await h.api.post('/api/v1/users/tom/access-token').send({});
+    assert.equal(rot.status, 201, JSON.stringify(rot.body));
+    tokens.tom = rot.body.accessToken;
+    assert.equal((await req('GET', `${base}/wiki`, { creds: { user: 'tom', password: old }, cookie })).status, 401);
+    assert.equal((await req('GET', `${base}/wiki`, { cookie })).status, 401);
+    assert.equal((await req('GET', `${base}/wiki`, { creds: creds('tom') })).status, 200);
+    assert.equal((await h.api.patch('/api/v1/users/tom').send({ disabled: true })).status, 200);
+    assert.equal((await req('GET', `${base}/wiki`, { creds: creds('tom'), cookie })).status, 401);
+    assert.equal((await req('GET', `${base}/wiki`, { cookie })).status, 401);
+  });
+
+  it('a path rule giving everyone write access is refused; anonymous never commits', async () => {
+    const r = await h.api.put('/api/v1/projects/vault/path-rules').send({ rules: [{ path: '/trunk', subject: '*', access: 'rw' }] });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /rules\.0\.access/);
+    assert.throws(
+      () => renderAuthz({ slug: 'vault', visibility: 'public', members: [], rules: [{ path: '/trunk', subject: '*', access: 'rw' }] }),
+      /everyone/,
+    );
+    const wc = fs.mkdtempSync(path.join(work, 'anon-'));
+    assert.equal((await svn(['checkout', `${h.svnUrl('evil')}/trunk`, wc])).code, 0);
+    fs.writeFileSync(path.join(wc, 'anon.txt'), 'x');
+    await svn(['add', path.join(wc, 'anon.txt')]);
+    assert.notEqual((await svn(['commit', '-m', 'anon', wc])).code, 0);
+  });
+
+  it('anonymous gets nothing from a private Trac: no session rows, no title', async () => {
+    const dbFile = path.join(env('vault'), 'db', 'trac.db');
+    const count = () => {
+      const d = new Database(dbFile, { readonly: true });
+      try {
+        return [d.prepare(`SELECT count(*) FROM session`).pluck().get(), d.prepare(`SELECT count(*) FROM session_attribute`).pluck().get()];
+      } finally {
+        d.close();
+      }
+    };
+    const before = count();
+    const get = await req('GET', `${h.tracUrl('vault')}/prefs`, { cookie: 'trac_session=0123456789abcdef01234567' });
+    const post = await req('POST', `${h.tracUrl('vault')}/prefs`, {
+      cookie: 'trac_session=0123456789abcdef01234567; trac_form_token=t0k3n',
+      form: { __FORM_TOKEN: 't0k3n', name: 'Anon', email: 'a@example.com', action: 'save' },
+    });
+    for (const r of [get, post, await http(`${h.tracUrl('vault')}/no-such-page`)]) {
+      assert.equal(r.status, 401);
+      assert.ok(!r.body.includes('Vault Secret Title'));
+    }
+    assert.deepEqual(count(), before);
+  });
+
+  it("files have the owners and modes of the README's table", async () => {
+    const l = layout(h.cfg);
+    const uidOf = (u: string) => Number(execFileSync('id', ['-u', u]).toString().trim());
+    const apache = uidOf(h.cfg.apacheUser);
+    const trac = uidOf(h.cfg.tracUser);
+    const st = (p: string) => fs.statSync(p);
+    const mode = (p: string) => st(p).mode & 0o777;
+    assert.equal(mode(l.db), 0o600);
+    assert.equal(st(l.db).uid, 0);
+    assert.equal(st(l.authDb).uid, 0);
+    assert.equal(mode(l.authDb), 0o640);
+    assert.equal(mode(l.authDir), 0o750);
+    for (const p of [
+      repo('vault'),
+      path.join(repo('vault'), 'conf'),
+      path.join(repo('vault'), 'conf', 'authz'),
+      path.join(repo('vault'), 'hooks'),
+      path.join(repo('vault'), 'hooks', 'post-commit'),
+    ])
+      assert.equal(st(p).uid, 0, p);
+    for (const p of [path.join(repo('vault'), 'db'), path.join(repo('vault'), 'db', 'current'), path.join(repo('vault'), 'locks')])
+      assert.equal(st(p).uid, apache, p);
+    for (const p of [
+      env('vault'),
+      path.join(env('vault'), 'conf', 'trac.ini'),
+      path.join(env('vault'), 'plugins'),
+      path.join(env('vault'), 'templates'),
+      path.join(env('vault'), 'htdocs'),
+      l.tracInherit,
+      path.join(l.apacheDir, 'trac.wsgi'),
+      path.join(l.libDir, 'trac_guard.py'),
+    ])
+      assert.equal(st(p).uid, 0, p);
+    for (const p of [path.join(env('vault'), 'db'), path.join(env('vault'), 'db', 'trac.db'), path.join(env('vault'), 'files')])
+      assert.equal(st(p).uid, trac, p);
+    assert.equal(mode(path.join(env('vault'), 'db')), 0o700);
+    // What each user can actually do, asked of the kernel.
+    const T = h.cfg.tracUser;
+    const A = h.cfg.apacheUser;
+    assert.notEqual(asUser(T, ['test', '-w', path.join(env('vault'), 'conf', 'trac.ini')]), 0, 'Trac can write trac.ini');
+    assert.notEqual(asUser(T, ['test', '-w', path.join(env('vault'), 'plugins')]), 0, 'Trac can write plugins/');
+    assert.notEqual(asUser(T, ['test', '-w', path.join(repo('vault'), 'db')]), 0, 'Trac can write a repository');
+    assert.notEqual(asUser(T, ['test', '-w', path.join(repo('vault'), 'hooks')]), 0, 'Trac can write hooks/');
+    assert.notEqual(asUser(T, ['cat', l.authDb]), 0, 'Trac can read the credentials');
+    assert.notEqual(asUser(T, ['cat', l.db]), 0, "Trac can read Keelson's database");
+    assert.equal(asUser(T, ['test', '-r', path.join(repo('vault'), 'db', 'current')]), 0, 'Trac cannot read a repository');
+    assert.equal(asUser(T, ['test', '-w', path.join(env('vault'), 'db', 'trac.db')]), 0, 'Trac cannot write its database');
+    assert.notEqual(asUser(A, ['test', '-w', path.join(repo('vault'), 'conf', 'authz')]), 0, 'Apache can write authz');
+    assert.notEqual(asUser(A, ['test', '-w', path.join(repo('vault'), 'hooks')]), 0, 'Apache can write hooks/');
+    assert.notEqual(asUser(A, ['test', '-r', path.join(env('vault'), 'db', 'trac.db')]), 0, 'Apache can read a Trac database');
+    assert.notEqual(asUser(A, ['cat', l.db]), 0, "Apache can read Keelson's database");
+    assert.equal(asUser(A, ['cat', l.authDb]), 0, 'Apache cannot read the credentials');
+  });
+
+  it('the Trac daemon and the Trac helper run as the Trac user, never root', async () => {
+    await h.run.reconciler.trac.call('ping');
+    const trac = Number(execFileSync('id', ['-u', h.cfg.tracUser]).toString().trim());
+    const ps = execFileSync('ps', ['-eo', 'uid=,args=']).toString().split('\n');
+    const procs = (needle: string) => ps.filter((l) => l.includes(needle)).map((l) => Number(l.trim().split(/\s+/)[0]));
+    const helper = procs(path.join(layout(h.cfg).libDir, 'trac_helper.py'));
+    assert.ok(helper.length >= 1, 'no Trac helper process');
+    assert.deepEqual([...new Set(helper)], [trac]);
+    // mod_wsgi's daemons carry the display name in place of apache2 in their command line.
+    const conf = path.join(layout(h.cfg).apacheDir, 'httpd.conf');
+    const daemons = ps.filter((l) => l.includes(conf) && /^\s*\d+\s+keelson\b/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+    assert.ok(daemons.length >= 1, `no Trac daemon in ps:\n${ps.filter((l) => l.includes(conf)).join('\n')}`);
+    assert.deepEqual([...new Set(daemons)], [trac]);
+  });
+
+  it('owners still administer their own Trac: milestones, components, versions, wiki pages, reports', async () => {
+    const base = h.tracUrl('evil');
+    const m = creds('mallory');
+    assert.ok([200, 303].includes((await tracPost(`${base}/admin/ticket/milestones`, m, { name: 'm-one', add: 'Add' })).status));
+    assert.ok(
+      [200, 303].includes((await tracPost(`${base}/admin/ticket/components`, m, { name: 'c-one', owner: 'mallory', add: 'Add' })).status),
+    );
+    assert.ok([200, 303].includes((await tracPost(`${base}/admin/ticket/versions`, m, { name: 'v-one', add: 'Add' })).status));
+    assert.ok(
+      [200, 303].includes(
+        (await tracPost(`${base}/wiki/OwnersPage`, m, { action: 'edit', text: 'Owners edit wiki pages.', version: '0', save: 'Submit' }))
+          .status,
+      ),
+    );
+    const rep = await tracPost(`${base}/report`, m, {
+      action: 'new',
+      title: 'Open tickets',
+      query: 'SELECT id FROM ticket',
+      description: '',
+    });
+    assert.ok([200, 303].includes(rep.status), String(rep.status));
+    assert.match((await http(`${base}/roadmap`, m)).body, /m-one/);
+    assert.match((await http(`${base}/admin/ticket/components`, m)).body, /c-one/);
+    assert.match((await http(`${base}/admin/ticket/versions`, m)).body, /v-one/);
+    assert.match((await http(`${base}/wiki/OwnersPage`, m)).body, /Owners edit wiki pages/);
+    assert.match((await http(`${base}/report`, m)).body, /Open tickets/);
+    // Someone who is not an owner of the project cannot administer it.
+    const other = await req('GET', `${base}/admin/ticket/components`, { creds: creds('vic') });
+    assert.ok(other.status === 403 || other.status === 404, String(other.status));
+    assert.ok(!other.body.includes('c-one'));
+  });
+});
