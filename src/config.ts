@@ -21,6 +21,8 @@ export interface Config {
    */
   tracUser: string;
   tracGroup: string;
+  /** Seconds a Trac report's SQL may run before SQLite interrupts it (reports are owners' SQL). */
+  tracReportSeconds: number;
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
   python: string;
   workerConcurrency: number;
@@ -120,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
     tracUser: env.KEELSON_TRAC_USER || 'keelson-trac',
     tracGroup: env.KEELSON_TRAC_GROUP || env.KEELSON_TRAC_USER || 'keelson-trac',
+    tracReportSeconds: int('KEELSON_TRAC_REPORT_SECONDS', env.KEELSON_TRAC_REPORT_SECONDS, 10) || 10,
     python: env.KEELSON_PYTHON || '/usr/bin/python3',
     workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,
     backup: loadBackupSettings(env),

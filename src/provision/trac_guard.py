@@ -13,14 +13,27 @@ bring them back:
   i.e. code. Only Trac's own templates are used.
 - static files: ``<env>/htdocs`` is served under ``/chrome/site/`` on the Trac origin. Not served.
 
+SQL: owners administer their own reports, and a Trac report is SQL that Trac runs as written on
+the project's database connection. SQLite there could ATTACH another tenant's trac.db (read it,
+write it), change the schema (PRAGMA writable_schema, triggers that run in Keelson's helper) or
+corrupt memory (fts3_tokenizer). Every Trac connection here gets an authorizer that refuses those
+for everyone, no attached databases at all, a cap on value sizes, and while a report runs only
+reads are allowed, with a time limit.
+
 And one about identity: Trac's ``trac_auth`` login cookie is checked against Trac's own table,
 not Apache's credentials, so it outlived a rotated token or a disabled user. Here Trac trusts only
 the user Apache authenticated on this very request (REMOTE_USER); a cookie alone is anonymous.
 """
+import sqlite3
+import threading
+import time
+
 import pkg_resources
 
+import trac.db.sqlite_backend
 import trac.env
 import trac.loader
+import trac.ticket.report
 import trac.web.auth
 import trac.web.chrome
 from trac.perm import PermissionSystem
@@ -61,6 +74,88 @@ def _authenticate_by_server_only(self, req):
 
 
 trac.web.auth.LoginModule.authenticate = _authenticate_by_server_only
+
+
+# ---- SQL ----
+
+#: Seconds a report may run before SQLite interrupts it (trac.wsgi sets Keelson's configured value).
+REPORT_SECONDS = 10
+#: Largest string or blob a statement may make (randomblob(1e9) would take a gigabyte).
+MAX_VALUE_BYTES = 32 * 1024 * 1024
+
+_report = threading.local()
+_NEVER = {
+    sqlite3.SQLITE_ATTACH,
+    sqlite3.SQLITE_DETACH,
+    sqlite3.SQLITE_CREATE_TRIGGER,
+    sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
+    sqlite3.SQLITE_CREATE_VTABLE,
+    sqlite3.SQLITE_CREATE_VIEW,
+    sqlite3.SQLITE_CREATE_TEMP_VIEW,
+}
+#: The pragmas Trac's SQLite backend itself uses; no other (writable_schema, ...) ever runs.
+_PRAGMAS = {'table_info', 'index_list', 'index_info', 'journal_mode', 'synchronous'}
+_FUNCTIONS = {'fts3_tokenizer', 'load_extension', 'readfile', 'writefile', 'edit'}
+_REPORT_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+    sqlite3.SQLITE_TRANSACTION,
+    sqlite3.SQLITE_SAVEPOINT,
+}
+#: Tables a report never reads: Trac's login cookies of the project's members.
+_REPORT_HIDDEN = {'auth_cookie'}
+
+
+def _authorize(action, arg1, arg2, dbname, source):
+    if action in _NEVER:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or '').lower() in _FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or '').lower() not in _PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    if getattr(_report, 'active', False):
+        if action not in _REPORT_ACTIONS:
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_READ and (arg1 or '').lower() in _REPORT_HIDDEN:
+            return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _progress():
+    deadline = getattr(_report, 'deadline', None)
+    return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+
+_connection_init = trac.db.sqlite_backend.SQLiteConnection.__init__
+
+
+def _guarded_connection_init(self, *args, **kwargs):
+    _connection_init(self, *args, **kwargs)
+    cnx = self.cnx
+    cnx.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    cnx.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    cnx.set_authorizer(_authorize)
+    cnx.set_progress_handler(_progress, 10000)
+
+
+trac.db.sqlite_backend.SQLiteConnection.__init__ = _guarded_connection_init
+
+_execute_report = trac.ticket.report.ReportModule.execute_paginated_report
+
+
+def _read_only_report(self, *args, **kwargs):
+    _report.active = True
+    _report.deadline = time.monotonic() + REPORT_SECONDS
+    try:
+        return _execute_report(self, *args, **kwargs)
+    finally:
+        _report.active = False
+        _report.deadline = None
+
+
+trac.ticket.report.ReportModule.execute_paginated_report = _read_only_report
 
 
 def may_enter(env, user):

@@ -99,7 +99,8 @@ describe('tenant isolation: an owner reaches nothing outside their project', () 
     until('jobs settled', () => h.run.db.prepare(`SELECT count(*) FROM jobs WHERE state IN ('pending','running')`).pluck().get() === 0);
 
   before(async () => {
-    h = await startHost('isolation');
+    // Reports may run 2 s here (10 by default), so the runaway-query test is quick.
+    h = await startHost('isolation', {}, { KEELSON_TRAC_REPORT_SECONDS: '2' });
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-iso-'));
     // Where a planted plugin would leave its mark: writable by anyone, so any importer could.
     markerDir = fs.mkdtempSync('/var/tmp/keelson-iso-marker-');
@@ -216,6 +217,43 @@ describe('tenant isolation: an owner reaches nothing outside their project', () 
     const left = after.prepare(`SELECT count(*) FROM repository WHERE id = 77`).pluck().get();
     after.close();
     assert.equal(left, 0);
+  });
+
+  it("an owner's report SQL cannot attach another tenant's database, write, change the schema or run forever", async () => {
+    const base = h.tracUrl('evil');
+    const m = creds('mallory');
+    const report = async (query: string) => {
+      const r = await tracPost(`${base}/report`, m, { action: 'new', title: 'r', query, description: '' });
+      const id = String(r.headers.location ?? '').match(/\/report\/(\d+)/)?.[1];
+      assert.ok(id, `report not created: ${r.status} ${r.headers.location}`);
+      return (await req('GET', `${base}/report/${id}?format=csv`, { creds: m })).body;
+    };
+    const vaultPerms = await h.run.reconciler.trac.call('list_perms', { path: env('vault') });
+    const evilPerms = await h.run.reconciler.trac.call('list_perms', { path: env('evil') });
+    // Control: an ordinary report runs.
+    assert.match(await report(`SELECT 'ok-' || (41 + 1) AS x`), /ok-42/);
+    // The reproduced attack: ATTACH the victim's trac.db on a pooled connection, then read and write it.
+    const victimDb = path.join(env('vault'), 'db', 'trac.db');
+    for (let i = 0; i < 3; i++) await report(`ATTACH DATABASE '${victimDb}' AS v`);
+    assert.doesNotMatch(await report(`SELECT username || '|' || action AS x FROM v.permission`), /vic\|@owner/);
+    await report(`WITH q AS (SELECT 1) INSERT INTO v.permission VALUES ('mallory', '@owner')`);
+    await report(`WITH q AS (SELECT 1) INSERT INTO permission VALUES ('mallory', 'TRAC_ADMIN')`);
+    await report(`PRAGMA writable_schema = 1`);
+    await report(`CREATE TRIGGER t AFTER INSERT ON revision BEGIN SELECT 1; END`);
+    // fts3_tokenizer leaks a library address and, given one, corrupts memory in the shared daemon.
+    assert.doesNotMatch(await report(`SELECT hex(fts3_tokenizer('simple')) AS x`), /^[0-9A-F]{16}\s*$/m);
+    assert.deepEqual(await h.run.reconciler.trac.call('list_perms', { path: env('vault') }), vaultPerms);
+    assert.deepEqual(await h.run.reconciler.trac.call('list_perms', { path: env('evil') }), evilPerms);
+    const own = new Database(path.join(env('evil'), 'db', 'trac.db'), { readonly: true });
+    const triggers = own.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'trigger'`).pluck().get();
+    own.close();
+    assert.equal(triggers, 0);
+    // A query that would never end is interrupted after the configured time; the daemon serves on.
+    const t0 = Date.now();
+    const slow = await report(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) AS x FROM c`);
+    assert.ok(Date.now() - t0 < 15_000, `the runaway report took ${Date.now() - t0} ms`);
+    assert.doesNotMatch(slow, /^\d{6,}\s*$/m);
+    assert.equal((await http(`${h.tracUrl('vault')}/wiki`, creds('vic'))).status, 200);
   });
 
   it("Keelson's cookies never reach Trac's WSGI environment; Trac's own do", async () => {
