@@ -254,11 +254,14 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
         asideDir ??= asideFolder(cfg, hasTrac ? [l.svnRoot, l.tracRoot] : [l.svnRoot], targetSlug, src.id);
         const aside = path.join(asideDir, what);
         fs.renameSync(live, aside);
-        fsyncDirSync(asideDir);
         moved.push({ live, aside });
       }
+      // The two renames back to back: between them the live path does not exist (clients get 404,
+      // and a restore killed there leaves the project without a repository). The directory fsyncs
+      // come after both; a directory fsync can wait for a journal commit of everything just copied.
       fs.renameSync(staged, live);
       placed.push(live);
+      if (asideDir) fsyncDirSync(asideDir);
       fsyncDirSync(path.dirname(live));
     };
     swap(svnStage, repoDir, 'svn');

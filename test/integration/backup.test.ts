@@ -100,7 +100,13 @@ class World {
     await until(`${slug} active`, async () => (await this.h.api.get(`/api/v1/projects/${slug}`)).body.state === 'active', 30_000);
   }
   async settled() {
-    await until('queue empty', async () => (await this.h.api.get('/api/v1/health')).body.jobsQueued === 0, 30_000);
+    await until('queue empty', async () => (await this.h.api.get('/api/v1/health')).body.jobsQueued === 0, 30_000).catch((e) => {
+      // Say which jobs are stuck and why, not only that the queue did not empty.
+      const jobs = this.h.run.db
+        .prepare(`SELECT kind, project_id, state, attempts, last_error FROM jobs WHERE state IN ('pending', 'running')`)
+        .all();
+      throw new Error(`${(e as Error).message}; jobs: ${JSON.stringify(jobs)}`);
+    });
   }
   /** Commits files (name -> content) to trunk over HTTP as user u; returns the new revision. */
   async commit(slug: string, u: string, files: Record<string, string | Buffer>): Promise<number> {
