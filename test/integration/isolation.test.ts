@@ -9,6 +9,8 @@ import Database from 'better-sqlite3';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
 import { layout } from '../../src/config.js';
 import { renderAuthz } from '../../src/authz/render.js';
+import { migrate } from '../../src/store/db.js';
+import { chownTree } from '../../src/provision/owner.js';
 
 /**
  * Tenant isolation, attacked as it was reproduced: every owner is a stranger who signed up. Each
@@ -420,6 +422,42 @@ describe('tenant isolation: an owner reaches nothing outside their project', () 
     const daemons = ps.filter((l) => l.includes(conf) && /^\s*\d+\s+keelson\b/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
     assert.ok(daemons.length >= 1, `no Trac daemon in ps:\n${ps.filter((l) => l.includes(conf)).join('\n')}`);
     assert.deepEqual([...new Set(daemons)], [trac]);
+  });
+
+  it('an install from before the isolation is converted by the migration: owners lose TRAC_ADMIN, files get their owners, "* = rw" becomes read', async () => {
+    await addProject('legacy', 'Legacy', 'public', 'mallory');
+    // The state an earlier release left: everything Apache's user's, owners with TRAC_ADMIN, a
+    // rule letting everyone write, a plugin in the environment.
+    const apache = Number(execFileSync('id', ['-u', h.cfg.apacheUser]).toString().trim());
+    const perms = await h.run.reconciler.trac.call<[string, string][]>('list_perms', { path: env('legacy') });
+    await h.run.reconciler.trac.call('prepare_env', { target: env('legacy'), perms: [...perms, ['@owner', 'TRAC_ADMIN']] });
+    for (const d of [env('legacy'), repo('legacy')]) await chownTree(d, { uid: apache, gid: apache });
+    fs.writeFileSync(path.join(env('legacy'), 'plugins', 'old.py'), 'x = 1\n');
+    h.run.db.prepare(`INSERT INTO path_rules (project_id, path, subject, access) VALUES (?, '/trunk', '*', 'rw')`).run(ids.legacy!);
+    h.run.db.pragma('user_version = 4');
+    migrate(h.run.db);
+    h.run.worker?.wake();
+    // (Not every job settles: the project whose environment an earlier test broke keeps failing.)
+    await until(
+      'legacy reconciled',
+      () =>
+        h.run.db.prepare(`SELECT count(*) FROM jobs WHERE project_id = ? AND state IN ('pending','running')`).pluck().get(ids.legacy!) ===
+        0,
+    );
+    const now = await h.run.reconciler.trac.call<[string, string][]>('list_perms', { path: env('legacy') });
+    assert.ok(!now.some(([, a]) => a === 'TRAC_ADMIN'), JSON.stringify(now));
+    assert.equal(fs.statSync(path.join(env('legacy'), 'conf', 'trac.ini')).uid, 0);
+    assert.equal(fs.statSync(path.join(repo('legacy'), 'hooks')).uid, 0);
+    assert.equal(fs.statSync(path.join(repo('legacy'), 'conf', 'authz')).uid, 0);
+    assert.equal(fs.statSync(path.join(env('legacy'), 'db')).uid, Number(execFileSync('id', ['-u', h.cfg.tracUser]).toString().trim()));
+    assert.ok(!fs.existsSync(path.join(env('legacy'), 'plugins', 'old.py')));
+    const rule = h.run.db.prepare(`SELECT access FROM path_rules WHERE project_id = ? AND subject = '*'`).pluck().get(ids.legacy!);
+    assert.equal(rule, 'r');
+    const authz = fs.readFileSync(path.join(repo('legacy'), 'conf', 'authz'), 'utf8');
+    assert.match(authz, /\[\/trunk\]\n\* = r\n/);
+    // And it still serves: anonymous reads the public project over SVN and in Trac.
+    assert.equal((await svn(['info', `${h.svnUrl('legacy')}/trunk`])).code, 0);
+    assert.equal((await http(`${h.tracUrl('legacy')}/wiki`)).status, 200);
   });
 
   it('owners still administer their own Trac: milestones, components, versions, wiki pages, reports', async () => {
