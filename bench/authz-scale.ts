@@ -31,7 +31,7 @@ import { openDatabase, nowIso, type DB } from '../src/store/db.js';
 import { createApiToken, hashPassword } from '../src/store/model.js';
 import { apacheHash, newAccessToken } from '../src/authz/credentials.js';
 import { Apache } from '../src/provision/apache.js';
-import { run } from '../src/provision/exec.js';
+import { run } from '../src/sys/process.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { freePort, tempDataDir } from '../test/helpers/host.js';
 

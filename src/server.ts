@@ -9,7 +9,7 @@ import { Reconciler } from './provision/reconciler.js';
 import { Worker } from './jobs/worker.js';
 import { enqueue } from './jobs/queue.js';
 import { JOB_CREDENTIALS, JOB_RECONCILE } from './store/model.js';
-import { log } from './log.js';
+import { log } from './sys/log.js';
 import { BackupService } from './backup/engine.js';
 import { JOB_BACKUP, backupJobHandler, startBackupScheduler } from './backup/schedule.js';
 import { sampleDisk } from './web/store.js';

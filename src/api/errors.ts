@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError } from '../errors.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 
 /** Names every failing field: `slug: 3-40 characters...; owner: ...`. */
 export function describeZod(e: ZodError): string {

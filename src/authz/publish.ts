@@ -5,7 +5,7 @@ import type { DB } from '../store/db.js';
 import { nowIso } from '../store/db.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
-import { fsyncDir } from './atomic.js';
+import { fsyncDir, tempBeside } from '../sys/fs.js';
 import { pidAlive } from '../provision/owner.js';
 
 export interface PublishResult {
@@ -96,7 +96,7 @@ export async function prepareAuthz(i: PublishInput, o: { sync: boolean }): Promi
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   if (same) return { input: i, checksum, same };
-  const tmp = path.join(dir, `.authz.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(i.file);
   let fh: fs.promises.FileHandle | undefined;
   try {
     fh = await fs.promises.open(tmp, 'wx', 0o644);

@@ -1,4 +1,4 @@
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 
 /**
  * Refusals and failures are alerts: one error log line always, and a JSON POST to

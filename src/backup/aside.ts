@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config } from '../config.js';
-import { log } from '../log.js';
-import { sameDevice } from './space.js';
+import { log } from '../sys/log.js';
+import { sameDevice } from '../sys/volume.js';
 import { pidAlive, pidOfEntry } from '../provision/owner.js';
 
 /**

@@ -4,7 +4,8 @@ import { openDatabase } from '../store/db.js';
 import { BackupService } from './engine.js';
 import { backupView, lastGood, listBackups } from './catalog.js';
 import { restoreBackup } from './restore.js';
-import { fmtBytes } from './space.js';
+import { parse, UsageError } from '../cli/args.js';
+import { fmtBytes } from '../sys/bytes.js';
 import type { Progress } from './control.js';
 
 export const BACKUP_HELP = `  keelson backup run [SLUG] [--full] [--control]
@@ -30,20 +31,31 @@ function progressPrinter(label: string) {
   };
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 export async function backupCommand(cfg: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  // Parsed before anything is opened: a mistyped flag changes nothing.
+  const p =
+    sub === 'run'
+      ? parse(rest, { full: { type: 'boolean' }, control: { type: 'boolean' } }, 'keelson backup run [SLUG] [--full] [--control]')
+      : sub === 'list'
+        ? parse(rest, {}, 'keelson backup list [SLUG]')
+        : sub === 'restore'
+          ? parse(
+              rest,
+              { to: { type: 'string' }, owner: { type: 'string' }, 'in-place': { type: 'boolean' } },
+              'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)',
+            )
+          : undefined;
+  if (!p) throw new UsageError(sub ? `unknown subcommand ${sub}` : '', `\n${BACKUP_HELP}`);
+  const values = p.values as { full?: boolean; control?: boolean; to?: string; owner?: string; 'in-place'?: boolean };
+  if (p.positionals.length > 1) throw new UsageError(`unexpected ${p.positionals[1]}`, `\n${BACKUP_HELP}`);
   const db = openDatabase(layout(cfg).db);
   const svc = new BackupService(db, cfg, cfg.backup);
   try {
     if (sub === 'run') {
-      const slug = rest.find((a) => !a.startsWith('-'));
-      const kind = rest.includes('--full') ? 'full' : 'incremental';
-      if (rest.includes('--control')) {
+      const slug = p.positionals[0];
+      const kind = values.full ? 'full' : 'incremental';
+      if (values.control) {
         const r = await svc.runControl({ trigger: 'cli', actor: 'cli', onProgress: progressPrinter('keelson database') });
         process.stderr.write('\n');
         console.log(JSON.stringify(r.backup ? backupView(r.backup) : r, null, 2));
@@ -68,7 +80,7 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
       return bad ? 1 : 0;
     }
     if (sub === 'list') {
-      const slug = rest.find((a) => !a.startsWith('-'));
+      const slug = p.positionals[0];
       const pid = slug
         ? (db.prepare(`SELECT id FROM projects WHERE slug = ? AND state <> 'deleted'`).pluck().get(slug) as number | undefined)
         : undefined;
@@ -82,15 +94,14 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
       return 0;
     }
     if (sub === 'restore') {
-      const id = Number(rest[0]);
-      if (!Number.isInteger(id) || id <= 0 || (!rest.includes('--in-place') && !flag(rest, '--to'))) {
-        console.error('usage: keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
-        return 2;
+      const id = Number(p.positionals[0]);
+      if (!Number.isInteger(id) || id <= 0 || !values['in-place'] === !values.to) {
+        throw new UsageError('', 'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
       }
       const r = await restoreBackup(svc, id, {
-        inPlace: rest.includes('--in-place'),
-        to: flag(rest, '--to'),
-        owner: flag(rest, '--owner'),
+        inPlace: !!values['in-place'],
+        to: values.to,
+        owner: values.owner,
         admin: true, // whoever runs the CLI on the host is the operator
         actor: 'cli',
         onProgress: progressPrinter(`restore #${id}`),
@@ -100,7 +111,6 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
       console.error('A running worker republishes authz and credentials now (or run `keelson reconcile ' + r.project + '`).');
       return 0;
     }
-    console.error(`usage:\n${BACKUP_HELP}`);
     return 2;
   } finally {
     db.close();

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { CommandError } from '../provision/exec.js';
+import { run } from '../sys/process.js';
 
 /** Why a run stopped early because of space: recorded as `refused` with the numbers. */
 export class SpaceAbort extends Error {}
@@ -16,7 +15,8 @@ export interface Progress {
  */
 export class RunControl {
   aborted: Error | undefined;
-  private children = new Set<ChildProcess>();
+  /** Aborted with the reason: kills the programs this run started. */
+  private readonly controller = new AbortController();
   bytesDone = 0;
   bytesTotal = 0;
   phase = 'starting';
@@ -26,7 +26,7 @@ export class RunControl {
   abort(e: Error): void {
     if (this.aborted) return;
     this.aborted = e;
-    for (const c of this.children) c.kill('SIGKILL');
+    this.controller.abort(e);
   }
 
   throwIfAborted(): void {
@@ -40,26 +40,9 @@ export class RunControl {
   }
 
   /** Runs a program (argument array, no shell) that an abort kills. Rejects on a non-zero exit. */
-  run(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  async run(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<string> {
     this.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
-      this.children.add(child);
-      let out = '';
-      let err = '';
-      child.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-100_000)));
-      child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-8000)));
-      child.on('error', (e) => {
-        this.children.delete(child);
-        reject(new CommandError(cmd, args, null, e.message));
-      });
-      child.on('close', (code) => {
-        this.children.delete(child);
-        if (this.aborted) return reject(this.aborted);
-        if (code === 0) resolve(out);
-        else reject(new CommandError(cmd, args, code, err || out));
-      });
-    });
+    return (await run(cmd, args, { env, signal: this.controller.signal, maxStdout: 100_000 })).stdout;
   }
 }
 

@@ -9,11 +9,14 @@ import { nowIso } from '../store/db.js';
 import { getProject, getProjectById, type ProjectRow } from '../store/model.js';
 import { NotFoundError, InputError } from '../errors.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import type { BackupSettings } from './settings.js';
 import { RunControl, SpaceAbort, isNoSpace, type Progress } from './control.js';
-import { belowFloor, checkFits, fmtBytes, reserveFor, sameDevice, volumeOf, type Need, type Reserve, type SpaceNumbers } from './space.js';
-import { copyEntries, fsyncDirSync, hashRest, listTree, needOf, writeFileAtomicSync, type Entry, type FileRecord } from './files.js';
+import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
+import { fmtBytes } from '../sys/bytes.js';
+import { sameDevice, volumeOf } from '../sys/volume.js';
+import { copyEntries, hashRest, listTree, needOf, type Entry, type FileRecord } from './files.js';
+import { fsyncDirSync, writeFileAtomicSync } from '../sys/fs.js';
 import {
   acquireLease,
   finishBackup,

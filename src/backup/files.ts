@@ -132,32 +132,6 @@ export async function copyEntries(
   return records;
 }
 
-/** Writes a file another process (or a later restore) reads: temp file, fsync, rename, fsync the directory. */
-export function writeFileAtomicSync(target: string, data: string | Buffer): void {
-  const tmp = `${target}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, 'wx', 0o644);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, target);
-  fsyncDirSync(path.dirname(target));
-}
-
-export function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Hashes every file below root that records do not already cover (e.g. files svnadmin wrote), a few at a time. */
 export async function hashRest(ctl: RunControl, root: string, prefix: string, records: Map<string, FileRecord>): Promise<void> {
   const todo = listTree(root).filter((e) => {

@@ -21,12 +21,13 @@ import { ownRepository, ownTracEnv, purgeRepository, purgeTracEnv, serviceOwners
 import { renderProjectTracIni, TracHelper } from '../provision/trac.js';
 import { Apache } from '../provision/apache.js';
 import { renderAuthz, renderTracPermissions } from '../authz/render.js';
-import { writeFileAtomic } from '../authz/atomic.js';
+import { fsyncDirSync, writeFileAtomic } from '../sys/fs.js';
 import { readAccess } from '../store/permissions.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import { RunControl, type Progress } from './control.js';
-import { copyEntries, fsyncDirSync, listTree, needOf } from './files.js';
-import { checkFits, reserveFor, sameDevice, volumeOf } from './space.js';
+import { copyEntries, listTree, needOf } from './files.js';
+import { checkFits, reserveFor } from './space.js';
+import { sameDevice, volumeOf } from '../sys/volume.js';
 import { acquireLease, getBackup, releaseLease, renewLease, scopeOf, updateBackup, type BackupRow } from './catalog.js';
 import { integrityCheck, type BackupService, type Manifest } from './engine.js';
 import { asideFolder, asideLeftovers } from './aside.js';

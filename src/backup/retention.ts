@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { DB } from '../store/db.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import type { BackupSettings } from './settings.js';
 import { finishBackup, type BackupRow } from './catalog.js';
 

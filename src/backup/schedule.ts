@@ -1,7 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { DB } from '../store/db.js';
 import { enqueue, type Job } from '../jobs/queue.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import { alert } from './alert.js';
 import type { BackupService } from './engine.js';
 import type { BackupKind } from './catalog.js';

@@ -1,42 +1,6 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { BackupSettings } from './settings.js';
-
-export interface Volume {
-  path: string;
-  totalBytes: number;
-  /** statfs bavail * bsize: what an unprivileged writer can still use (can be far below bfree). */
-  freeBytes: number;
-  totalInodes: number;
-  freeInodes: number;
-}
-
-/** The nearest existing directory at or above p (the backup directory may not exist yet). */
-function existingAncestor(p: string): string {
-  let d = path.resolve(p);
-  while (!fs.existsSync(d)) {
-    const up = path.dirname(d);
-    if (up === d) break;
-    d = up;
-  }
-  return d;
-}
-
-export function volumeOf(dir: string): Volume {
-  const d = existingAncestor(dir);
-  const s = fs.statfsSync(d);
-  return {
-    path: dir,
-    totalBytes: s.blocks * s.bsize,
-    freeBytes: s.bavail * s.bsize,
-    totalInodes: s.files,
-    freeInodes: s.ffree,
-  };
-}
-
-export function sameDevice(a: string, b: string): boolean {
-  return fs.statSync(existingAncestor(a)).dev === fs.statSync(existingAncestor(b)).dev;
-}
+import { fmtBytes } from '../sys/bytes.js';
+import type { Volume } from '../sys/volume.js';
 
 export interface Reserve {
   bytes: number;
@@ -91,17 +55,6 @@ export function belowFloor(v: Volume, r: Reserve): string | undefined {
   if (v.totalInodes > 0 && v.freeInodes < r.inodes)
     return `free inodes on ${v.path} fell to ${v.freeInodes}, below the reserve of ${r.inodes}`;
   return undefined;
-}
-
-export function fmtBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let x = n;
-  while (Math.abs(x) >= 1024 && i < units.length - 1) {
-    x /= 1024;
-    i++;
-  }
-  return `${i === 0 ? x : x.toFixed(1)} ${units[i]}`;
 }
 
 /** Space a file takes on disk, in whole 4 KiB blocks (what the volume loses when it is written). */

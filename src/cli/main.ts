@@ -6,8 +6,9 @@ import { Reconciler } from '../provision/reconciler.js';
 import { Apache } from '../provision/apache.js';
 import { getProject, getProjectById, JOB_RECONCILE } from '../store/model.js';
 import { enqueue } from '../jobs/queue.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import { BACKUP_HELP, backupCommand } from '../backup/cli.js';
+import { parse, UsageError } from './args.js';
 
 const HELP = `keelson: control plane for Trac + Subversion hosting
 
@@ -27,29 +28,44 @@ ${BACKUP_HELP}
 Settings are KEELSON_* environment variables: KEELSON_DATA_DIR (./data), KEELSON_HTTP_PORT (8480),
 KEELSON_APACHE_PORT (8481), KEELSON_PUBLIC_URL, KEELSON_APACHE_USER (www-data).`;
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     console.log(HELP);
     return cmd ? 0 : 2;
   }
+  try {
+    return await command(cmd, rest);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`${e.message ? `keelson: ${e.message}\n` : ''}usage: ${e.usage}`);
+    return 2;
+  }
+}
+
+async function command(cmd: string, rest: string[]): Promise<number> {
   const cfg = loadConfig();
   switch (cmd) {
     case 'serve':
     case 'worker': {
       const only = cmd === 'worker';
       // Loaded here only: the other commands start faster without Express and the scheduler.
+      const { values: o } = parse(
+        rest,
+        {
+          'no-api': { type: 'boolean' },
+          'no-worker': { type: 'boolean' },
+          'no-apache': { type: 'boolean' },
+          'no-scheduler': { type: 'boolean' },
+        },
+        'keelson serve [--no-api] [--no-worker] [--no-apache] [--no-scheduler]',
+      );
       const { serve } = await import('../server.js');
       const h = await serve(cfg, {
-        api: !only && !rest.includes('--no-api'),
-        worker: !rest.includes('--no-worker'),
-        apache: !only && !rest.includes('--no-apache'),
-        scheduler: !only && !rest.includes('--no-scheduler'),
+        api: !only && !o['no-api'],
+        worker: !o['no-worker'],
+        apache: !only && !o['no-apache'],
+        scheduler: !only && !o['no-scheduler'],
       });
       if (h.url) {
         console.log(`Keelson is up.
@@ -77,11 +93,10 @@ First admin token: npm run keelson -- token create --name admin`);
       return new Promise<number>(() => {});
     }
     case 'token': {
-      const name = flag(rest, '--name');
-      if (rest[0] !== 'create' || !name) {
-        console.error('usage: keelson token create --name NAME');
-        return 2;
-      }
+      const usage = 'keelson token create --name NAME';
+      const { values, positionals } = parse(rest, { name: { type: 'string' } }, usage);
+      const name = values.name;
+      if (positionals[0] !== 'create' || positionals.length !== 1 || !name) throw new UsageError('', usage);
       const db = openDatabase(layout(cfg).db);
       const token = createApiToken(db, name);
       db.close();
@@ -90,11 +105,14 @@ First admin token: npm run keelson -- token create --name admin`);
       return 0;
     }
     case 'reconcile': {
+      const usage = 'keelson reconcile SLUG... | --all [--files-only]';
+      const { values, positionals: slugs } = parse(rest, { all: { type: 'boolean' }, 'files-only': { type: 'boolean' } }, usage);
+      const all = !!values.all;
+      const filesOnly = !!values['files-only'];
+      if (all === slugs.length > 0 || (filesOnly && !all)) throw new UsageError('', usage);
       const l = layout(cfg);
       const db = openDatabase(l.db);
       const rec = new Reconciler(cfg, l, db);
-      const all = rest.includes('--all');
-      const filesOnly = rest.includes('--files-only');
       try {
         let ids: number[] = [];
         let failed = 0;
@@ -120,7 +138,7 @@ First admin token: npm run keelson -- token create --name admin`);
           // Then the rest (Trac environments, repositories still missing) project by project.
           ids = db.prepare(`SELECT id FROM projects WHERE state <> 'deleted' ORDER BY slug`).pluck().all() as number[];
         } else {
-          for (const slug of rest.filter((x) => !x.startsWith('-'))) {
+          for (const slug of slugs) {
             const p = getProject(db, slug);
             if (p) ids.push(p.id);
             else {
@@ -153,27 +171,25 @@ First admin token: npm run keelson -- token create --name admin`);
       }
     }
     case 'apache': {
+      const usage = 'keelson apache start|stop|status';
+      const { positionals } = parse(rest, {}, usage);
+      if (positionals.length !== 1) throw new UsageError('', usage);
       const a = new Apache(cfg, layout(cfg));
-      if (rest[0] === 'start') await a.start();
-      else if (rest[0] === 'stop') await a.stop();
-      else if (rest[0] === 'status') {
+      if (positionals[0] === 'start') await a.start();
+      else if (positionals[0] === 'stop') await a.stop();
+      else if (positionals[0] === 'status') {
         const ok = await a.healthy();
         console.log(ok ? `running (pid ${a.mainPid()})` : 'not answering');
         return ok ? 0 : 1;
-      } else {
-        console.error('usage: keelson apache start|stop|status');
-        return 2;
-      }
+      } else throw new UsageError(`unknown subcommand ${positionals[0]}`, usage);
       return 0;
     }
     case 'backup':
       return backupCommand(cfg, rest);
     case 'api': {
-      const [method, p, body] = rest;
-      if (!method || !p) {
-        console.error('usage: keelson api METHOD PATH [JSON]');
-        return 2;
-      }
+      const usage = 'keelson api METHOD PATH [JSON]';
+      const [method, p, body, ...extra] = parse(rest, {}, usage).positionals;
+      if (!method || !p || extra.length) throw new UsageError('', usage);
       const base = process.env.KEELSON_URL || `http://${cfg.httpHost}:${cfg.httpPort}`;
       const res = await fetch(base + (p.startsWith('/api') ? p : `/api/v1${p.startsWith('/') ? '' : '/'}${p}`), {
         method: method.toUpperCase(),

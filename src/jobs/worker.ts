@@ -1,6 +1,6 @@
 import type { DB } from '../store/db.js';
 import { claim, complete, fail, heartbeat, recoverAbandoned, workerId, type Job } from './queue.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 
 export type Handler = (job: Job) => Promise<void>;
 

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import type { Config, Layout } from '../config.js';
-import { writeFileAtomic } from '../authz/atomic.js';
-import { run } from './exec.js';
-import { log } from '../log.js';
+import { writeFileAtomic } from '../sys/fs.js';
+import { run } from '../sys/process.js';
+import { log } from '../sys/log.js';
 import { installTracLib } from './trac.js';
 import { serviceOwners } from './owner.js';
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import readline from 'node:readline';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 
 interface Pending {
   resolve: (v: unknown) => void;

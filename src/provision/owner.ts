@@ -1,16 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { run } from './exec.js';
-
-/** True while a process with this pid exists on this host (EPERM: it exists, owned by another user). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { run } from '../sys/process.js';
+export { pidAlive } from '../sys/liveness.js';
 
 /** The pid in a staging or aside entry's name (`…-p<pid>-<hex>`), or 0. */
 export function pidOfEntry(name: string): number {

@@ -15,13 +15,13 @@ import {
   writeFileAtomic,
   writeTempSync,
   type Staged,
-} from '../authz/atomic.js';
+} from '../sys/fs.js';
 import { syncCredentials } from '../authz/credentials.js';
 import { AuthzChecker } from '../authz/canary.js';
 import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type PreparedAuthz } from '../authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
-import { run } from './exec.js';
+import { run } from '../sys/process.js';
 import {
   chownTree,
   ownRepository,
@@ -33,7 +33,7 @@ import {
   serviceOwners,
   type Owners,
 } from './owner.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 
 export class IntegrityError extends Error {}
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import svnUltimate from 'node-svn-ultimate';
-import { run } from './exec.js';
+import { run } from '../sys/process.js';
 
 /**
  * node-svn-ultimate joins its arguments into one shell string, so nothing but a file:// URL made

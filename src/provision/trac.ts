@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assertSlug } from '../names.js';
 import { assertTitle } from '../authz/render.js';
-import { writeFileAtomic } from '../authz/atomic.js';
+import { writeFileAtomic } from '../sys/fs.js';
 import { JsonLinesHelper } from './helper.js';
 import { PROJECT_ROOT } from '../paths.js';
 import type { Config, Layout } from '../config.js';

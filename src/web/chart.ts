@@ -1,4 +1,5 @@
-import { html, raw, esc, fmtBytes, type Html } from './html.js';
+import { html, raw, esc, type Html } from './html.js';
+import { fmtBytes } from '../sys/bytes.js';
 import type { DiskSample } from './store.js';
 
 /**

@@ -9,7 +9,7 @@ import { syncUserCredential } from '../authz/credentials.js';
 import * as model from '../store/model.js';
 import * as web from './store.js';
 import { DomainError } from '../errors.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import type { z } from 'zod';
 import type { signupBody } from '../api/schemas.js';
 

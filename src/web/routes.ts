@@ -16,23 +16,11 @@ import { DomainError } from '../errors.js';
 import { setUserDisabled } from '../store/permissions.js';
 import { syncUserCredential } from '../authz/credentials.js';
 import { layout } from '../config.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 import { ROLES, SLUG_RULE, USER_RULE, VISIBILITIES, type Role } from '../names.js';
 import { addressOf, countSignupAttempt, login, rotateToken, signup, ThrottledError } from './flows.js';
-import {
-  emptyForm,
-  field,
-  fmtBytes,
-  formError,
-  formMeta,
-  html,
-  page,
-  raw,
-  select,
-  type FormState,
-  type Html,
-  type PageUser,
-} from './html.js';
+import { emptyForm, field, formError, formMeta, html, page, raw, select, type FormState, type Html, type PageUser } from './html.js';
+import { fmtBytes } from '../sys/bytes.js';
 import { diskChart } from './chart.js';
 
 export interface WebDeps {

@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { volumeOf } from '../sys/volume.js';
 import path from 'node:path';
 import type { DB } from '../store/db.js';
 import { nowIso } from '../store/db.js';
@@ -11,7 +12,7 @@ import * as model from '../store/model.js';
 import { ConflictError, DomainError, InputError } from '../errors.js';
 import type { Config } from '../config.js';
 import { layout } from '../config.js';
-import { log } from '../log.js';
+import { log } from '../sys/log.js';
 
 export const sha256 = (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
 
@@ -63,10 +64,8 @@ export function setCapacity(db: DB, actor: string, c: Capacity): void {
 
 /** Free and total bytes of the volume holding `dir` (what an unprivileged writer can use). */
 export function volume(dir: string): { path: string; totalBytes: number; freeBytes: number } {
-  let d = dir;
-  while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
-  const s = fs.statfsSync(d);
-  return { path: dir, totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  const v = volumeOf(dir);
+  return { path: v.path, totalBytes: v.totalBytes, freeBytes: v.freeBytes };
 }
 
 export function liveProjectCount(db: DB): number {

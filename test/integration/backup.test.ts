@@ -17,7 +17,7 @@ import { renderAuthz } from '../../src/authz/render.js';
 import { readAccess } from '../../src/store/permissions.js';
 import { publishAuthz } from '../../src/authz/publish.js';
 import { AuthzChecker } from '../../src/authz/canary.js';
-import { volumeOf } from '../../src/backup/space.js';
+import { volumeOf } from '../../src/sys/volume.js';
 import { listTree, needOf } from '../../src/backup/files.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 

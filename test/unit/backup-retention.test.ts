@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
 import { applyRetention, retained } from '../../src/backup/retention.js';
 import type { BackupRow } from '../../src/backup/catalog.js';
-import { checkFits, reserveFor, belowFloor, type Volume } from '../../src/backup/space.js';
+import { checkFits, reserveFor, belowFloor } from '../../src/backup/space.js';
+import { type Volume } from '../../src/sys/volume.js';
 import { loadBackupSettings, parseBytes } from '../../src/backup/settings.js';
 
 const DAY = 86_400_000;

@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { run } from '../provision/exec.js';
+import { run } from './process.js';
+
+/**
+ * A new temporary name beside `target`, `.<name>.<pid>.<hex>.tmp`: the same directory (so the
+ * rename is atomic), hidden, and naming its writer's pid so a sweep can tell a dead writer's.
+ */
+export function tempBeside(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+}
 
 export interface AtomicOptions {
   mode?: number;
@@ -28,7 +36,7 @@ export async function writeFileAtomic(target: string, content: string | Buffer, 
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   const dir = path.dirname(target);
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(target);
   let fh: fs.promises.FileHandle | undefined;
   try {
     fh = await fs.promises.open(tmp, 'wx', opts.mode ?? 0o644);
@@ -90,7 +98,7 @@ export async function syncFileSystem(dir: string): Promise<void> {
  * plain system calls beat a round trip through libuv's thread pool each.
  */
 export function writeTempSync(target: string, content: string, o: { mode: number; uid?: number; gid?: number }): string {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(target);
   const fd = fs.openSync(tmp, 'wx', o.mode);
   try {
     fs.writeFileSync(fd, content);
@@ -112,5 +120,31 @@ export function readIfExists(file: string): string | undefined {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
+  }
+}
+
+/** Writes a file another process (or a later restore) reads: temp file, fsync, rename, fsync the directory. */
+export function writeFileAtomicSync(target: string, data: string | Buffer): void {
+  const tmp = tempBeside(target);
+  const fd = fs.openSync(tmp, 'wx', 0o644);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, target);
+  fsyncDirSync(path.dirname(target));
+}
+
+export function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
