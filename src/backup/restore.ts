@@ -18,7 +18,9 @@ import { ConflictError, DomainError, InputError, NotAllowedError, NotFoundError 
 import { assertSlug } from '../names.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { ownRepository, ownTracEnv, purgeRepository, purgeTracEnv, serviceOwners } from '../provision/owner.js';
-import { renderProjectTracIni, TracHelper } from '../provision/trac.js';
+import { TracHelper } from '../provision/trac.js';
+import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
+import { publishPostCommitHook } from '../files/hooks/post-commit.js';
 import { Apache } from '../provision/apache.js';
 import { renderAuthz, renderTracPermissions } from '../authz/render.js';
 import { fsyncDirSync, writeFileAtomic } from '../sys/fs.js';
@@ -142,6 +144,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const hasTrac = m.files.some((f) => f.path.startsWith('trac/'));
   let prevState: string | undefined;
   const moved: { live: string; aside: string }[] = [];
+  // Trac, as the Trac user through Keelson's helper: checks the new trac.ini, then resets the environment.
+  const trac = new TracHelper(cfg, l);
   let asideDir: string | undefined;
   const placed: string[] = [];
   try {
@@ -223,16 +227,14 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       // Same UUID, new instance ID (setuuid makes one): Apache's FSFS caches are keyed by it, and
       // the restored revisions after the backup's youngest will differ from the ones they cached.
       await ctl.run('svnadmin', ['setuuid', svnStage, src.repoUuid]);
-      // In place: today's hook, not the backup's day's; and the suspended project's authz (nobody)
+      // In place: the suspended project's authz (nobody)
       // until the reconciler publishes today's access rules after the restore.
-      const hook = path.join(repoDir, 'hooks', 'post-commit');
-      if (fs.existsSync(hook)) fs.copyFileSync(hook, path.join(svnStage, 'hooks', 'post-commit'));
       fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), denyAll!);
     }
     if (hasTrac) {
       // Today's trac.ini, never the backup's: an older release let Trac write it (a log file
       // anywhere, components enabled), and Trac is about to open this environment.
-      fs.writeFileSync(
+      await publishTracIni(
         path.join(tracStage, 'conf', 'trac.ini'),
         renderProjectTracIni({
           slug: targetSlug,
@@ -241,8 +243,12 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
           repoDir,
           baseUrl: `${cfg.publicUrl}/trac/${targetSlug}`,
         }),
+        trac,
+        { shared: false },
       );
     }
+    // Today's hook for the project it becomes, not the backup's day's (nor, for a copy, the original's).
+    await publishPostCommitHook(svnStage, targetSlug, l.commitSpool);
     // A backup may be older than the rules: what Keelson does not own goes before anything is served.
     purgeRepository(svnStage);
     await ownRepository(svnStage, owners, { deep: true });
@@ -274,13 +280,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       // role groups only until the reconciler converges them.
       purgeTracEnv(tracStage);
       await ownTracEnv(tracStage, owners, { deep: true });
-      const trac = new TracHelper(cfg, l);
-      try {
-        const perms = mode === 'new' ? renderTracPermissions({ slug: targetSlug, visibility: 'private', members: [] }) : undefined;
-        await trac.call('restore_env', { target: tracStage, perms, sync: true, clean: true });
-      } finally {
-        trac.close();
-      }
+      const perms = mode === 'new' ? renderTracPermissions({ slug: targetSlug, visibility: 'private', members: [] }) : undefined;
+      await trac.call('restore_env', { target: tracStage, perms, sync: true, clean: true });
       ctl.throwIfAborted();
       swap(tracStage, envDir, 'trac');
       // Trac re-reads an environment whose trac.ini changed; make sure a cached one is dropped.
@@ -344,6 +345,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     if (mode === 'in-place') enqueue(db, JOB_RECONCILE, src.id);
     throw e;
   } finally {
+    trac.close();
     clearInterval(leaseTimer);
     fs.rmSync(stage, { recursive: true, force: true });
     releaseLease(db, scope, backupId);

@@ -5,7 +5,8 @@ import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { getProjectById, setProjectState, audit, type ProjectRow } from '../store/model.js';
 import { readAccess, readAllAccess } from '../store/permissions.js';
-import { renderAuthz, renderPostCommitHook, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
+import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
+import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
 import {
   discardStaged,
   fsyncDir,
@@ -20,7 +21,8 @@ import { syncCredentials } from '../authz/credentials.js';
 import { AuthzChecker } from '../authz/canary.js';
 import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type PreparedAuthz } from '../authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
-import { TracHelper, renderProjectTracIni, renderSharedTracIni } from './trac.js';
+import { TracHelper } from './trac.js';
+import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../files/trac/ini.js';
 import { run } from '../sys/process.js';
 import {
   chownTree,
@@ -127,7 +129,9 @@ export class Reconciler {
   private async doInit(): Promise<void> {
     await this.initFiles();
     const l = this.l;
-    await writeFileAtomic(l.tracInherit, renderSharedTracIni({ secureCookies: this.cfg.publicUrl.startsWith('https:') }));
+    await publishTracIni(l.tracInherit, renderSharedTracIni({ secureCookies: this.cfg.publicUrl.startsWith('https:') }), this.trac, {
+      shared: true,
+    });
     const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
     // The template is named by what it holds, so a new Trac or new role permissions make a new one.
     const basePerms = renderTracPermissions({ slug: 'template', visibility: 'private', members: [] });
@@ -233,7 +237,7 @@ export class Reconciler {
       } else {
         const removed = purgeTracEnv(envDir);
         if (removed.length) log.warn('removed from a Trac environment what Keelson does not own', { slug: p.slug, removed });
-        await writeFileAtomic(path.join(envDir, 'conf', 'trac.ini'), ini);
+        await publishTracIni(path.join(envDir, 'conf', 'trac.ini'), ini, this.trac, { shared: false });
         await ownTracEnv(envDir, this.owners, { deep: false });
         // Trac's permission table converged and repository rows other than the project's own
         // removed (Trac as the Trac user; both are no-ops, without a write, when they hold).
@@ -262,7 +266,7 @@ export class Reconciler {
    */
   private async stageEnv(stagedEnv: string, ini: string, perms: [string, string][]): Promise<void> {
     await fs.promises.cp(this.template, stagedEnv, { recursive: true, verbatimSymlinks: true });
-    await writeFileAtomic(path.join(stagedEnv, 'conf', 'trac.ini'), ini);
+    await publishTracIni(path.join(stagedEnv, 'conf', 'trac.ini'), ini, this.trac, { shared: false });
     await ownTracEnv(stagedEnv, this.owners, { deep: true });
     await this.trac.call('prepare_env', { target: stagedEnv, perms });
   }
@@ -291,7 +295,7 @@ export class Reconciler {
     try {
       await createRepository(stage, p.repo_uuid);
       // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
-      await writeFileAtomic(path.join(stage, 'hooks', 'post-commit'), renderPostCommitHook(p.slug, this.l.commitSpool), { mode: 0o755 });
+      await publishPostCommitHook(stage, p.slug, this.l.commitSpool);
       await makeStandardLayout(stage);
       const authz = renderAuthz(access);
       await this.checker.verify(authz, access);
@@ -318,9 +322,7 @@ export class Reconciler {
       publisher: `pid:${process.pid}`,
     });
     if (r.stale) log.info('authz publish skipped: a newer version is already published', { slug, version });
-    const hook = await writeFileAtomic(path.join(repoDir, 'hooks', 'post-commit'), renderPostCommitHook(slug, this.l.commitSpool), {
-      mode: 0o755,
-    });
+    const hook = await publishPostCommitHook(repoDir, slug, this.l.commitSpool);
     const removed = purgeRepository(repoDir);
     if (removed.length) log.warn('removed from a repository what Keelson does not own', { slug, removed });
     await ownRepository(repoDir, this.owners, { deep: false });
@@ -336,6 +338,8 @@ export class Reconciler {
     const t0 = Date.now();
     const wasReady = this.filesReady !== undefined;
     await this.initFiles();
+    // The hook is one template with a checked slug: the shell parses it once here, not per project.
+    await checkHookTemplate(this.l.commitSpool);
     // initFiles has just synced the credentials, unless it ran earlier in this process.
     const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.owners?.apache) : { upserted: 0, removed: 0 };
     const cred = {
@@ -364,7 +368,8 @@ export class Reconciler {
       authz: PreparedAuthz;
       text: string;
       hook: Staged;
-      hookText?: string;
+      /** The hook is written (to its temporary name) with the authz file, once that one is checked. */
+      repoDir: string;
     }
     const items: Item[] = [];
     // 1. Render every project and compare with what is on disk.
@@ -379,8 +384,6 @@ export class Reconciler {
         const file = path.join(repoDir, 'conf', 'authz');
         sweepDeadTempsSync(path.dirname(file));
         const text = renderAuthz(s.access);
-        const hookFile = path.join(repoDir, 'hooks', 'post-commit');
-        const hookText = renderPostCommitHook(p.slug, this.l.commitSpool);
         items.push({
           id: p.id,
           slug: p.slug,
@@ -398,8 +401,8 @@ export class Reconciler {
             checksum: sha256(text),
             same: readIfExists(file) === text,
           },
-          hook: { target: hookFile },
-          hookText: readIfExists(hookFile) === hookText ? undefined : hookText,
+          hook: { target: '' },
+          repoDir,
         });
       } catch (e) {
         fail(p.id, p.slug, e);
@@ -417,7 +420,7 @@ export class Reconciler {
       const write = (i: Item) => {
         try {
           if (!i.authz.same) i.authz.tmp = writeTempSync(i.authz.input.file, i.text, { mode: 0o644 });
-          if (i.hookText !== undefined) i.hook.tmp = writeTempSync(i.hook.target, i.hookText, { mode: 0o755 });
+          i.hook = stagePostCommitHook(i.repoDir, i.slug, this.l.commitSpool);
         } catch (e) {
           bad.add(i);
           fail(i.id, i.slug, e);

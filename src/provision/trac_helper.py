@@ -132,6 +132,32 @@ def op_restore_env(req):
         env.shutdown()
 
 
+#: What only the shared trac.ini may hold: it disables the components that reach outside a
+#: project, and a project's own file must not be able to change that or point Trac at files.
+_SHARED_ONLY_SECTIONS = ('components', 'logging')
+_SHARED_ONLY_OPTIONS = (('inherit', 'plugins_dir'), ('inherit', 'templates_dir'), ('inherit', 'htdocs_dir'))
+
+
+def op_check_ini(req):
+    """Trac's own configuration parser reads the file Keelson is about to publish (and what it
+    inherits); a project's file may not hold what only the shared one may."""
+    from trac.config import Configuration
+    config = Configuration(req['path'])
+    if not req.get('shared'):
+        from configparser import RawConfigParser
+        own = RawConfigParser()
+        own.optionxform = str
+        with open(req['path'], encoding='utf-8') as f:
+            own.read_file(f)
+        for section in _SHARED_ONLY_SECTIONS:
+            if own.has_section(section):
+                raise ValueError('a project trac.ini may not have a [%s] section' % section)
+        for section, option in _SHARED_ONLY_OPTIONS:
+            if own.has_option(section, option):
+                raise ValueError('a project trac.ini may not set [%s] %s' % (section, option))
+    return {'sections': sorted(config.sections())}
+
+
 def op_list_perms(req):
     env = _open(req['path'])
     try:
