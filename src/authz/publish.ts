@@ -5,7 +5,7 @@ import type { DB } from '../store/db.js';
 import { nowIso } from '../store/db.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
-import { fsyncDir, tempBeside } from '../sys/fs.js';
+import { fsyncDir, tempBeside, writeFileAtomic } from '../sys/fs.js';
 import { pidAlive } from '../provision/owner.js';
 
 export interface PublishResult {
@@ -69,6 +69,16 @@ export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResu
   } finally {
     await discard(prepared);
   }
+}
+
+/**
+ * An authz file that is not yet live and has no version of its own (a repository in staging, about
+ * to be renamed into place): rendered, checked by libsvn and the canaries, written atomically.
+ */
+export async function writeCheckedAuthz(file: string, access: ProjectAccess, checker: AuthzChecker): Promise<void> {
+  const text = renderAuthz(access);
+  await checker.verify(text, access);
+  await writeFileAtomic(file, text, { mode: 0o644 });
 }
 
 /** A rendering checked and written to its temporary file, waiting for commitAuthz. */

@@ -22,8 +22,10 @@ import { TracHelper } from '../provision/trac.js';
 import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
 import { publishPostCommitHook } from '../files/hooks/post-commit.js';
 import { Apache } from '../provision/apache.js';
-import { renderAuthz, renderTracPermissions } from '../authz/render.js';
-import { fsyncDirSync, writeFileAtomic } from '../sys/fs.js';
+import { renderTracPermissions, type ProjectAccess } from '../authz/render.js';
+import { publishAuthz, writeCheckedAuthz } from '../authz/publish.js';
+import { AuthzChecker } from '../authz/canary.js';
+import { fsyncDirSync } from '../sys/fs.js';
 import { readAccess } from '../store/permissions.js';
 import { log } from '../sys/log.js';
 import { RunControl, type Progress } from './control.js';
@@ -68,7 +70,6 @@ export interface RestoreResult {
 }
 
 /** A staged repository answers to nobody until the reconciler publishes the project's real authz. */
-const DENY_ALL_AUTHZ = "# Restored by Keelson; the reconciler replaces this with the project's authz.\n[/]\n* =\n";
 
 /**
  * Restores a verified backup: checks the cross-tenant identity (slug, id, repository UUID),
@@ -146,6 +147,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const moved: { live: string; aside: string }[] = [];
   // Trac, as the Trac user through Keelson's helper: checks the new trac.ini, then resets the environment.
   const trac = new TracHelper(cfg, l);
+  // libsvn's parser, for every authz file the restore writes (deny-all until the reconciler publishes).
+  const checker = new AuthzChecker(cfg.python);
   let asideDir: string | undefined;
   const placed: string[] = [];
   try {
@@ -161,32 +164,30 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     // In place: the project is suspended, and its live repository denies everybody before a byte
     // is copied. Suspension alone reaches Apache only when the reconciler republishes authz; a
     // commit Apache accepted during the restore would be acknowledged and then discarded.
-    let denyAll: string | undefined;
+    let denyAll: ProjectAccess | undefined;
     if (mode === 'in-place') {
       const t = getProjectById(db, src.id)!;
       prevState = t.state;
       if (t.state !== 'suspended') setProjectState(db, t.id, 'suspended', null);
-      const snap = readAccess(db, src.id);
-      if (!snap) throw new NotFoundError(`project ${targetSlug} went away`);
-      denyAll = renderAuthz({ ...snap.access, suspended: true });
-      // Recorded as the published version first (the suspended snapshot's, whose rendering this is),
-      // so that a publisher still holding an older, active snapshot finds itself stale and cannot
-      // write it over the deny-all file (publishers rename inside this check; see publishAuthz).
-      const sum = crypto.createHash('sha256').update(denyAll).digest('hex');
-      db.transaction(() => {
-        const at = nowIso();
-        const r = db
-          .prepare(
-            `UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ?
-             WHERE id = ? AND (published_version IS NULL OR published_version <= ?)`,
-          )
-          .run(snap.version, sum, at, src.id, snap.version);
-        if (r.changes)
-          db.prepare(
-            `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, 1, ?, ?)`,
-          ).run(src.id, snap.version, sum, at, `restore:pid:${process.pid}`);
-      }).immediate();
-      await writeFileAtomic(path.join(repoDir, 'conf', 'authz'), denyAll, { mode: 0o644 });
+      // Published like any version (the suspended snapshot's): recorded and renamed in one write
+      // transaction, so a publisher still holding an older, active snapshot finds itself stale and
+      // cannot write it over the deny-all file. A newer version published meanwhile is suspended
+      // too; the loop publishes over it at its own version.
+      for (let attempt = 0; ; attempt++) {
+        const snap = readAccess(db, src.id);
+        if (!snap) throw new NotFoundError(`project ${targetSlug} went away`);
+        denyAll = { ...snap.access, suspended: true };
+        const r = await publishAuthz(db, {
+          projectId: src.id,
+          file: path.join(repoDir, 'conf', 'authz'),
+          access: denyAll,
+          version: snap.version,
+          checker,
+          publisher: `restore:pid:${process.pid}`,
+        });
+        if (!r.stale) break;
+        if (attempt === 5) throw new ConflictError(`the permissions of ${targetSlug} keep changing; restore not started`);
+      }
       await o.onSuspended?.();
       ctl.throwIfAborted();
     }
@@ -222,14 +223,14 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
       // A copy is a new repository: its own UUID, and nobody has access until the reconciler publishes.
       newUuid = crypto.randomUUID();
       await ctl.run('svnadmin', ['setuuid', svnStage, newUuid]);
-      fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), DENY_ALL_AUTHZ);
+      await writeCheckedAuthz(path.join(svnStage, 'conf', 'authz'), { slug: targetSlug, visibility: 'private', members: [] }, checker);
     } else {
       // Same UUID, new instance ID (setuuid makes one): Apache's FSFS caches are keyed by it, and
       // the restored revisions after the backup's youngest will differ from the ones they cached.
       await ctl.run('svnadmin', ['setuuid', svnStage, src.repoUuid]);
       // In place: the suspended project's authz (nobody)
       // until the reconciler publishes today's access rules after the restore.
-      fs.writeFileSync(path.join(svnStage, 'conf', 'authz'), denyAll!);
+      await writeCheckedAuthz(path.join(svnStage, 'conf', 'authz'), denyAll!, checker);
     }
     if (hasTrac) {
       // Today's trac.ini, never the backup's: an older release let Trac write it (a log file
@@ -346,6 +347,7 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     throw e;
   } finally {
     trac.close();
+    checker.close();
     clearInterval(leaseTimer);
     fs.rmSync(stage, { recursive: true, force: true });
     releaseLease(db, scope, backupId);
