@@ -21,6 +21,8 @@ export interface Config {
    */
   tracUser: string;
   tracGroup: string;
+  /** How long one run of each job kind may take before it is aborted and retried (KEELSON_JOB_TIMEOUT_*). */
+  jobTimeouts: { reconcile: number; credentials: number; backup: number };
   /** Seconds a Trac report's SQL may run before SQLite interrupts it (reports are owners' SQL). */
   tracReportSeconds: number;
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
@@ -88,6 +90,15 @@ function int(name: string, value: string | undefined, fallback: number): number 
   return n;
 }
 
+/** Whole seconds, 1 to a week. */
+function seconds(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 7 * 86_400)
+    throw new Error(`${name} must be whole seconds from 1 to 604800, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 /**
  * The data directory ends up inside generated files (Apache config, hook scripts) and in the
  * file:// URLs node-svn-ultimate passes through a shell, so it is held to a plain character set.
@@ -122,6 +133,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
     tracUser: env.KEELSON_TRAC_USER || 'keelson-trac',
     tracGroup: env.KEELSON_TRAC_GROUP || env.KEELSON_TRAC_USER || 'keelson-trac',
+    jobTimeouts: {
+      reconcile: seconds('KEELSON_JOB_TIMEOUT_RECONCILE', env.KEELSON_JOB_TIMEOUT_RECONCILE, 600) * 1000,
+      credentials: seconds('KEELSON_JOB_TIMEOUT_CREDENTIALS', env.KEELSON_JOB_TIMEOUT_CREDENTIALS, 300) * 1000,
+      backup: seconds('KEELSON_JOB_TIMEOUT_BACKUP', env.KEELSON_JOB_TIMEOUT_BACKUP, 6 * 3600) * 1000,
+    },
     tracReportSeconds: int('KEELSON_TRAC_REPORT_SECONDS', env.KEELSON_TRAC_REPORT_SECONDS, 10) || 10,
     python: env.KEELSON_PYTHON || '/usr/bin/python3',
     workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,

@@ -83,9 +83,11 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       worker = new Worker(
         db,
         {
-          [JOB_RECONCILE]: (job) => reconciler.reconcile(job.project_id!),
-          [JOB_CREDENTIALS]: () => reconciler.syncCredentials(),
-          [JOB_BACKUP]: backupJobHandler(new BackupService(db, cfg, cfg.backup), db),
+          // A project's reconcile: Trac helper calls have their own timeouts inside it.
+          [JOB_RECONCILE]: { run: (job) => reconciler.reconcile(job.project_id!), timeoutMs: cfg.jobTimeouts.reconcile },
+          [JOB_CREDENTIALS]: { run: () => reconciler.syncCredentials(), timeoutMs: cfg.jobTimeouts.credentials },
+          // A backup aborts (its programs killed, staging removed) when its time is up.
+          [JOB_BACKUP]: { run: backupJobHandler(new BackupService(db, cfg, cfg.backup), db), timeoutMs: cfg.jobTimeouts.backup },
         },
         { concurrency: cfg.workerConcurrency, staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000 },
       );

@@ -56,6 +56,8 @@ export interface RunOptions {
   trigger?: 'schedule' | 'api' | 'cli' | 'manual';
   actor?: string;
   onProgress?: (p: Progress) => void;
+  /** Aborts the run (its programs killed, staging removed, recorded as failed with the reason). */
+  signal?: AbortSignal;
 }
 
 export type RunResult = { backup: BackupRow; skipped?: undefined } | { backup?: BackupRow; skipped: string };
@@ -245,6 +247,11 @@ export class BackupService {
   ): Promise<BackupRow> {
     const scope = scopeOf(projectId);
     const ctl = new RunControl(o.onProgress);
+    if (o.signal) {
+      const onAbort = () => ctl.abort(o.signal!.reason instanceof Error ? o.signal!.reason : new Error(String(o.signal!.reason)));
+      if (o.signal.aborted) onAbort();
+      else o.signal.addEventListener('abort', onAbort, { once: true });
+    }
     const vol = () => volumeOf(this.root);
     const reserve: Reserve = reserveFor(vol(), this.settings, sameDevice(this.root, this.cfg.dataDir));
     let need: Need = { bytes: 0, inodes: 0 };

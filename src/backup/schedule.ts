@@ -31,9 +31,9 @@ export function enqueueBackups(db: DB, kind: BackupKind, trigger: 'schedule' | '
  * a refusal backs off (see BackupService.backoffUntil) and a failure waits for the next schedule.
  */
 export function backupJobHandler(svc: BackupService, db: DB) {
-  return async (job: Job): Promise<void> => {
+  return async (job: Job, signal?: AbortSignal): Promise<void> => {
     const p = JSON.parse(job.payload || '{}') as BackupJobPayload;
-    const o = { kind: p.kind, trigger: p.trigger ?? 'schedule', actor: p.actor ?? 'scheduler' } as const;
+    const o = { kind: p.kind, trigger: p.trigger ?? 'schedule', actor: p.actor ?? 'scheduler', signal } as const;
     try {
       if (job.project_id === null) {
         await svc.runControl(o);

@@ -2,7 +2,16 @@ import type { DB } from '../store/db.js';
 import { claim, complete, fail, heartbeat, recoverAbandoned, workerId, type Job } from './queue.js';
 import { log } from '../sys/log.js';
 
-export type Handler = (job: Job) => Promise<void>;
+/** Runs one job; `signal` aborts when the job's time is up (or the worker stops): stop then. */
+export type Handler = (job: Job, signal: AbortSignal) => Promise<void>;
+
+/** A kind's handler and how long one run may take. */
+export interface JobKind {
+  run: Handler;
+  timeoutMs: number;
+}
+
+export class JobTimeoutError extends Error {}
 
 export interface WorkerOptions {
   concurrency: number;
@@ -29,7 +38,7 @@ export class Worker {
 
   constructor(
     private readonly db: DB,
-    private readonly handlers: Record<string, Handler>,
+    private readonly kinds: Record<string, JobKind>,
     private readonly opts: WorkerOptions,
   ) {
     this.pollMs = opts.pollMs ?? 500;
@@ -106,12 +115,30 @@ export class Worker {
     this.timer.unref();
   }
 
+  /**
+   * A run past its kind's timeout has its signal aborted; the worker still waits for the handler
+   * to return (so a project's jobs never overlap), then records the run as failed: it is retried
+   * with backoff like any failure.
+   */
   private async run(job: Job): Promise<void> {
-    const handler = this.handlers[job.kind];
+    const kind = this.kinds[job.kind];
     const t0 = Date.now();
+    const ac = new AbortController();
+    const timer = kind
+      ? setTimeout(
+          () =>
+            ac.abort(
+              new JobTimeoutError(
+                `${job.kind} timed out after ${kind.timeoutMs < 10_000 ? `${kind.timeoutMs} ms` : `${Math.round(kind.timeoutMs / 1000)} s`}`,
+              ),
+            ),
+          kind.timeoutMs,
+        )
+      : undefined;
     try {
-      if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
-      await handler(job);
+      if (!kind) throw new Error(`no handler for job kind ${job.kind}`);
+      await kind.run(job, ac.signal);
+      if (ac.signal.aborted) throw ac.signal.reason;
       complete(this.db, job.id, this.id);
       log.info('job done', { id: job.id, kind: job.kind, project: job.project_id, ms: Date.now() - t0 });
     } catch (e) {
@@ -126,6 +153,8 @@ export class Worker {
         error: msg,
       });
       this.opts.onFailed?.(job, msg, state === 'failed');
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
