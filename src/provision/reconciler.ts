@@ -3,7 +3,15 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
-import { getProjectById, setProjectState, audit, type ProjectRow } from '../store/model.js';
+import {
+  getProjectById,
+  setProjectError,
+  setProjectErrorOfKind,
+  setProjectState,
+  setTracPermVersion,
+  audit,
+  type ProjectRow,
+} from '../store/model.js';
 import { readAccess, readAllAccess } from '../store/permissions.js';
 import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
 import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
@@ -195,10 +203,10 @@ export class Reconciler {
         // Revision 1 is in the spool, held there until the environment existed.
         await this.drainCommitSpool();
       } else if (now?.last_error) {
-        this.db.prepare(`UPDATE projects SET last_error = NULL WHERE id = ?`).run(p.id);
+        setProjectError(this.db, p.id, null);
       }
     } catch (e) {
-      this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(String((e as Error).message).slice(0, 2000), p.id);
+      setProjectError(this.db, p.id, String((e as Error).message));
       throw e;
     }
   }
@@ -250,9 +258,7 @@ export class Reconciler {
         if (p.trac_perm_version === version && (r.added.length || r.removed.length))
           log.warn("Trac's permission table had drifted from Keelson's; converged", { slug: p.slug, added: r.added, removed: r.removed });
       }
-      this.db
-        .prepare(`UPDATE projects SET trac_perm_version = ? WHERE id = ? AND (trac_perm_version IS NULL OR trac_perm_version < ?)`)
-        .run(version, p.id, version);
+      setTracPermVersion(this.db, p.id, version);
     } catch (e) {
       if (stagedEnv) fs.rmSync(stagedEnv, { recursive: true, force: true });
       throw e;
@@ -360,7 +366,7 @@ export class Reconciler {
     const fail = (id: number, slug: string, e: unknown) => {
       const error = e instanceof Error ? e.message : String(e);
       failed.push({ slug, error });
-      this.db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(error.slice(0, 2000), id);
+      setProjectError(this.db, id, error);
     };
     interface Item {
       id: number;
@@ -526,16 +532,14 @@ export class Reconciler {
         } catch (err) {
           const delayMs = Math.min((retry?.delayMs ?? 500) * 2, 300_000);
           this.spoolRetry.set(slug, { at: Date.now() + delayMs, delayMs });
-          const message = `${SPOOL_ERROR}${(err as Error).message}`.slice(0, 2000);
-          this.db.prepare(`UPDATE projects SET last_error = ? WHERE slug = ? AND state <> 'deleted'`).run(message, slug);
+          const message = (err as Error).message;
+          setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, message);
           log.warn('commits not delivered to Trac; kept in the spool', { slug, revs: e.revs, retryInMs: delayMs, error: message });
           continue;
         }
         if (retry) {
           this.spoolRetry.delete(slug);
-          this.db
-            .prepare(`UPDATE projects SET last_error = NULL WHERE slug = ? AND state <> 'deleted' AND last_error LIKE ?`)
-            .run(slug, `${SPOOL_ERROR}%`);
+          setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, null);
         }
       } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - mtimeMs(f) < 3_600_000)) {
         // A project still being provisioned: its first commit waits for its environment.

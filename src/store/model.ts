@@ -242,6 +242,31 @@ export function removeMember(db: DB, actor: string, slug: string, user: string):
   }).immediate();
 }
 
+/** Trac's permission table now holds this permission version (never moves it back). */
+export function setTracPermVersion(db: DB, id: number, version: number): void {
+  db.prepare(`UPDATE projects SET trac_perm_version = ? WHERE id = ? AND (trac_perm_version IS NULL OR trac_perm_version < ?)`).run(
+    version,
+    id,
+    version,
+  );
+}
+
+/** A live project's last error (what went wrong converging it), shown as `lastError`; null clears it. */
+export function setProjectError(db: DB, id: number, message: string | null): void {
+  db.prepare(`UPDATE projects SET last_error = ? WHERE id = ?`).run(message === null ? null : message.slice(0, 2000), id);
+}
+
+/**
+ * The same by slug, for one kind of error only: clearing (message null) removes the last error only
+ * when it starts with `prefix`, so recovering from one failure does not hide another.
+ */
+export function setProjectErrorOfKind(db: DB, slug: string, prefix: string, message: string | null): void {
+  if (message !== null)
+    db.prepare(`UPDATE projects SET last_error = ? WHERE slug = ? AND state <> 'deleted'`).run(`${prefix}${message}`.slice(0, 2000), slug);
+  else
+    db.prepare(`UPDATE projects SET last_error = NULL WHERE slug = ? AND state <> 'deleted' AND last_error LIKE ?`).run(slug, `${prefix}%`);
+}
+
 export function setProjectState(db: DB, id: number, state: ProjectRow['state'], lastError: string | null = null, actor = 'system'): void {
   db.transaction(() => {
     const was = getProjectById(db, id)?.state;
