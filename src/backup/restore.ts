@@ -13,7 +13,7 @@ import {
   members,
   setProjectState,
 } from '../store/model.js';
-import { enqueue } from '../jobs/queue.js';
+import { enqueue } from '../store/jobs.js';
 import { ConflictError, DomainError, InputError, NotAllowedError, NotFoundError } from '../errors.js';
 import { assertSlug } from '../names.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';

@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { DB } from '../store/db.js';
-import { enqueue, type Job } from '../jobs/queue.js';
+import { enqueue, type Job } from '../store/jobs.js';
 import { log } from '../sys/log.js';
 import { alert } from './alert.js';
 import type { BackupService } from './engine.js';

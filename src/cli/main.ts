@@ -5,7 +5,7 @@ import { createApiToken } from '../store/model.js';
 import { Reconciler } from '../provision/reconciler.js';
 import { Apache } from '../provision/apache.js';
 import { getProject, getProjectById, JOB_RECONCILE } from '../store/model.js';
-import { enqueue } from '../jobs/queue.js';
+import { enqueue } from '../store/jobs.js';
 import { log } from '../sys/log.js';
 import { BACKUP_HELP, backupCommand } from '../backup/cli.js';
 import { parse, UsageError } from './args.js';
@@ -60,7 +60,7 @@ async function command(cmd: string, rest: string[]): Promise<number> {
         },
         'keelson serve [--no-api] [--no-worker] [--no-apache] [--no-scheduler]',
       );
-      const { serve } = await import('../server.js');
+      const { serve } = await import('../main/serve.js');
       const h = await serve(cfg, {
         api: !only && !o['no-api'],
         worker: !o['no-worker'],

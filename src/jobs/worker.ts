@@ -1,5 +1,5 @@
 import type { DB } from '../store/db.js';
-import { claim, complete, fail, heartbeat, recoverAbandoned, workerId, type Job } from './queue.js';
+import { claim, complete, deleteHeartbeat, fail, heartbeat, recoverAbandoned, workerId, writeHeartbeat, type Job } from '../store/jobs.js';
 import { log } from '../sys/log.js';
 
 /** Runs one job; `signal` aborts when the job's time is up (or the worker stops): stop then. */
@@ -69,7 +69,7 @@ export class Worker {
     if (this.timer) clearTimeout(this.timer);
     await Promise.allSettled([...this.running.values()]);
     if (this.beat) clearInterval(this.beat);
-    this.db.prepare(`DELETE FROM heartbeats WHERE component = ?`).run(`worker:${this.id}`);
+    deleteHeartbeat(this.db, `worker:${this.id}`);
   }
 
   get busy(): number {
@@ -77,12 +77,7 @@ export class Worker {
   }
 
   private writeHeartbeat(): void {
-    this.db
-      .prepare(
-        `INSERT INTO heartbeats (component, at, details) VALUES (?, ?, ?)
-         ON CONFLICT(component) DO UPDATE SET at = excluded.at, details = excluded.details`,
-      )
-      .run(`worker:${this.id}`, Date.now(), JSON.stringify({ running: this.running.size }));
+    writeHeartbeat(this.db, `worker:${this.id}`, { running: this.running.size });
   }
 
   private onBeat(): void {

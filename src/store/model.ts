@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { DB } from './db.js';
 import { nowIso } from './db.js';
-import { enqueue } from '../jobs/queue.js';
+import { enqueue } from './jobs.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { assertSlug, assertUser, type Role, type Visibility } from '../names.js';
 import { apacheHash, newAccessToken } from '../authz/credentials.js';
@@ -358,4 +358,13 @@ export function searchUsers(db: DB, q: string, limit: number, offset: number): {
   const total = (db.prepare(`SELECT count(*) AS n FROM users WHERE ${where}`).get(like, like) as { n: number }).n;
   const rows = db.prepare(`SELECT * FROM users WHERE ${where} ORDER BY name LIMIT ? OFFSET ?`).all(like, like, limit, offset) as UserRow[];
   return { rows, total };
+}
+
+export function membershipCount(db: DB, userId: number): number {
+  return db.prepare(`SELECT count(*) FROM memberships WHERE user_id = ?`).pluck().get(userId) as number;
+}
+
+/** Ids of every project that is not deleted (the nightly drift repair reconciles them all). */
+export function liveProjectIds(db: DB): number[] {
+  return db.prepare(`SELECT id FROM projects WHERE state <> 'deleted'`).pluck().all() as number[];
 }

@@ -1,6 +1,6 @@
 import type { DB } from './db.js';
 import { nowIso } from './db.js';
-import { enqueue } from '../jobs/queue.js';
+import { enqueue } from './jobs.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { assertRulePath, assertSubject, type Access, type Visibility } from '../names.js';
 import type { PathRule, ProjectAccess } from '../authz/render.js';
@@ -273,4 +273,9 @@ export function readAllAccess(db: DB): { project: VersionedProject; access: Proj
       version: p.perm_version,
     }));
   })();
+}
+
+/** A live project with its permission and publish versions (the authz status). */
+export function versionedProject(db: DB, slug: string): VersionedProject | undefined {
+  return db.prepare(`SELECT * FROM projects WHERE slug = ? AND state <> 'deleted'`).get(slug) as VersionedProject | undefined;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import request from 'supertest';
 import { loadConfig, layout, type Config } from '../../src/config.js';
-import { serve, type Running, type ServeOptions } from '../../src/server.js';
+import { serve, type Running, type ServeOptions } from '../../src/main/serve.js';
 import { createApiToken } from '../../src/store/model.js';
 
 export async function freePort(): Promise<number> {

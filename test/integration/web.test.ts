@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import request from 'supertest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
-import { createApp } from '../../src/api/app.js';
+import { createApp } from '../../src/http/app.js';
+import { makeContext } from '../../src/main/context.js';
 import { createApiToken, createProject, createUser, getProject, setMember } from '../../src/store/model.js';
-import { setCapacity } from '../../src/web/store.js';
+import { setCapacity } from '../../src/store/web.js';
 import { tempDataDir } from '../helpers/host.js';
 
 /**
@@ -28,7 +29,7 @@ function makeApp(env: Record<string, string> = {}) {
   const db = openDatabase(`${dataDir}/keelson.db`);
   dbs.push(db);
   process.env.KEELSON_LOG ??= 'silent';
-  const app = createApp({ db, cfg });
+  const app = createApp({ ctx: makeContext(db, cfg) });
   return { app, db, cfg };
 }
 
@@ -496,7 +497,7 @@ describe('web UI security', () => {
     assert.equal((await ops('post', '/api/v1/projects/one/resume')).status, 409);
     assert.equal((await ops('post', '/api/v1/projects/bobs/suspend')).status, 409);
     // Disk samples as JSON.
-    const { sampleDisk } = await import('../../src/web/store.js');
+    const { sampleDisk } = await import('../../src/domain/capacity.js');
     sampleDisk(db, cfg);
     const ds = await ops('get', '/api/v1/disk-samples?hours=1');
     assert.deepEqual(ds.body.samples.map((x: { volume: string }) => x.volume).sort(), ['backup', 'data']);

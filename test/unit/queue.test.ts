@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { claim, complete, enqueue, fail, heartbeat, recoverAbandoned } from '../../src/jobs/queue.js';
+import { claim, complete, enqueue, fail, heartbeat, recoverAbandoned } from '../../src/store/jobs.js';
 import os from 'node:os';
 
 function db() {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
-import { enqueue } from '../../src/jobs/queue.js';
+import { enqueue } from '../../src/store/jobs.js';
 import { Worker } from '../../src/jobs/worker.js';
 
 function db() {

@@ -1,8 +1,7 @@
 import express from 'express';
 import { z } from 'zod';
-import type { DB } from '../../store/db.js';
-import type { Config } from '../../config.js';
-import { enqueue } from '../../jobs/queue.js';
+import type { Ctx } from '../../domain/context.js';
+import { enqueue } from '../../store/jobs.js';
 import { getProject, requireProject } from '../../store/model.js';
 import { InputError, NotFoundError } from '../../errors.js';
 import { actorLabel, requireAdmin, requireProjectRole, type Authed } from '../auth.js';
@@ -11,12 +10,6 @@ import { BackupService } from '../../backup/engine.js';
 import { backupView, lastGood, listBackups } from '../../backup/catalog.js';
 import { restoreBackup } from '../../backup/restore.js';
 import { JOB_BACKUP, enqueueBackups } from '../../backup/schedule.js';
-
-export interface BackupRouteDeps {
-  db: DB;
-  cfg: Config;
-  onEnqueue?: () => void;
-}
 
 const listQuery = z.strictObject({ project: slug.optional() });
 const runBody = z.strictObject({
@@ -33,8 +26,9 @@ const restoreBody = z.strictObject({
 });
 
 /** GET/POST /backups, POST /backups/:id/restore (admin); GET /projects/:slug/backups (the project's owner). */
-export function backupRoutes(deps: BackupRouteDeps): express.Router {
-  const { db, cfg } = deps;
+export function backupRoutes(ctx: Ctx): express.Router {
+  const { db, cfg } = ctx;
+  const deps = { onEnqueue: () => ctx.fx.enqueued() };
   const svc = new BackupService(db, cfg, cfg.backup);
   const r = express.Router();
 
@@ -49,7 +43,7 @@ export function backupRoutes(deps: BackupRouteDeps): express.Router {
     res.json(listing(q.project ? requireProject(db, q.project).id : undefined));
   });
 
-  r.get('/projects/:slug/backups', requireProjectRole(db, 'owner'), (req, res) => {
+  r.get('/projects/:slug/backups', requireProjectRole(ctx, 'owner'), (req, res) => {
     const p = requireProject(db, slug.parse(req.params.slug));
     const { volume, ...rest } = listing(p.id);
     void volume; // the volume is the operator's business

@@ -1,6 +1,6 @@
 import { html, raw, esc, type Html } from './html.js';
-import { fmtBytes } from '../sys/bytes.js';
-import type { DiskSample } from './store.js';
+import { fmtBytes } from '../../sys/bytes.js';
+import type { DiskSample } from '../../domain/capacity.js';
 
 /**
  * Used space of the data and backup volumes over time, as an inline SVG (no script, no library),

@@ -1,18 +1,13 @@
 /**
- * The web UI's own rows: sessions, throttles, settings (capacity gate), waitlist, invites and disk
- * samples (schema in src/store/schema/web.ts). Every write is one statement or one transaction.
+ * The rows of sign-in and the capacity gate: sessions, throttles, settings, waitlist, invites and
+ * disk samples (schema in src/store/schema/web.ts). Every write is one statement or one
+ * transaction; the rules that use them live in src/domain/.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { volumeOf } from '../sys/volume.js';
-import path from 'node:path';
-import type { DB } from '../store/db.js';
-import { nowIso } from '../store/db.js';
-import * as model from '../store/model.js';
-import { ConflictError, DomainError, InputError } from '../errors.js';
-import type { Config } from '../config.js';
-import { layout } from '../config.js';
-import { log } from '../sys/log.js';
+import type { DB } from './db.js';
+import { nowIso } from './db.js';
+import * as model from './model.js';
+import { InputError } from '../errors.js';
 
 export const sha256 = (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
 
@@ -62,41 +57,8 @@ export function setCapacity(db: DB, actor: string, c: Capacity): void {
   }).immediate();
 }
 
-/** Free and total bytes of the volume holding `dir` (what an unprivileged writer can use). */
-export function volume(dir: string): { path: string; totalBytes: number; freeBytes: number } {
-  const v = volumeOf(dir);
-  return { path: v.path, totalBytes: v.totalBytes, freeBytes: v.freeBytes };
-}
-
 export function liveProjectCount(db: DB): number {
   return (db.prepare(`SELECT count(*) AS n FROM projects WHERE state NOT IN ('deleted','deleting')`).get() as { n: number }).n;
-}
-
-export interface GateState {
-  capacity: Capacity;
-  projects: number;
-  freeBytes: number;
-  /** Why new projects are not taken now (null: they are). */
-  full: string | null;
-  /** Whether a new account may be made without an invite. */
-  signupOpen: boolean;
-}
-
-export function gate(db: DB, cfg: Config): GateState {
-  const capacity = getCapacity(db);
-  const projects = liveProjectCount(db);
-  const freeBytes = volume(cfg.dataDir).freeBytes;
-  let full: string | null = null;
-  if (capacity.maxProjects !== null && projects >= capacity.maxProjects) full = 'this host has reached its limit of projects';
-  else if (freeBytes < capacity.minFreeBytes) full = 'this host is low on disk space';
-  return { capacity, projects, freeBytes, full, signupOpen: capacity.signupMode === 'open' && full === null };
-}
-
-/** 503: the capacity gate is shut. A switch the operator set, not an outage. */
-export class CapacityError extends DomainError {
-  constructor(message: string) {
-    super(503, 'capacity', message);
-  }
 }
 
 // ---- sessions ----
@@ -216,9 +178,8 @@ export interface InviteRow {
   used_by: string | null;
 }
 
-/** Makes an invite code (shown once, and logged, since there is no mail); marks the waitlist entry invited. */
-export function createInvite(db: DB, actor: string, email: string | null): string {
-  const code = 'inv-' + crypto.randomBytes(12).toString('base64url');
+/** Records an invite (its code's hash only) and marks the waitlist entry invited, in one transaction. */
+export function insertInvite(db: DB, actor: string, code: string, email: string | null): void {
   db.transaction(() => {
     db.prepare(`INSERT INTO invites (code_hash, email, created_at, created_by) VALUES (?, ?, ?, ?)`).run(
       sha256(code),
@@ -229,8 +190,6 @@ export function createInvite(db: DB, actor: string, email: string | null): strin
     if (email) db.prepare(`UPDATE waitlist SET invited_at = ? WHERE email = ?`).run(nowIso(), email);
     model.audit(db, actor, 'invite.create', email ?? '(no address)');
   }).immediate();
-  log.info('invite created', { email, code, by: actor });
-  return code;
 }
 export function listInvites(db: DB): InviteRow[] {
   return db.prepare(`SELECT id, email, created_at, created_by, used_at, used_by FROM invites ORDER BY id DESC`).all() as InviteRow[];
@@ -246,91 +205,17 @@ export function useInvite(db: DB, code: string, user: string): void {
   if (r.changes !== 1) throw new InputError('invite: this invite code is not valid or was already used');
 }
 
-// ---- signup ----
-
-export interface SignupInput {
-  username: string;
-  email: string;
-  password: string;
-  invite?: string;
-  project?: { slug: string; title?: string; visibility: 'private' | 'public' };
-}
-
-/**
- * A new account and, optionally, its first project, in one transaction: either both exist
- * afterwards or neither. The capacity gate is checked inside the transaction, so two signups
- * racing for the last slot cannot both get it.
- */
-export function signup(db: DB, cfg: Config, input: SignupInput, address: string) {
-  return db
-    .transaction(() => {
-      const g = gate(db, cfg);
-      const invited = input.invite ? inviteValid(db, input.invite) : false;
-      if (input.invite && !invited) throw new InputError('invite: this invite code is not valid or was already used');
-      if (!invited) {
-        if (g.capacity.signupMode === 'closed') throw new CapacityError('signup is closed on this host; join the waitlist');
-        if (g.capacity.signupMode === 'invite') throw new CapacityError('signup on this host needs an invite code');
-        if (g.full) throw new CapacityError(`${g.full}; join the waitlist`);
-      } else if (input.project && g.freeBytes < g.capacity.minFreeBytes) {
-        // An invite lets a person past the project limit and the signup mode, never past the disk floor.
-        throw new CapacityError('this host is low on disk space; try again later');
-      }
-      if (model.getUser(db, input.username)) throw new ConflictError(`username: ${input.username} is taken`);
-      if (input.project && model.getProject(db, input.project.slug))
-        throw new ConflictError(`project.slug: a project named ${input.project.slug} exists`);
-      const { user, accessToken } = model.createUser(db, `signup:${address}`, {
-        name: input.username,
-        email: input.email,
-        password: input.password,
-      });
-      if (input.invite) useInvite(db, input.invite, input.username);
-      const project = input.project
-        ? model.createProject(db, `user:${input.username}`, {
-            slug: input.project.slug,
-            title: input.project.title || input.project.slug,
-            visibility: input.project.visibility,
-            owner: input.username,
-          })
-        : undefined;
-      return { user, accessToken, project };
-    })
-    .immediate();
-}
-
-/** Creates a project for a signed-in user, through the capacity gate (admins pass it). */
-export function createOwnProject(
-  db: DB,
-  cfg: Config,
-  actor: { user: string; admin: boolean },
-  p: { slug: string; title?: string; visibility: 'private' | 'public' },
-) {
-  return db
-    .transaction(() => {
-      if (!actor.admin) {
-        const g = gate(db, cfg);
-        if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
-      }
-      return model.createProject(db, `user:${actor.user}`, {
-        slug: p.slug,
-        title: p.title || p.slug,
-        visibility: p.visibility,
-        owner: actor.user,
-      });
-    })
-    .immediate();
-}
-
 // ---- disk samples and project storage ----
 
-export function sampleDisk(db: DB, cfg: Config): void {
-  const at = Date.now();
+/** One sample per volume at `at`; 30 days of history is what the chart shows, older rows go. */
+export function insertDiskSamples(
+  db: DB,
+  at: number,
+  samples: { volume: 'data' | 'backup'; path: string; totalBytes: number; freeBytes: number }[],
+): void {
   const ins = db.prepare(`INSERT OR REPLACE INTO disk_samples (at, volume, path, total_bytes, free_bytes) VALUES (?, ?, ?, ?, ?)`);
-  const d = volume(cfg.dataDir);
-  const b = volume(cfg.backupDir);
   db.transaction(() => {
-    ins.run(at, 'data', d.path, d.totalBytes, d.freeBytes);
-    ins.run(at, 'backup', b.path, b.totalBytes, b.freeBytes);
-    // 30 days of history is what the chart shows; older rows go.
+    for (const x of samples) ins.run(at, x.volume, x.path, x.totalBytes, x.freeBytes);
     db.prepare(`DELETE FROM disk_samples WHERE at < ?`).run(at - 30 * 86_400_000);
   })();
 }
@@ -344,40 +229,4 @@ export interface DiskSample {
 }
 export function diskSamples(db: DB, sinceMs: number): DiskSample[] {
   return db.prepare(`SELECT * FROM disk_samples WHERE at >= ? ORDER BY at`).all(sinceMs) as DiskSample[];
-}
-
-/** Bytes under a directory (files' allocated size), 0 if it does not exist. */
-export async function du(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) {
-        const st = await fs.promises.lstat(p).catch(() => undefined);
-        if (st) total += st.blocks * 512;
-      }
-    }
-  };
-  await walk(dir);
-  return total;
-}
-
-const usageCache = new Map<string, { at: number; bytes: number }>();
-/** Repository + Trac environment size of a project; cached for a minute (a walk per page view would be wasteful). */
-export async function projectUsage(cfg: Config, slug: string): Promise<number> {
-  const l = layout(cfg);
-  const key = `${cfg.dataDir}:${slug}`;
-  const hitc = usageCache.get(key);
-  if (hitc && Date.now() - hitc.at < 60_000) return hitc.bytes;
-  const bytes = (await du(path.join(l.svnRoot, slug))) + (await du(path.join(l.tracRoot, slug)));
-  // A project still being made has nothing on disk yet: not worth remembering.
-  if (bytes > 0) usageCache.set(key, { at: Date.now(), bytes });
-  return bytes;
 }

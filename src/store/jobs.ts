@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { DB } from '../store/db.js';
+import type { DB } from './db.js';
 
 export interface Job {
   id: number;
@@ -147,4 +147,27 @@ export function fail(db: DB, job: Job, worker: string, error: string, now = Date
     worker,
   );
   return 'failed';
+}
+
+/** A component's heartbeat (the worker beats every few seconds; health reads the newest). */
+export function writeHeartbeat(db: DB, component: string, details: object, now = Date.now()): void {
+  db.prepare(
+    `INSERT INTO heartbeats (component, at, details) VALUES (?, ?, ?)
+     ON CONFLICT(component) DO UPDATE SET at = excluded.at, details = excluded.details`,
+  ).run(component, now, JSON.stringify(details));
+}
+export function deleteHeartbeat(db: DB, component: string): void {
+  db.prepare(`DELETE FROM heartbeats WHERE component = ?`).run(component);
+}
+
+/** What health reports: the database answers, the newest worker heartbeat, jobs waiting or running. */
+export function healthFacts(db: DB): { database: boolean; workerBeatAt: number | null; jobsQueued: number | null } {
+  try {
+    if ((db.prepare('SELECT 1 AS one').get() as { one: number }).one !== 1) throw new Error('no answer');
+  } catch {
+    return { database: false, workerBeatAt: null, jobsQueued: null };
+  }
+  const at = db.prepare(`SELECT max(at) FROM heartbeats WHERE component LIKE 'worker:%'`).pluck().get() as number | null;
+  const n = db.prepare(`SELECT count(*) FROM jobs WHERE state IN ('pending','running')`).pluck().get() as number;
+  return { database: true, workerBeatAt: at, jobsQueued: n };
 }

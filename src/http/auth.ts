@@ -1,25 +1,21 @@
 import crypto from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { DB } from '../store/db.js';
-import type { Config } from '../config.js';
-import * as model from '../store/model.js';
-import * as web from '../web/store.js';
-import { AuthenticationError, DomainError, NotAllowedError, NotFoundError } from '../errors.js';
+import type { Actor, Ctx } from '../domain/context.js';
+import {
+  actorForToken,
+  csrfSecret,
+  endSession as dropSession,
+  sessionFor,
+  startSession as newSession,
+  type SessionRow,
+} from '../domain/sessions.js';
+import { projectFor } from '../domain/projects.js';
+import { AuthenticationError, DomainError, NotAllowedError } from '../errors.js';
 import type { Role } from '../names.js';
+import type { Config } from '../config.js';
+import type { UserRow } from '../domain/users.js';
 
-/**
- * Who is making a request. Admin API tokens (`keelson token create`) act as operators; a
- * signed-in web user acts as themselves (sessions are added by the web UI module, which sets
- * `req.actor` the same way before these guards run).
- */
-export interface Actor {
-  kind: 'token' | 'user';
-  /** Audit name: `token:NAME` or `user:NAME`. */
-  label: string;
-  /** The user's name when kind is 'user'. */
-  user?: string;
-  admin: boolean;
-}
+export type { Actor };
 
 export interface Authed extends Request {
   actor?: Actor;
@@ -28,14 +24,14 @@ export interface Authed extends Request {
 export const actorLabel = (req: Authed): string => req.actor?.label ?? 'anonymous';
 
 /** Reads a Bearer admin token if one is sent; leaves `req.actor` alone otherwise. */
-export function bearerToken(db: DB): RequestHandler {
+export function bearerToken(ctx: Ctx): RequestHandler {
   return (req: Authed, _res, next) => {
     const header = req.get('authorization');
     if (header !== undefined) {
       const m = header.match(/^Bearer (\S+)$/);
-      const tok = m ? model.findApiToken(db, m[1]!) : undefined;
-      if (!tok) throw new AuthenticationError('the Authorization header does not carry a valid token');
-      req.actor = { kind: 'token', label: `token:${tok.name}`, admin: tok.scopes.includes('admin') };
+      const actor = m ? actorForToken(ctx, m[1]!) : undefined;
+      if (!actor) throw new AuthenticationError('the Authorization header does not carry a valid token');
+      req.actor = actor;
     }
     next();
   };
@@ -58,33 +54,13 @@ export const requireAdmin: RequestHandler = (req: Authed, _res, next) => {
   next();
 };
 
-const RANK: Record<Role, number> = { viewer: 1, developer: 2, owner: 3 };
-
-/** The role of the request's user in a project, or undefined; admins count as owners. */
-export function roleIn(db: DB, actor: Actor | undefined, projectId: number): Role | undefined {
-  if (!actor) return undefined;
-  if (actor.admin) return 'owner';
-  if (!actor.user) return undefined;
-  const m = model.members(db, projectId).find((x) => x.user === actor.user);
-  return m?.role;
-}
-
 /**
  * Guards a `/projects/:slug...` route: the actor needs at least `min` in that project (admins pass).
  * A project the actor cannot see at all answers 404, so slugs of private projects do not leak.
  */
-export function requireProjectRole(db: DB, min: Role): RequestHandler {
+export function requireProjectRole(ctx: Ctx, min: Role): RequestHandler {
   return (req: Authed, _res, next) => {
-    if (!req.actor) throw new AuthenticationError('sign in first');
-    const slug = String(req.params.slug ?? '');
-    const p = model.getProject(db, slug);
-    const role = p ? roleIn(db, req.actor, p.id) : undefined;
-    if (!p || !role) {
-      if (p && p.visibility === 'public' && min === 'viewer') return next();
-      if (p && p.visibility === 'public') throw new NotAllowedError(`this needs the ${min} role in ${slug}`);
-      throw new NotFoundError(`no project ${JSON.stringify(slug)}`);
-    }
-    if (RANK[role] < RANK[min]) throw new NotAllowedError(`this needs the ${min} role in ${slug}; you are ${role}`);
+    projectFor(ctx, req.actor, String(req.params.slug ?? ''), min);
     next();
   };
 }
@@ -99,7 +75,7 @@ export interface WebRequest extends Authed {
   webCookies?: Record<string, string>;
   /** The raw session cookie token when it names a live session. */
   sessionToken?: string;
-  session?: web.SessionRow;
+  session?: SessionRow & { user: UserRow };
   /** A session cookie was sent but its session is gone (expired or signed out elsewhere). */
   sessionExpired?: boolean;
   csrfToken?: string;
@@ -145,8 +121,8 @@ function appendCookie(res: Response, c: string): void {
   res.setHeader('set-cookie', [...(Array.isArray(prev) ? prev : prev ? [String(prev)] : []), c]);
 }
 
-export function csrfFor(db: DB, browserId: string): string {
-  return crypto.createHmac('sha256', web.csrfSecret(db)).update(`csrf:${browserId}`).digest('base64url');
+export function csrfFor(ctx: Ctx, browserId: string): string {
+  return crypto.createHmac('sha256', csrfSecret(ctx)).update(`csrf:${browserId}`).digest('base64url');
 }
 
 /**
@@ -154,7 +130,8 @@ export function csrfFor(db: DB, browserId: string): string {
  * 'user'), unless a Bearer token already set an actor. A browser without an id gets one, so every
  * page can carry a CSRF token, including the login and signup forms.
  */
-export function sessionAuth(db: DB, cfg: Config): RequestHandler {
+export function sessionAuth(ctx: Ctx): RequestHandler {
+  const { cfg } = ctx;
   return (req: WebRequest, res, next) => {
     const cookies = keelsonCookies(req.get('cookie'), cfg);
     req.webCookies = cookies;
@@ -164,14 +141,14 @@ export function sessionAuth(db: DB, cfg: Config): RequestHandler {
       cookies[BROWSER_COOKIE] = bid;
       appendCookie(res, cookie(BROWSER_COOKIE, bid, cfg, 365 * 86_400));
     }
-    req.csrfToken = csrfFor(db, bid);
+    req.csrfToken = csrfFor(ctx, bid);
     const tok = cookies[SESSION_COOKIE];
     if (tok) {
-      const s = web.touchSession(db, tok, cfg.sessionIdleSeconds);
+      const s = sessionFor(ctx, tok);
       if (s) {
-        req.session = s;
+        req.session = s.session;
         req.sessionToken = tok;
-        if (!req.actor) req.actor = { kind: 'user', label: `user:${s.user.name}`, user: s.user.name, admin: !!s.user.is_admin };
+        if (!req.actor) req.actor = s.actor;
       } else req.sessionExpired = true;
     }
     next();
@@ -182,24 +159,25 @@ export function sessionAuth(db: DB, cfg: Config): RequestHandler {
  * A new browser id, so a CSRF token seen (or planted) before a sign-in or sign-out is worthless
  * after it; the page drawn in this response already carries the new token.
  */
-function rotateBrowserId(db: DB, cfg: Config, req: WebRequest, res: Response): void {
+function rotateBrowserId(ctx: Ctx, req: WebRequest, res: Response): void {
+  const { cfg } = ctx;
   const bid = crypto.randomBytes(24).toString('base64url');
   (req.webCookies ??= {})[BROWSER_COOKIE] = bid;
-  req.csrfToken = csrfFor(db, bid);
+  req.csrfToken = csrfFor(ctx, bid);
   appendCookie(res, cookie(BROWSER_COOKIE, bid, cfg, 365 * 86_400));
 }
 
-export function startSession(db: DB, cfg: Config, req: WebRequest, res: Response, userId: number): string {
-  const token = web.createSession(db, userId, cfg.sessionIdleSeconds);
-  appendCookie(res, cookie(SESSION_COOKIE, token, cfg));
-  rotateBrowserId(db, cfg, req, res);
+export function startSession(ctx: Ctx, req: WebRequest, res: Response, userId: number): string {
+  const token = newSession(ctx, userId);
+  appendCookie(res, cookie(SESSION_COOKIE, token, ctx.cfg));
+  rotateBrowserId(ctx, req, res);
   return token;
 }
-export function endSession(db: DB, cfg: Config, req: WebRequest, res: Response): void {
+export function endSession(ctx: Ctx, req: WebRequest, res: Response): void {
   const tok = req.webCookies?.[SESSION_COOKIE];
-  if (tok) web.deleteSession(db, tok);
-  appendCookie(res, cookie(SESSION_COOKIE, '', cfg, 0));
-  rotateBrowserId(db, cfg, req, res);
+  if (tok) dropSession(ctx, tok);
+  appendCookie(res, cookie(SESSION_COOKIE, '', ctx.cfg, 0));
+  rotateBrowserId(ctx, req, res);
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -226,4 +204,10 @@ export function requireCsrf(opts: { always?: (req: WebRequest) => boolean } = {}
       throw new DomainError(403, 'csrf', 'the CSRF token is missing or wrong; reload the page and try again');
     next();
   };
+}
+
+/** The request's actor, after requireSignedIn or requireAdmin let it through. */
+export function actorOf(req: Authed): Actor {
+  if (!req.actor) throw new AuthenticationError('sign in first');
+  return req.actor;
 }

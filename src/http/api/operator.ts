@@ -1,33 +1,31 @@
 /**
  * The operator's side of the web UI as JSON, for the CLI (`keelson api`) and scripts: capacity
  * gate, waitlist and invites, suspension, disk samples. Admin only; the pages call the same
- * functions.
+ * domain functions.
  */
 import express from 'express';
 import { z } from 'zod';
-import type { DB } from '../store/db.js';
-import type { Config } from '../config.js';
-import * as model from '../store/model.js';
-import * as s from '../api/schemas.js';
-import * as web from './store.js';
-import { actorLabel, requireAdmin, type Authed } from '../api/auth.js';
+import type { Ctx } from '../../domain/context.js';
+import * as capacity from '../../domain/capacity.js';
+import * as signin from '../../domain/signin.js';
+import { setSuspended } from '../../domain/projects.js';
+import * as s from '../schemas.js';
+import { actorOf, requireAdmin, type Authed } from '../auth.js';
 
-export function operatorRoutes(deps: { db: DB; cfg: Config; onEnqueue?: () => void }): express.Router {
-  const { db, cfg } = deps;
+export function operatorRoutes(ctx: Ctx): express.Router {
   const r = express.Router();
 
   r.get('/capacity', requireAdmin, (_req, res) => {
-    res.json(web.gate(db, cfg));
+    res.json(capacity.gate(ctx.db, ctx.cfg));
   });
   r.put('/capacity', requireAdmin, (req: Authed, res) => {
-    web.setCapacity(db, actorLabel(req), s.capacityBody.parse(req.body));
-    res.json(web.gate(db, cfg));
+    res.json(capacity.setCapacity(ctx, actorOf(req), s.capacityBody.parse(req.body)));
   });
 
   r.get('/waitlist', requireAdmin, (_req, res) => {
     res.json({
-      waitlist: web.listWaitlist(db).map((w) => ({ email: w.email, createdAt: w.created_at, invitedAt: w.invited_at })),
-      invites: web.listInvites(db).map((i) => ({
+      waitlist: signin.listWaitlist(ctx).map((w) => ({ email: w.email, createdAt: w.created_at, invitedAt: w.invited_at })),
+      invites: signin.listInvites(ctx).map((i) => ({
         email: i.email,
         createdAt: i.created_at,
         createdBy: i.created_by,
@@ -39,14 +37,13 @@ export function operatorRoutes(deps: { db: DB; cfg: Config; onEnqueue?: () => vo
   r.post('/invites', requireAdmin, (req: Authed, res) => {
     const b = s.inviteBody.parse(req.body ?? {});
     // The code is shown once (here and in the log); only its hash is kept.
-    res.status(201).json({ code: web.createInvite(db, actorLabel(req), b.email ?? null), email: b.email ?? null });
+    res.status(201).json({ code: signin.createInvite(ctx, actorOf(req), b.email ?? null), email: b.email ?? null });
   });
 
   for (const act of ['suspend', 'resume'] as const) {
     r.post(`/projects/:slug/${act}`, requireAdmin, (req: Authed, res) => {
       const { slug } = s.slugParams.parse(req.params);
-      const p = model.setSuspended(db, actorLabel(req), slug, act === 'suspend');
-      deps.onEnqueue?.();
+      const p = setSuspended(ctx, actorOf(req), slug, act === 'suspend');
       res.json({ slug: p.slug, state: p.state });
     });
   }
@@ -59,7 +56,7 @@ export function operatorRoutes(deps: { db: DB; cfg: Config; onEnqueue?: () => vo
       .default(24)
       .parse(req.query.hours ?? undefined);
     res.json({
-      samples: web.diskSamples(db, Date.now() - hours * 3_600_000).map((x) => ({
+      samples: capacity.diskSamples(ctx.db, Date.now() - hours * 3_600_000).map((x) => ({
         at: new Date(x.at).toISOString(),
         volume: x.volume,
         path: x.path,

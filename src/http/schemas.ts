@@ -91,3 +91,4 @@ export const capacityBody = z.strictObject({
 });
 export const waitlistBody = z.strictObject({ email });
 export const inviteBody = z.strictObject({ email: email.optional() });
+export const userPatchBody = z.strictObject({ disabled: z.boolean() });

@@ -1,17 +1,17 @@
 /**
  * Sign-in and sign-up as the web forms and the JSON API share them: throttles, the password
- * check that never says which half was wrong, the capacity gate.
+ * check that never says which half was wrong, the capacity gate, invites and the waitlist.
  */
+import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DB } from '../store/db.js';
-import { layout, type Config } from '../config.js';
-import { syncUserCredential } from '../authz/credentials.js';
+import type { Config } from '../config.js';
+import type { Actor, Ctx } from './context.js';
 import * as model from '../store/model.js';
-import * as web from './store.js';
-import { DomainError } from '../errors.js';
+import * as web from '../store/web.js';
+import { ConflictError, DomainError, InputError, NotAllowedError } from '../errors.js';
 import { log } from '../sys/log.js';
-import type { z } from 'zod';
-import type { signupBody } from '../api/schemas.js';
+import { CapacityError, gate } from './capacity.js';
 
 export class ThrottledError extends DomainError {
   constructor(
@@ -66,7 +66,8 @@ function refuseIfThrottled(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>)
  * anywhere, every attempt for it (right or wrong) is answered late, by at most the configured cap.
  * A success clears this address's count for the account, not the account-wide one.
  */
-export async function login(db: DB, cfg: Config, username: string, password: string, address: string): Promise<model.UserRow> {
+export async function login(ctx: Ctx, username: string, password: string, address: string): Promise<model.UserRow> {
+  const { db, cfg } = ctx;
   const k = loginKeys(username, address);
   refuseIfThrottled(db, cfg, k);
   const delay = slowdownMs(web.counted(db, k.acct, cfg.loginSlowdown.windowSeconds), cfg.loginSlowdown);
@@ -98,29 +99,83 @@ export async function login(db: DB, cfg: Config, username: string, password: str
 }
 
 /** Counts a signup (or waitlist) attempt from an address; throws when the address is over its limit. */
-export function countSignupAttempt(db: DB, cfg: Config, address: string): void {
+export function countSignupAttempt(ctx: Ctx, address: string): void {
+  const { db, cfg } = ctx;
   const key = `signup:addr:${address}`;
   const wait = web.throttled(db, key, cfg.signupPerAddress);
   if (wait > 0) throw new ThrottledError(`Too many signups from your address. Try again in ${minutes(wait)}.`, wait);
   web.hit(db, key, cfg.signupPerAddress);
 }
 
-export function signup(db: DB, cfg: Config, b: z.infer<typeof signupBody>, address: string) {
-  const out = web.signup(
-    db,
-    cfg,
-    { username: b.username, email: b.email, password: b.password, invite: b.invite, project: b.project },
-    address,
-  );
-  // Apache takes the new token on the next request, without waiting for the worker.
-  syncUserCredential(db, layout(cfg).authDb, out.user.name);
+export interface SignupInput {
+  username: string;
+  email: string;
+  password: string;
+  invite?: string;
+  project?: { slug: string; title?: string; visibility: 'private' | 'public' };
+}
+
+/**
+ * A new account and, optionally, its first project, in one transaction: either both exist
+ * afterwards or neither. The capacity gate is checked inside the transaction, so two signups
+ * racing for the last slot cannot both get it. Apache takes the new token on the next request,
+ * without waiting for the worker.
+ */
+export function signup(ctx: Ctx, input: SignupInput, address: string) {
+  const { db, cfg } = ctx;
+  const out = db
+    .transaction(() => {
+      const g = gate(db, cfg);
+      const invited = input.invite ? web.inviteValid(db, input.invite) : false;
+      if (input.invite && !invited) throw new InputError('invite: this invite code is not valid or was already used');
+      if (!invited) {
+        if (g.capacity.signupMode === 'closed') throw new CapacityError('signup is closed on this host; join the waitlist');
+        if (g.capacity.signupMode === 'invite') throw new CapacityError('signup on this host needs an invite code');
+        if (g.full) throw new CapacityError(`${g.full}; join the waitlist`);
+      } else if (input.project && g.freeBytes < g.capacity.minFreeBytes) {
+        // An invite lets a person past the project limit and the signup mode, never past the disk floor.
+        throw new CapacityError('this host is low on disk space; try again later');
+      }
+      if (model.getUser(db, input.username)) throw new ConflictError(`username: ${input.username} is taken`);
+      if (input.project && model.getProject(db, input.project.slug))
+        throw new ConflictError(`project.slug: a project named ${input.project.slug} exists`);
+      const { user, accessToken } = model.createUser(db, `signup:${address}`, {
+        name: input.username,
+        email: input.email,
+        password: input.password,
+      });
+      if (input.invite) web.useInvite(db, input.invite, input.username);
+      const project = input.project
+        ? model.createProject(db, `user:${input.username}`, {
+            slug: input.project.slug,
+            title: input.project.title || input.project.slug,
+            visibility: input.project.visibility,
+            owner: input.username,
+          })
+        : undefined;
+      return { user, accessToken, project };
+    })
+    .immediate();
+  ctx.fx.credentialChanged(out.user.name);
+  ctx.fx.enqueued();
   return out;
 }
 
-export function rotateToken(db: DB, cfg: Config, actor: string, name: string): string {
-  const token = model.rotateAccessToken(db, actor, name);
-  syncUserCredential(db, layout(cfg).authDb, name);
-  return token;
+/** Adds an address to the waitlist; adding it twice is not an error (and tells nobody anything). */
+export function joinWaitlist(ctx: Ctx, email: string): void {
+  web.joinWaitlist(ctx.db, email);
+}
+
+export const listWaitlist = (ctx: Ctx) => web.listWaitlist(ctx.db);
+export const listInvites = (ctx: Ctx) => web.listInvites(ctx.db);
+
+/** Makes an invite code (shown once, and logged, since there is no mail); marks the waitlist entry invited. */
+export function createInvite(ctx: Ctx, actor: Actor, email: string | null): string {
+  if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
+  const code = 'inv-' + crypto.randomBytes(12).toString('base64url');
+  web.insertInvite(ctx.db, actor.label, code, email);
+  log.info('invite created', { email, code, by: actor.label });
+  return code;
 }
 
 /**

@@ -1,0 +1,132 @@
+/**
+ * Projects and their members: who sees what (roles, public projects), creating through the
+ * capacity gate, settings, deletion, suspension. Each change is one transaction with its enqueue
+ * (in src/store/), then the worker is woken.
+ */
+import type { Actor, Ctx } from './context.js';
+import * as model from '../store/model.js';
+import { AuthenticationError, ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
+import type { Role, Visibility } from '../names.js';
+import { CapacityError, gate } from './capacity.js';
+
+export type { ProjectRow, MemberRow } from '../store/model.js';
+
+const RANK: Record<Role, number> = { viewer: 1, developer: 2, owner: 3 };
+
+/** The role of the actor in a project, or undefined; operators count as owners. */
+export function roleIn(ctx: Ctx, actor: Actor | undefined, projectId: number): Role | undefined {
+  if (!actor) return undefined;
+  if (actor.admin) return 'owner';
+  if (!actor.user) return undefined;
+  return model.members(ctx.db, projectId).find((x) => x.user === actor.user)?.role;
+}
+
+/**
+ * The project, if the actor holds at least `min` in it (public projects are visible to every
+ * signed-in actor). A project the actor cannot see at all is "not found", so private slugs do not leak.
+ */
+export function projectFor(ctx: Ctx, actor: Actor | undefined, slug: string, min: Role): model.ProjectRow {
+  if (!actor) throw new AuthenticationError('sign in first');
+  const p = model.getProject(ctx.db, slug);
+  const role = p ? roleIn(ctx, actor, p.id) : undefined;
+  if (!p || !role) {
+    if (p && p.visibility === 'public' && min === 'viewer') return p;
+    if (p && p.visibility === 'public') throw new NotAllowedError(`this needs the ${min} role in ${slug}`);
+    throw new NotFoundError(`no project ${JSON.stringify(slug)}`);
+  }
+  if (RANK[role] < RANK[min]) throw new NotAllowedError(`this needs the ${min} role in ${slug}; you are ${role}`);
+  return p;
+}
+
+/** A project and the actor's role in it when the actor may see it (a member, or it is public); else undefined. */
+export function visibleProject(ctx: Ctx, actor: Actor, slug: string): { p: model.ProjectRow; role: Role | undefined } | undefined {
+  const p = model.getProject(ctx.db, slug);
+  if (!p) return undefined;
+  const role = roleIn(ctx, actor, p.id);
+  if (!role && p.visibility !== 'public') return undefined;
+  return { p, role };
+}
+
+export const members = (ctx: Ctx, projectId: number): model.MemberRow[] => model.members(ctx.db, projectId);
+
+/** Operators see every project; a user sees the projects they belong to. */
+export function listProjects(ctx: Ctx, actor: Actor): model.ProjectRow[] {
+  return model.listProjects(ctx.db, actor.admin ? undefined : (actor.user ?? ''));
+}
+
+/** The projects `user` belongs to (their dashboard, operators included). */
+export const memberProjects = (ctx: Ctx, user: string): model.ProjectRow[] => model.listProjects(ctx.db, user);
+
+export function searchProjects(ctx: Ctx, actor: Actor, q: string, limit: number, offset: number) {
+  if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
+  return model.searchProjects(ctx.db, q, limit, offset);
+}
+
+export interface NewProject {
+  slug: string;
+  title?: string;
+  visibility: Visibility;
+  /** Who owns it: the actor themselves unless an operator names someone. */
+  owner?: string;
+}
+
+/**
+ * Creates a project. A user creates projects they own, through the capacity gate (checked inside
+ * the transaction, so two racing for the last slot cannot both get it); an operator may name any
+ * owner and passes the gate.
+ */
+export function createProject(ctx: Ctx, actor: Actor, b: NewProject): model.ProjectRow {
+  const { db, cfg } = ctx;
+  const owner = b.owner ?? actor.user;
+  if (!owner) throw new NotAllowedError('owner: name the owner of the new project');
+  if (owner !== actor.user && !actor.admin) throw new NotAllowedError('owner: you can only create projects you own');
+  const p = db
+    .transaction(() => {
+      if (!actor.admin) {
+        const g = gate(db, cfg);
+        if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
+      }
+      return model.createProject(db, actor.label, { slug: b.slug, title: b.title || b.slug, visibility: b.visibility, owner });
+    })
+    .immediate();
+  ctx.fx.enqueued();
+  return p;
+}
+
+export function updateProject(ctx: Ctx, actor: Actor, slug: string, changes: { title?: string; visibility?: Visibility }) {
+  projectFor(ctx, actor, slug, 'owner');
+  const p = model.updateProject(ctx.db, actor.label, slug, changes);
+  ctx.fx.enqueued();
+  return p;
+}
+
+export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
+  projectFor(ctx, actor, slug, 'owner');
+  model.deleteProject(ctx.db, actor.label, slug);
+  ctx.fx.enqueued();
+}
+
+/** Adds a member or changes their role (the last owner cannot step down). */
+export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, role: Role): void {
+  projectFor(ctx, actor, slug, 'owner');
+  if (!model.getUser(ctx.db, user)) throw new NotFoundError(`user: there is no user ${user}`);
+  model.setMember(ctx.db, actor.label, slug, user, role);
+  ctx.fx.enqueued();
+}
+
+/** Removes a member and their path rules (the last owner cannot be removed). */
+export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string): void {
+  projectFor(ctx, actor, slug, 'owner');
+  model.removeMember(ctx.db, actor.label, slug, user);
+  ctx.fx.enqueued();
+}
+
+/** An operator suspends (every access denied in the generated files) or resumes a project. */
+export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: boolean): model.ProjectRow {
+  if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
+  const p = model.setSuspended(ctx.db, actor.label, slug, suspended);
+  ctx.fx.enqueued();
+  return p;
+}
+
+export { ConflictError };

@@ -1,0 +1,36 @@
+/**
+ * Who a request is: admin API tokens, browser sessions (idle expiry, sliding), the CSRF key, and
+ * the form a session was filling in when it expired (its draft).
+ */
+import type { Actor, Ctx } from './context.js';
+import * as model from '../store/model.js';
+import * as web from '../store/web.js';
+
+export type { SessionRow } from '../store/web.js';
+
+/** The operator an admin API token stands for, or undefined when the token is unknown. */
+export function actorForToken(ctx: Ctx, token: string): Actor | undefined {
+  const tok = model.findApiToken(ctx.db, token);
+  return tok ? { kind: 'token', label: `token:${tok.name}`, admin: tok.scopes.includes('admin') } : undefined;
+}
+
+/** Makes an admin API token (shown once; only its hash is kept). */
+export const createApiToken = (ctx: Ctx, name: string, scopes?: string[]): string => model.createApiToken(ctx.db, name, scopes);
+
+export const startSession = (ctx: Ctx, userId: number): string => web.createSession(ctx.db, userId, ctx.cfg.sessionIdleSeconds);
+
+/** The live session of a cookie token with its user and actor, sliding its expiry; undefined if gone. */
+export function sessionFor(ctx: Ctx, token: string) {
+  const s = web.touchSession(ctx.db, token, ctx.cfg.sessionIdleSeconds);
+  if (!s) return undefined;
+  const actor: Actor = { kind: 'user', label: `user:${s.user.name}`, user: s.user.name, admin: !!s.user.is_admin };
+  return { session: s, actor };
+}
+
+export const endSession = (ctx: Ctx, token: string): void => web.deleteSession(ctx.db, token);
+
+/** The server's HMAC key for CSRF tokens, made once per database. */
+export const csrfSecret = (ctx: Ctx): Buffer => web.csrfSecret(ctx.db);
+
+export const saveDraft = (ctx: Ctx, token: string, draft: { path: string; fields: Record<string, string> } | null): void =>
+  web.setDraft(ctx.db, token, draft);

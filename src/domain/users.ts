@@ -1,0 +1,83 @@
+/**
+ * Accounts: creating users, their access tokens (what Subversion and Trac take as the password),
+ * their web password, disabling and enabling, and the operator's lists.
+ */
+import type { Actor, Ctx } from './context.js';
+import * as model from '../store/model.js';
+import * as web from '../store/web.js';
+import * as perms from '../store/permissions.js';
+import { ConflictError, NotAllowedError } from '../errors.js';
+import { login } from './signin.js';
+
+export type { UserRow } from '../store/model.js';
+
+const requireOperator = (actor: Actor): void => {
+  if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
+};
+
+export function listUsers(ctx: Ctx, actor: Actor): model.UserRow[] {
+  requireOperator(actor);
+  return model.listUsers(ctx.db);
+}
+
+/** A page of users matching `q`, each with the number of projects they belong to. */
+export function searchUsers(ctx: Ctx, actor: Actor, q: string, limit: number, offset: number) {
+  requireOperator(actor);
+  const { rows, total } = model.searchUsers(ctx.db, q, limit, offset);
+  return { rows: rows.map((u) => ({ ...u, projects: model.membershipCount(ctx.db, u.id) })), total };
+}
+
+export function getUser(ctx: Ctx, name: string): model.UserRow {
+  return model.requireUser(ctx.db, name);
+}
+
+/** An operator makes an account; its access token is returned once and published before this returns. */
+export function createUser(ctx: Ctx, actor: Actor, b: { name: string; email: string; password: string; admin?: boolean }) {
+  requireOperator(actor);
+  const out = model.createUser(ctx.db, actor.label, { name: b.name, email: b.email, password: b.password, isAdmin: b.admin });
+  ctx.fx.credentialChanged(out.user.name);
+  ctx.fx.enqueued();
+  return out;
+}
+
+/** A new access token for `name` (the user themselves or an operator); the old one stops working on the next request. */
+export function rotateAccessToken(ctx: Ctx, actor: Actor, name: string): string {
+  if (!actor.admin && actor.user !== name) throw new NotAllowedError('you can only rotate your own access token');
+  const token = model.rotateAccessToken(ctx.db, actor.label, name);
+  ctx.fx.credentialChanged(name);
+  ctx.fx.enqueued();
+  return token;
+}
+
+/**
+ * Changes a signed-in user's web password after checking the current one (with the sign-in
+ * throttles), and signs out their other sessions. `keepSession` is the token of the one that stays.
+ */
+export async function changePassword(
+  ctx: Ctx,
+  actor: Actor,
+  b: { current: string; password: string },
+  address: string,
+  keepSession?: string,
+): Promise<void> {
+  const name = actor.user;
+  if (!name) throw new NotAllowedError('only a signed-in user changes their own password');
+  await login(ctx, name, b.current, address);
+  const u = model.requireUser(ctx.db, name);
+  model.changePassword(ctx.db, actor.label, name, b.password);
+  web.deleteUserSessions(ctx.db, u.id, keepSession);
+}
+
+/**
+ * Disabling takes the user's SVN/Trac credentials away on the next request and drops them from
+ * every project's groups; their rows stay for enabling again. Nobody disables their own account.
+ */
+export function setUserDisabled(ctx: Ctx, actor: Actor, name: string, disabled: boolean): model.UserRow {
+  requireOperator(actor);
+  if (disabled && actor.user === name) throw new ConflictError('you cannot disable your own account');
+  perms.setUserDisabled(ctx.db, actor.label, name, disabled);
+  // Effective on the next request: Apache reads this row, no file to regenerate.
+  ctx.fx.credentialChanged(name);
+  ctx.fx.enqueued();
+  return model.requireUser(ctx.db, name);
+}

@@ -1,0 +1,18 @@
+/** The use cases' context as a running host wires it: the credentials writer and the worker's wake-up. */
+import type { Ctx } from '../domain/context.js';
+import type { DB } from '../store/db.js';
+import { layout, type Config } from '../config.js';
+import { syncUserCredential } from '../authz/credentials.js';
+
+export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): Ctx {
+  const authDb = layout(cfg).authDb;
+  return {
+    db,
+    cfg,
+    fx: {
+      // Apache reads this row on the next request: written before the use case returns.
+      credentialChanged: (user) => syncUserCredential(db, authDb, user),
+      enqueued: wake,
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Wiring only: opens the store, starts the worker with its handler table, the schedule table, the
+ * commit-spool watcher, the private Apache, and mounts HTTP.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { ScheduledTask } from 'node-cron';
+import { layout, type Config } from '../config.js';
+import { openDatabase, type DB } from '../store/db.js';
+import { createApp } from '../http/app.js';
+import { Apache } from '../provision/apache.js';
+import { Reconciler } from '../provision/reconciler.js';
+import { Worker } from '../jobs/worker.js';
+import { log } from '../sys/log.js';
+import { BackupService } from '../backup/engine.js';
+import { makeContext } from './context.js';
+import { jobHandlers } from './handlers.js';
+import { scheduleTable, startSchedule } from './schedule.js';
+import { sampleDisk } from '../domain/capacity.js';
+
+export { enqueueAll } from './schedule.js';
+
+export interface ServeOptions {
+  api?: boolean;
+  worker?: boolean;
+  apache?: boolean;
+  scheduler?: boolean;
+}
+
+export interface Running {
+  db: DB;
+  apache: Apache;
+  reconciler: Reconciler;
+  worker?: Worker;
+  server?: http.Server;
+  url?: string;
+  stop(): Promise<void>;
+}
+
+/** Drains the commit spool one run at a time; a call during a run asks for one more run after it. */
+function spoolDrainer(reconciler: Reconciler): () => void {
+  let draining = false;
+  let again = false;
+  const drain = (): void => {
+    if (draining) return void (again = true);
+    draining = true;
+    reconciler
+      .drainCommitSpool()
+      .catch((e) => log.error('commit spool', { error: String(e) }))
+      .finally(() => {
+        draining = false;
+        if (again) {
+          again = false;
+          drain();
+        }
+      });
+  };
+  return drain;
+}
+
+/** Brings up the parts of a host: API and web UI, worker, scheduler, and the private Apache. */
+export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Running> {
+  const o = { api: true, worker: true, apache: true, scheduler: true, ...opts };
+  const l = layout(cfg);
+  fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o755 });
+  const db = openDatabase(l.db);
+  const apache = new Apache(cfg, l);
+  const reconciler = new Reconciler(cfg, l, db);
+  const backups = new BackupService(db, cfg, cfg.backup);
+  const tasks: ScheduledTask[] = [];
+  let worker: Worker | undefined;
+  let server: http.Server | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  let apacheStarted = false;
+  const wake = () => worker?.wake();
+  const stop = async () => {
+    for (const t of tasks) await t.stop();
+    watcher?.close();
+    if (server?.listening) await new Promise<void>((r) => server!.close(() => r()));
+    await worker?.stop();
+    reconciler.close();
+    if (apacheStarted && process.env.KEELSON_KEEP_APACHE !== '1') await apache.stop();
+    db.close();
+  };
+  // A part that fails to come up (a port taken, Apache refusing its config) takes down what
+  // already started, so the caller is not left with a running Apache or an open database.
+  try {
+    return await startParts();
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+
+  async function startParts(): Promise<Running> {
+    if (o.worker || o.apache) await reconciler.init();
+    if (o.apache) {
+      apacheStarted = true;
+      await apache.start();
+    }
+    let drain: (() => void) | undefined;
+    if (o.worker) {
+      worker = new Worker(db, jobHandlers(db, cfg, reconciler, backups), {
+        concurrency: cfg.workerConcurrency,
+        staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000,
+      });
+      worker.start();
+      // Commits reach Trac through the spool the post-commit hooks write; watch it, and sweep it
+      // now for whatever arrived while no worker ran.
+      drain = spoolDrainer(reconciler);
+      watcher = fs.watch(l.commitSpool, () => drain!());
+      drain();
+    }
+    if (o.scheduler) {
+      try {
+        // Leftovers of interrupted backup runs go first.
+        backups.sweep();
+      } catch (e) {
+        log.error('backup sweep failed', { error: String(e) });
+      }
+      try {
+        sampleDisk(db, cfg);
+      } catch (e) {
+        log.error('disk sample', { error: String(e) });
+      }
+      const apacheCheck = async () => {
+        if (!(await apache.healthy())) {
+          log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
+          await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
+        }
+      };
+      tasks.push(
+        ...startSchedule(scheduleTable({ db, cfg, backups, wake, drainSpool: drain, apacheCheck: o.apache ? apacheCheck : undefined })),
+      );
+    } else if (drain) {
+      tasks.push(...startSchedule([{ name: 'commit-spool-sweep', cron: '*/5 * * * * *', run: drain }]));
+    }
+
+    let url: string | undefined;
+    if (o.api) {
+      const app = createApp({ ctx: makeContext(db, cfg, wake), apacheHealthy: () => apache.healthy() });
+      server = http.createServer(app);
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(cfg.httpPort, cfg.httpHost, () => resolve());
+      });
+      const addr = server.address();
+      url = `http://${cfg.httpHost}:${typeof addr === 'object' && addr ? addr.port : cfg.httpPort}`;
+    }
+    return { db, apache, reconciler, worker, server, url, stop };
+  }
+}
