@@ -106,27 +106,65 @@ export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
   ctx.fx.enqueued();
 }
 
+/** A project keeps at least one owner: checked inside the change's transaction, which it rolls back. */
+function keepAnOwner(ctx: Ctx, projectId: number, user: string, slug: string): void {
+  if (model.ownerCount(ctx.db, projectId) === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
+}
+
 /** Adds a member or changes their role (the last owner cannot step down). */
 export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, role: Role): void {
-  projectFor(ctx, actor, slug, 'owner');
+  const p = projectFor(ctx, actor, slug, 'owner');
   if (!model.getUser(ctx.db, user)) throw new NotFoundError(`user: there is no user ${user}`);
-  model.setMember(ctx.db, actor.label, slug, user, role);
+  ctx.db
+    .transaction(() => {
+      if (model.setMember(ctx.db, actor.label, slug, user, role) === 'owner') keepAnOwner(ctx, p.id, user, slug);
+    })
+    .immediate();
   ctx.fx.enqueued();
 }
 
 /** Removes a member and their path rules (the last owner cannot be removed). */
 export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string): void {
-  projectFor(ctx, actor, slug, 'owner');
-  model.removeMember(ctx.db, actor.label, slug, user);
+  const p = projectFor(ctx, actor, slug, 'owner');
+  ctx.db
+    .transaction(() => {
+      model.removeMember(ctx.db, actor.label, slug, user);
+      keepAnOwner(ctx, p.id, user, slug);
+    })
+    .immediate();
   ctx.fx.enqueued();
 }
 
-/** An operator suspends (every access denied in the generated files) or resumes a project. */
+/**
+ * An operator suspends (every access denied in the generated files) or resumes a project. Only an
+ * active project is suspended, and only a suspended one resumed; suspending twice is harmless.
+ */
 export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: boolean): model.ProjectRow {
   if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
-  const p = model.setSuspended(ctx.db, actor.label, slug, suspended);
+  const p = ctx.db
+    .transaction(() => {
+      const p = model.requireProject(ctx.db, slug);
+      if (suspended && p.state !== 'active' && p.state !== 'suspended')
+        throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
+      if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
+      return model.setSuspended(ctx.db, actor.label, p, suspended);
+    })
+    .immediate();
   ctx.fx.enqueued();
   return p;
 }
 
 export { ConflictError };
+
+/** Every live project, by slug (`keelson reconcile --all` walks them). */
+export const liveProjects = (ctx: Ctx): model.ProjectRow[] => model.listProjects(ctx.db);
+
+export const projectBySlug = (ctx: Ctx, slug: string): model.ProjectRow | undefined => model.getProject(ctx.db, slug);
+
+/** Queues a full reconcile of these projects for the worker. */
+export function reconcileLater(ctx: Ctx, projectIds: number[]): void {
+  ctx.db.transaction(() => {
+    for (const id of projectIds) model.queueReconcile(ctx.db, id);
+  })();
+  ctx.fx.enqueued();
+}

@@ -1,6 +1,6 @@
 /** The use cases' context as a running host wires it: the credentials writer and the worker's wake-up. */
 import type { Ctx } from '../domain/context.js';
-import type { DB } from '../store/db.js';
+import { openDatabase, type DB } from '../store/db.js';
 import { layout, type Config } from '../config.js';
 import { syncUserCredential } from '../authz/credentials.js';
 
@@ -15,4 +15,13 @@ export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): C
       enqueued: wake,
     },
   };
+}
+
+/**
+ * The context a one-shot command uses (`keelson token`, `keelson reconcile`): the store opened
+ * from the configuration, credentials written directly, no worker to wake.
+ */
+export function openContext(cfg: Config): Ctx & { close(): void } {
+  const db = openDatabase(layout(cfg).db);
+  return { ...makeContext(db, cfg), close: () => db.close() };
 }

@@ -7,7 +7,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config.js';
 import type { DB } from '../store/db.js';
 import { enqueue } from '../store/jobs.js';
-import { JOB_CREDENTIALS, JOB_RECONCILE, liveProjectIds } from '../store/model.js';
+import { queueReconcileAll } from '../store/model.js';
 import { log } from '../sys/log.js';
 import { alert } from '../backup/alert.js';
 import type { BackupService } from '../backup/engine.js';
@@ -23,14 +23,7 @@ export interface ScheduleEntry {
 }
 
 /** Enqueues a reconcile of every live project: `keelson reconcile --all` and the nightly drift repair. */
-export function enqueueAll(db: DB): number {
-  const ids = liveProjectIds(db);
-  db.transaction(() => {
-    for (const id of ids) enqueue(db, JOB_RECONCILE, id);
-    enqueue(db, JOB_CREDENTIALS, null);
-  })();
-  return ids.length;
-}
+export const enqueueAll = queueReconcileAll;
 
 export interface ScheduleParts {
   db: DB;

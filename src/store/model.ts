@@ -207,24 +207,29 @@ export function deleteProject(db: DB, actor: string, slug: string): void {
   }).immediate();
 }
 
-export function setMember(db: DB, actor: string, slug: string, user: string, role: Role): void {
-  db.transaction(() => {
-    const p = requireProject(db, slug);
-    const u = getUser(db, user);
-    if (!u) throw new NotFoundError(`no user ${user}`);
-    const was = db.prepare(`SELECT role FROM memberships WHERE project_id = ? AND user_id = ?`).pluck().get(p.id, u.id) as Role | undefined;
-    if (was === role) return;
-    db.prepare(
-      `INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, ?)
+/** Adds a member or changes their role; returns the role they had. Call inside the use case's transaction. */
+export function setMember(db: DB, actor: string, slug: string, user: string, role: Role): Role | undefined {
+  return db
+    .transaction(() => {
+      const p = requireProject(db, slug);
+      const u = getUser(db, user);
+      if (!u) throw new NotFoundError(`no user ${user}`);
+      const was = db.prepare(`SELECT role FROM memberships WHERE project_id = ? AND user_id = ?`).pluck().get(p.id, u.id) as
+        Role | undefined;
+      if (was === role) return was;
+      db.prepare(
+        `INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, ?)
        ON CONFLICT(project_id, user_id) DO UPDATE SET role = excluded.role`,
-    ).run(p.id, u.id, role);
-    if (was === 'owner') {
-      const owners = db.prepare(`SELECT count(*) FROM memberships WHERE project_id = ? AND role = 'owner'`).pluck().get(p.id) as number;
-      if (owners === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
-    }
-    audit(db, actor, 'member.set', slug, { user, role });
-    recordPermissionChange(db, p.id, actor, 'member.set', was ? `${user}: ${was} → ${role}` : `${user} added as ${role}`);
-  }).immediate();
+      ).run(p.id, u.id, role);
+      audit(db, actor, 'member.set', slug, { user, role });
+      recordPermissionChange(db, p.id, actor, 'member.set', was ? `${user}: ${was} → ${role}` : `${user} added as ${role}`);
+      return was;
+    })
+    .immediate();
+}
+
+export function ownerCount(db: DB, projectId: number): number {
+  return db.prepare(`SELECT count(*) FROM memberships WHERE project_id = ? AND role = 'owner'`).pluck().get(projectId) as number;
 }
 
 export function removeMember(db: DB, actor: string, slug: string, user: string): void {
@@ -233,8 +238,6 @@ export function removeMember(db: DB, actor: string, slug: string, user: string):
     const u = getUser(db, user);
     const r = u ? db.prepare(`DELETE FROM memberships WHERE project_id = ? AND user_id = ?`).run(p.id, u.id) : { changes: 0 };
     if (r.changes === 0) throw new NotFoundError(`${user} is not a member of ${slug}`);
-    const owners = db.prepare(`SELECT count(*) AS n FROM memberships WHERE project_id = ? AND role = 'owner'`).get(p.id) as { n: number };
-    if (owners.n === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
     // Their path rules go with them: a rule must never grant a non-member anything.
     db.prepare(`DELETE FROM path_rules WHERE project_id = ? AND subject = ?`).run(p.id, user);
     audit(db, actor, 'member.remove', slug, { user });
@@ -324,16 +327,12 @@ export function changePassword(db: DB, actor: string, name: string, password: st
   }).immediate();
 }
 
-/** Suspends (every access denied in the generated files) or resumes a project. */
-export function setSuspended(db: DB, actor: string, slug: string, suspended: boolean): ProjectRow {
+/** Moves a project between active and suspended (the rule of which moves are allowed is in src/domain/projects.ts). */
+export function setSuspended(db: DB, actor: string, p: ProjectRow, suspended: boolean): ProjectRow {
   return db
     .transaction(() => {
-      const p = requireProject(db, slug);
-      if (suspended && p.state !== 'active' && p.state !== 'suspended')
-        throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
-      if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
       setProjectState(db, p.id, suspended ? 'suspended' : 'active', null, actor);
-      audit(db, actor, suspended ? 'project.suspend' : 'project.resume', slug);
+      audit(db, actor, suspended ? 'project.suspend' : 'project.resume', p.slug);
       enqueue(db, JOB_RECONCILE, p.id);
       return getProjectById(db, p.id)!;
     })
@@ -367,4 +366,18 @@ export function membershipCount(db: DB, userId: number): number {
 /** Ids of every project that is not deleted (the nightly drift repair reconciles them all). */
 export function liveProjectIds(db: DB): number[] {
   return db.prepare(`SELECT id FROM projects WHERE state <> 'deleted'`).pluck().all() as number[];
+}
+
+export function queueReconcile(db: DB, projectId: number): void {
+  enqueue(db, JOB_RECONCILE, projectId);
+}
+
+/** Queues a reconcile of every live project and a credentials sync, in one transaction; returns how many projects. */
+export function queueReconcileAll(db: DB): number {
+  const ids = liveProjectIds(db);
+  db.transaction(() => {
+    for (const id of ids) enqueue(db, JOB_RECONCILE, id);
+    enqueue(db, JOB_CREDENTIALS, null);
+  })();
+  return ids.length;
 }

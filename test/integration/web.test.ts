@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
 import { createApp } from '../../src/http/app.js';
 import { makeContext } from '../../src/main/context.js';
-import { createApiToken, createProject, createUser, getProject, setMember } from '../../src/store/model.js';
+import { createApiToken, createProject, createUser, getProject, getUser, setMember } from '../../src/store/model.js';
 import { setCapacity } from '../../src/store/web.js';
 import { tempDataDir } from '../helpers/host.js';
 
@@ -441,6 +441,26 @@ describe('web UI security', () => {
     const w = await a.post('/waitlist').type('form').send({ _csrf: t, email: 'late@example.com' });
     assert.equal(w.status, 202);
     assert.equal(count(db, 'waitlist'), 1);
+  });
+
+  it('a rule lives in the domain, so the API keeps it too: an operator cannot disable their own account, page or JSON', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });
+    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+    const a = request.agent(app);
+    await signIn(a, 'olga', PW);
+    const t = csrfOf((await a.get('/admin/users')).text);
+    const page = await a.post('/admin/users/olga/disable').type('form').send({ _csrf: t });
+    assert.equal(page.status, 409);
+    assert.match(page.text, /you cannot disable your own account/);
+    const api = await a.patch('/api/v1/users/olga').set('x-csrf-token', t).send({ disabled: true });
+    assert.equal(api.status, 409);
+    assert.equal(api.body.error.message, 'you cannot disable your own account');
+    assert.equal(getUser(db, 'olga')!.disabled_at, null);
+    // Another account is disabled as before, through the same use case.
+    const other = await a.patch('/api/v1/users/bob').set('x-csrf-token', t).send({ disabled: true });
+    assert.equal(other.status, 200);
+    assert.equal(other.body.disabled, true);
   });
 
   it('the operator API: capacity gate, waitlist and invites, suspension, disk samples (admin only)', async () => {
