@@ -13,7 +13,7 @@ import {
   type ProjectRow,
 } from '../store/model.js';
 import { readAccess, readAllAccess } from '../store/permissions.js';
-import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
+import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
 import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
 import {
   discardStaged,
@@ -26,8 +26,8 @@ import {
   type Staged,
 } from '../sys/fs.js';
 import { syncCredentials } from '../authz/credentials.js';
-import { AuthzChecker } from '../authz/canary.js';
-import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type PreparedAuthz } from '../authz/publish.js';
+import { AuthzChecker } from '../files/authz/canary.js';
+import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type PreparedAuthz } from '../files/authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper } from './trac.js';
 import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../files/trac/ini.js';

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import type { DB } from '../store/db.js';
-import { nowIso } from '../store/db.js';
+import type { DB } from '../../store/db.js';
+import { nowIso } from '../../store/db.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
-import { fsyncDir, tempBeside, writeFileAtomic } from '../sys/fs.js';
-import { pidAlive } from '../provision/owner.js';
+import { fsyncDir, tempBeside, writeFileAtomic } from '../../sys/fs.js';
+import { pidAlive } from '../../provision/owner.js';
 
 export interface PublishResult {
   version: number;
