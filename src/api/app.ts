@@ -27,7 +27,7 @@ import { PROJECT_ROOT } from '../paths.js';
 import { healthReport } from './health.js';
 import { backupRoutes } from './routes/backups.js';
 import { authzRoutes } from './routes/authz.js';
-import { syncUserCredential } from '../authz/credentials.js';
+import { syncUserCredential } from '../files/credentials/credentials.js';
 import { layout } from '../config.js';
 
 export interface AppDeps {

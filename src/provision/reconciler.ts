@@ -16,7 +16,7 @@ import { readAccess, readAllAccess } from '../store/permissions.js';
 import { renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
 import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
 import { discardStaged, fsyncDir, renameStaged, syncFileSystem, type Staged } from '../sys/fs.js';
-import { syncCredentials } from '../authz/credentials.js';
+import { syncCredentials } from '../files/credentials/credentials.js';
 import { AuthzChecker } from '../files/authz/canary.js';
 import {
   commitAuthz,

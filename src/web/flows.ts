@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DB } from '../store/db.js';
 import { layout, type Config } from '../config.js';
-import { syncUserCredential } from '../authz/credentials.js';
+import { syncUserCredential } from '../files/credentials/credentials.js';
 import * as model from '../store/model.js';
 import * as web from './store.js';
 import { DomainError } from '../errors.js';

@@ -14,7 +14,7 @@ import * as web from './store.js';
 import { roleIn, requireCsrf, csrfValid, sessionAuth, startSession, endSession, type WebRequest } from '../api/auth.js';
 import { DomainError } from '../errors.js';
 import { setUserDisabled } from '../store/permissions.js';
-import { syncUserCredential } from '../authz/credentials.js';
+import { syncUserCredential } from '../files/credentials/credentials.js';
 import { layout } from '../config.js';
 import { log } from '../sys/log.js';
 import { ROLES, SLUG_RULE, USER_RULE, VISIBILITIES, type Role } from '../names.js';

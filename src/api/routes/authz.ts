@@ -7,7 +7,7 @@ import * as s from '../schemas.js';
 import * as model from '../../store/model.js';
 import * as perms from '../../store/permissions.js';
 import { ACCESSES, rulePathProblem, subjectProblem } from '../../names.js';
-import { syncUserCredential } from '../../authz/credentials.js';
+import { syncUserCredential } from '../../files/credentials/credentials.js';
 
 const rulePath = z.string().superRefine((v, ctx) => {
   const p = rulePathProblem(v);

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { DB } from '../store/db.js';
+import type { DB } from '../../store/db.js';
 
 /**
  * Apache authenticates every SVN and Trac request against a small SQLite database of its own
