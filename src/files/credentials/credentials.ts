@@ -2,6 +2,8 @@ import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { DB } from '../../store/db.js';
+import { enabledUserCredentials, userCredentialHash } from '../../store/credentials.js';
+import { userProblem } from '../../names.js';
 
 /**
  * Apache authenticates every SVN and Trac request against a small SQLite database of its own
@@ -12,6 +14,9 @@ import type { DB } from '../../store/db.js';
  * {SHA}base64(sha1(token)): with that much entropy a fast hash resists offline guessing as well
  * as a slow one, and costs Apache microseconds per request instead of bcrypt's hundreds of
  * milliseconds. The human password is hashed slowly (scrypt) and never leaves Keelson's database.
+ *
+ * This module is credentials.db's one writer. The SQL on credentials.db below is that file's own
+ * format (a separate SQLite file Apache reads), not Keelson's database, so it stays here.
  */
 export function newAccessToken(): string {
   return 'svn_' + crypto.randomBytes(24).toString('base64url');
@@ -19,6 +24,32 @@ export function newAccessToken(): string {
 
 export function apacheHash(token: string): string {
   return '{SHA}' + crypto.createHash('sha1').update(token).digest('base64');
+}
+
+/** What mod_authn_dbd's {SHA} scheme compares with: base64 of a 20-byte SHA-1. */
+const SHA_HASH_RE = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
+
+/** Why Apache must not get this row (a name outside the user-name rule, a hash not in {SHA} form), or null. */
+export function credentialProblem(name: string, hash: unknown): string | null {
+  const p = userProblem(name);
+  if (p) return `refusing credentials row for user ${JSON.stringify(name)}: ${p}`;
+  if (typeof hash !== 'string' || !SHA_HASH_RE.test(hash)) return `refusing credentials row for ${name}: the hash is not in {SHA} form`;
+  return null;
+}
+
+function checkRow(name: string, hash: unknown): void {
+  const p = credentialProblem(name, hash);
+  if (p) throw new Error(p);
+}
+
+/** The table Apache should hold (name → hash), every row checked: one bad row refuses the whole rendering. */
+export function renderCredentials(rows: Iterable<readonly [string, string]>): Map<string, string> {
+  const want = new Map<string, string>();
+  for (const [name, hash] of rows) {
+    checkRow(name, hash);
+    want.set(name, hash);
+  }
+  return want;
 }
 
 export function openCredentialsDb(file: string): Database.Database {
@@ -31,23 +62,31 @@ export function openCredentialsDb(file: string): Database.Database {
 }
 
 /**
- * Makes Apache's credentials table equal to the enabled users' tokens in Keelson's database.
- * One transaction: Apache sees the old or the new table, never a mixture.
+ * SQLite's own check of the database as written, inside the writing transaction (before COMMIT):
+ * a failure throws, the transaction rolls back, and Apache keeps reading the previous rows.
  */
-export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: number; gid: number }): { upserted: number; removed: number } {
-  // Rows as arrays in one call: about twice as fast as iterating objects at 100,000 users.
-  const want = new Map<string, string>(
-    db
-      .prepare(`SELECT u.name, t.apache_hash FROM users u JOIN access_tokens t ON t.user_id = u.id WHERE u.disabled_at IS NULL`)
-      .raw()
-      .all() as [string, string][],
-  );
-  const fresh = !fs.existsSync(authDbFile);
-  const adb = openCredentialsDb(authDbFile);
+function verifyWritten(adb: Database.Database, file: string): void {
+  const r = adb.pragma('integrity_check', { simple: true });
+  if (r !== 'ok') throw new Error(`credentials database ${file} fails integrity_check: ${String(r)}`);
+}
+
+/**
+ * Makes Apache's credentials table equal `rows` (see renderCredentials; a bad row refuses the
+ * whole sync before anything is written). One transaction, checked by SQLite before it commits:
+ * Apache sees the old or the new table, never a mixture.
+ */
+export function publishCredentials(
+  file: string,
+  rows: Iterable<readonly [string, string]>,
+  perms?: { uid: number; gid: number },
+): { upserted: number; removed: number } {
+  const want = renderCredentials(rows);
+  const fresh = !fs.existsSync(file);
+  const adb = openCredentialsDb(file);
   try {
     if (fresh && perms) {
-      fs.chownSync(authDbFile, 0, perms.gid);
-      fs.chmodSync(authDbFile, 0o640);
+      fs.chownSync(file, 0, perms.gid);
+      fs.chmodSync(file, 0o640);
     }
     let upserted = 0;
     let removed = 0;
@@ -56,12 +95,17 @@ export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: numbe
       `INSERT INTO credentials (username, hash) VALUES (?, ?) ON CONFLICT(username) DO UPDATE SET hash = excluded.hash`,
     );
     const del = adb.prepare(`DELETE FROM credentials WHERE username = ?`);
+    const count = adb.prepare(`SELECT count(*) FROM credentials`).pluck();
     adb.transaction(() => {
       for (const [u, h] of want) {
         if (have.get(u) !== h) upserted += put.run(u, h).changes;
       }
       for (const u of have.keys()) {
         if (!want.has(u)) removed += del.run(u).changes;
+      }
+      if (upserted || removed) {
+        verifyWritten(adb, file);
+        if (count.get() !== want.size) throw new Error(`credentials database ${file}: the table written does not hold ${want.size} rows`);
       }
     })();
     return { upserted, removed };
@@ -71,26 +115,44 @@ export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: numbe
 }
 
 /**
+ * One user's row: set to `hash`, or removed (undefined). The row is checked before it is written,
+ * read back and checked again with the database (integrity_check) before the transaction commits.
+ * If the credentials database does not exist yet, nothing is done (the full sync creates it).
+ */
+export function publishCredential(file: string, name: string, hash: string | undefined): 'set' | 'removed' | 'none' {
+  if (!fs.existsSync(file)) return 'none';
+  if (hash !== undefined) checkRow(name, hash);
+  const adb = openCredentialsDb(file);
+  try {
+    return adb.transaction(() => {
+      if (hash === undefined) {
+        adb.prepare(`DELETE FROM credentials WHERE username = ?`).run(name);
+        verifyWritten(adb, file);
+        return 'removed' as const;
+      }
+      adb
+        .prepare(`INSERT INTO credentials (username, hash) VALUES (?, ?) ON CONFLICT(username) DO UPDATE SET hash = excluded.hash`)
+        .run(name, hash);
+      verifyWritten(adb, file);
+      checkRow(name, adb.prepare(`SELECT hash FROM credentials WHERE username = ?`).pluck().get(name));
+      return 'set' as const;
+    })();
+  } finally {
+    adb.close();
+  }
+}
+
+/** Makes Apache's credentials table equal to the enabled users' tokens in Keelson's database. */
+export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: number; gid: number }): { upserted: number; removed: number } {
+  return publishCredentials(authDbFile, enabledUserCredentials(db), perms);
+}
+
+/**
  * Applies one user's row now (token created or rotated, user disabled or enabled), so the change
  * holds from the very next request instead of when the worker's full sync runs. If Apache's
  * credentials database does not exist yet, the worker's sync creates it; nothing is done here.
  */
 export function syncUserCredential(db: DB, authDbFile: string, name: string): 'set' | 'removed' | 'none' {
   if (!fs.existsSync(authDbFile)) return 'none';
-  const row = db
-    .prepare(`SELECT t.apache_hash FROM users u JOIN access_tokens t ON t.user_id = u.id WHERE u.name = ? AND u.disabled_at IS NULL`)
-    .get(name) as { apache_hash: string } | undefined;
-  const adb = openCredentialsDb(authDbFile);
-  try {
-    if (row) {
-      adb
-        .prepare(`INSERT INTO credentials (username, hash) VALUES (?, ?) ON CONFLICT(username) DO UPDATE SET hash = excluded.hash`)
-        .run(name, row.apache_hash);
-      return 'set';
-    }
-    adb.prepare(`DELETE FROM credentials WHERE username = ?`).run(name);
-    return 'removed';
-  } finally {
-    adb.close();
-  }
+  return publishCredential(authDbFile, name, userCredentialHash(db, name));
 }
