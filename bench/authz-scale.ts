@@ -29,7 +29,7 @@ import Database from 'better-sqlite3';
 import { loadConfig, layout, type Config, type Layout } from '../src/config.js';
 import { openDatabase, nowIso, type DB } from '../src/store/db.js';
 import { createApiToken, hashPassword } from '../src/store/model.js';
-import { apacheHash, newAccessToken } from '../src/authz/credentials.js';
+import { apacheHash, newAccessToken } from '../src/files/credentials/credentials.js';
 import { Apache } from '../src/provision/apache.js';
 import { run } from '../src/sys/process.js';
 import { PROJECT_ROOT } from '../src/paths.js';

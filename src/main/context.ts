@@ -2,7 +2,7 @@
 import type { Ctx } from '../domain/context.js';
 import { openDatabase, type DB } from '../store/db.js';
 import { layout, type Config } from '../config.js';
-import { syncUserCredential } from '../authz/credentials.js';
+import { syncUserCredential } from '../files/credentials/credentials.js';
 
 export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): Ctx {
   const authDb = layout(cfg).authDb;

@@ -13,21 +13,21 @@ import {
   type ProjectRow,
 } from '../store/model.js';
 import { readAccess, readAllAccess } from '../store/permissions.js';
-import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../authz/render.js';
+import { renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
 import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
+import { discardStaged, fsyncDir, renameStaged, syncFileSystem, type Staged } from '../sys/fs.js';
+import { syncCredentials } from '../files/credentials/credentials.js';
+import { AuthzChecker } from '../files/authz/canary.js';
 import {
-  discardStaged,
-  fsyncDir,
-  readIfExists,
-  renameStaged,
-  syncFileSystem,
-  writeFileAtomic,
-  writeTempSync,
-  type Staged,
-} from '../sys/fs.js';
-import { syncCredentials } from '../authz/credentials.js';
-import { AuthzChecker } from '../authz/canary.js';
-import { commitAuthz, discard, publishAuthz, sha256, sweepDeadTempsSync, type PreparedAuthz } from '../authz/publish.js';
+  commitAuthz,
+  discard,
+  planAuthz,
+  publishAuthz,
+  stageAuthz,
+  sweepDeadTempsSync,
+  writeCheckedAuthz,
+  type PreparedAuthz,
+} from '../files/authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper } from './trac.js';
 import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../files/trac/ini.js';
@@ -303,9 +303,7 @@ export class Reconciler {
       // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
       await publishPostCommitHook(stage, p.slug, this.l.commitSpool);
       await makeStandardLayout(stage);
-      const authz = renderAuthz(access);
-      await this.checker.verify(authz, access);
-      await writeFileAtomic(path.join(stage, 'conf', 'authz'), authz);
+      await writeCheckedAuthz(path.join(stage, 'conf', 'authz'), access, this.checker);
       await ownRepository(stage, this.owners, { deep: true });
       fs.renameSync(stage, repoDir);
       await fsyncDir(this.l.svnRoot);
@@ -389,27 +387,16 @@ export class Reconciler {
         const repoDir = this.repoDir(p.slug);
         const file = path.join(repoDir, 'conf', 'authz');
         sweepDeadTempsSync(path.dirname(file));
-        const text = renderAuthz(s.access);
-        items.push({
-          id: p.id,
-          slug: p.slug,
-          text,
-          authz: {
-            input: {
-              projectId: p.id,
-              file,
-              access: s.access,
-              version: s.version,
-              checker: this.checker,
-              owner: undefined,
-              publisher: `rebuild:pid:${process.pid}`,
-            },
-            checksum: sha256(text),
-            same: readIfExists(file) === text,
-          },
-          hook: { target: '' },
-          repoDir,
+        const { prepared, text } = planAuthz({
+          projectId: p.id,
+          file,
+          access: s.access,
+          version: s.version,
+          checker: this.checker,
+          owner: undefined,
+          publisher: `rebuild:pid:${process.pid}`,
         });
+        items.push({ id: p.id, slug: p.slug, text, authz: prepared, hook: { target: '' }, repoDir });
       } catch (e) {
         fail(p.id, p.slug, e);
       }
@@ -425,7 +412,7 @@ export class Reconciler {
       const bad = new Set<Item>();
       const write = (i: Item) => {
         try {
-          if (!i.authz.same) i.authz.tmp = writeTempSync(i.authz.input.file, i.text, { mode: 0o644 });
+          stageAuthz(i.authz, i.text);
           i.hook = stagePostCommitHook(i.repoDir, i.slug, this.l.commitSpool);
         } catch (e) {
           bad.add(i);

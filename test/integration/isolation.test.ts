@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
 import { layout } from '../../src/config.js';
-import { renderAuthz } from '../../src/authz/render.js';
+import { renderAuthz } from '../../src/files/authz/render.js';
 import { migrate } from '../../src/store/db.js';
 import { chownTree } from '../../src/provision/owner.js';
 

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import type { DB } from '../store/db.js';
-import { nowIso } from '../store/db.js';
+import type { DB } from '../../store/db.js';
+import { nowIso } from '../../store/db.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
-import { fsyncDir, tempBeside, writeFileAtomic } from '../sys/fs.js';
-import { pidAlive } from '../provision/owner.js';
+import { fsyncDir, readIfExists, tempBeside, writeFileAtomic, writeTempSync } from '../../sys/fs.js';
+import { pidAlive } from '../../provision/owner.js';
 
 export interface PublishResult {
   version: number;
@@ -61,7 +61,12 @@ export const sha256 = (s: string | Buffer): string => crypto.createHash('sha256'
  * per database and an older state can never replace a newer one.
  */
 export async function publishAuthz(db: DB, i: PublishInput): Promise<PublishResult> {
-  const prepared = await prepareAuthz(i, { sync: true });
+  return publishAuthzText(db, i, renderAuthz(i.access));
+}
+
+/** publishAuthz of a rendered text (exported for the test that feeds it a broken one). */
+export async function publishAuthzText(db: DB, i: PublishInput, text: string): Promise<PublishResult> {
+  const prepared = await prepareAuthz(i, { sync: true }, text);
   try {
     const r = db.transaction(() => commitAuthz(db, prepared)).immediate();
     if (r.changed) await fsyncDir(path.dirname(i.file));
@@ -93,8 +98,7 @@ export interface PreparedAuthz {
  * Render, check with libsvn and the canaries, and write the temporary file (fsynced unless the
  * caller makes it durable another way: the bulk rebuild syncs the whole file system once).
  */
-export async function prepareAuthz(i: PublishInput, o: { sync: boolean }): Promise<PreparedAuthz> {
-  const text = renderAuthz(i.access);
+export async function prepareAuthz(i: PublishInput, o: { sync: boolean }, text = renderAuthz(i.access)): Promise<PreparedAuthz> {
   const checksum = sha256(text);
   await i.checker.verify(text, i.access);
   const dir = path.dirname(i.file);
@@ -121,6 +125,23 @@ export async function prepareAuthz(i: PublishInput, o: { sync: boolean }): Promi
     throw e;
   }
   return { input: i, checksum, same, tmp };
+}
+
+/**
+ * The bulk rebuild's form of prepareAuthz: the rendering, not yet checked (the caller has libsvn
+ * check many at once, then calls stageAuthz on each that passed), compared with the live file.
+ */
+export function planAuthz(i: PublishInput): { prepared: PreparedAuthz; text: string } {
+  const text = renderAuthz(i.access);
+  return { prepared: { input: i, checksum: sha256(text), same: readIfExists(i.file) === text }, text };
+}
+
+/**
+ * After libsvn and the canaries passed `text` (verifyMany): its temporary file, written without
+ * fsync (the caller syncs the file system once), waiting for commitAuthz.
+ */
+export function stageAuthz(p: PreparedAuthz, text: string): void {
+  if (!p.same) p.tmp = writeTempSync(p.input.file, text, { mode: 0o644 });
 }
 
 /**
