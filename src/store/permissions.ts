@@ -279,3 +279,34 @@ export function readAllAccess(db: DB): { project: VersionedProject; access: Proj
 export function versionedProject(db: DB, slug: string): VersionedProject | undefined {
   return db.prepare(`SELECT * FROM projects WHERE slug = ? AND state <> 'deleted'`).get(slug) as VersionedProject | undefined;
 }
+
+/**
+ * The authz publisher's statements, prepared once per database: the version on disk, and the
+ * record of a publish (called inside its BEGIN IMMEDIATE transaction, around the rename).
+ */
+const publishStatements = new WeakMap<DB, ReturnType<typeof preparePublish>>();
+function preparePublish(db: DB) {
+  return {
+    published: db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck(),
+    update: db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`),
+    record: db.prepare(
+      `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+}
+const publishSt = (db: DB) => {
+  let st = publishStatements.get(db);
+  if (!st) publishStatements.set(db, (st = preparePublish(db)));
+  return st;
+};
+
+export function publishedVersion(db: DB, projectId: number): number | null {
+  return publishSt(db).published.get(projectId) as number | null;
+}
+
+export function recordPublish(db: DB, projectId: number, version: number, checksum: string, changed: boolean, publisher: string): void {
+  const st = publishSt(db);
+  const at = nowIso();
+  st.update.run(version, checksum, at, projectId);
+  st.record.run(projectId, version, checksum, changed ? 1 : 0, at, publisher);
+}

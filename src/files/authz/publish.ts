@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { DB } from '../../store/db.js';
-import { nowIso } from '../../store/db.js';
+import { publishedVersion, recordPublish } from '../../store/permissions.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
 import { fsyncDir, readIfExists, tempBeside, writeFileAtomic, writeTempSync } from '../../sys/fs.js';
-import { pidAlive } from '../../provision/owner.js';
+import { pidAlive } from '../../sys/liveness.js';
 
 export interface PublishResult {
   version: number;
@@ -149,30 +149,13 @@ export function stageAuthz(p: PreparedAuthz, text: string): void {
  * published, renames the prepared file into place and records the version, checksum and time.
  * The directory is not fsynced here.
  */
-const statements = new WeakMap<DB, ReturnType<typeof prepareStatements>>();
-function prepareStatements(db: DB) {
-  return {
-    published: db.prepare(`SELECT published_version FROM projects WHERE id = ?`).pluck(),
-    update: db.prepare(`UPDATE projects SET published_version = ?, published_checksum = ?, published_at = ? WHERE id = ?`),
-    record: db.prepare(
-      `INSERT INTO authz_publishes (project_id, version, checksum, changed, published_at, publisher) VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
-  };
-}
-
 export function commitAuthz(db: DB, p: PreparedAuthz): PublishResult {
   const i = p.input;
-  let st = statements.get(db);
-  if (!st) statements.set(db, (st = prepareStatements(db)));
-  const published = st.published.get(i.projectId) as number | null;
+  const published = publishedVersion(db, i.projectId);
   if (published !== null && published > i.version) return { version: i.version, checksum: p.checksum, changed: false, stale: true };
   if (p.tmp) fs.renameSync(p.tmp, i.file);
   p.tmp = undefined;
-  if (published !== i.version || !p.same) {
-    const at = nowIso();
-    st.update.run(i.version, p.checksum, at, i.projectId);
-    st.record.run(i.projectId, i.version, p.checksum, p.same ? 0 : 1, at, i.publisher);
-  }
+  if (published !== i.version || !p.same) recordPublish(db, i.projectId, i.version, p.checksum, !p.same, i.publisher);
   return { version: i.version, checksum: p.checksum, changed: !p.same, stale: false };
 }
 
