@@ -15,7 +15,7 @@ import { log } from '../sys/log.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
 import { jobHandlers } from './handlers.js';
-import { scheduleTable, startSchedule } from './schedule.js';
+import { scheduleTable, startSchedule, type ScheduleParts } from './schedule.js';
 import { sampleDisk } from '../domain/capacity.js';
 
 export { enqueueAll } from './schedule.js';
@@ -56,6 +56,29 @@ function spoolDrainer(reconciler: Reconciler): () => void {
       });
   };
   return drain;
+}
+
+/** Restarts Apache when it stops answering. */
+const apacheCheck = (apache: Apache) => async () => {
+  if (!(await apache.healthy())) {
+    log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
+    await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
+  }
+};
+
+/** The scheduler: leftovers of interrupted backup runs swept first, one disk sample now, then the schedule table. */
+function startScheduler(p: ScheduleParts): ScheduledTask[] {
+  try {
+    p.backups.sweep();
+  } catch (e) {
+    log.error('backup sweep failed', { error: String(e) });
+  }
+  try {
+    sampleDisk(p.db, p.cfg);
+  } catch (e) {
+    log.error('disk sample', { error: String(e) });
+  }
+  return startSchedule(scheduleTable(p));
 }
 
 /** Brings up the parts of a host: API and web UI, worker, scheduler, and the private Apache. */
@@ -110,30 +133,9 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       watcher = fs.watch(l.commitSpool, () => drain!());
       drain();
     }
-    if (o.scheduler) {
-      try {
-        // Leftovers of interrupted backup runs go first.
-        backups.sweep();
-      } catch (e) {
-        log.error('backup sweep failed', { error: String(e) });
-      }
-      try {
-        sampleDisk(db, cfg);
-      } catch (e) {
-        log.error('disk sample', { error: String(e) });
-      }
-      const apacheCheck = async () => {
-        if (!(await apache.healthy())) {
-          log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
-          await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
-        }
-      };
-      tasks.push(
-        ...startSchedule(scheduleTable({ db, cfg, backups, wake, drainSpool: drain, apacheCheck: o.apache ? apacheCheck : undefined })),
-      );
-    } else if (drain) {
-      tasks.push(...startSchedule([{ name: 'commit-spool-sweep', cron: '*/5 * * * * *', run: drain }]));
-    }
+    if (o.scheduler)
+      tasks.push(...startScheduler({ db, cfg, backups, wake, drainSpool: drain, apacheCheck: o.apache ? apacheCheck(apache) : undefined }));
+    else if (drain) tasks.push(...startSchedule([{ name: 'commit-spool-sweep', cron: '*/5 * * * * *', run: drain }]));
 
     let url: string | undefined;
     if (o.api) {
