@@ -2,7 +2,8 @@ import type { Config } from '../config.js';
 import { layout } from '../config.js';
 import { openDatabase } from '../store/db.js';
 import { BackupService } from './engine.js';
-import { backupView, lastGood, listBackups } from './catalog.js';
+import { backupView } from './catalog.js';
+import { backedUpSlugs, lastGood, listBackups, liveProjectId } from '../store/backups.js';
 import { restoreBackup } from './restore.js';
 import { parse, UsageError } from '../cli/args.js';
 import { fmtBytes } from '../sys/bytes.js';
@@ -61,9 +62,7 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
         console.log(JSON.stringify(r.backup ? backupView(r.backup) : r, null, 2));
         return r.backup?.state === 'verified' ? 0 : 1;
       }
-      const slugs = slug
-        ? [slug]
-        : (db.prepare(`SELECT slug FROM projects WHERE state IN ('active','suspended') ORDER BY slug`).pluck().all() as string[]);
+      const slugs = slug ? [slug] : backedUpSlugs(db);
       let bad = 0;
       for (const s of slugs) {
         const r = await svc.runProject(s, { kind, trigger: 'cli', actor: 'cli', onProgress: progressPrinter(s) });
@@ -81,9 +80,7 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
     }
     if (sub === 'list') {
       const slug = p.positionals[0];
-      const pid = slug
-        ? (db.prepare(`SELECT id FROM projects WHERE slug = ? AND state <> 'deleted'`).pluck().get(slug) as number | undefined)
-        : undefined;
+      const pid = slug ? liveProjectId(db, slug) : undefined;
       if (slug && pid === undefined) {
         console.error(`no project ${slug}`);
         return 1;

@@ -22,6 +22,7 @@ import {
   finishBackup,
   getBackup,
   insertBackup,
+  leasedBackupId,
   markInterrupted,
   newestVerified,
   recentAttempts,
@@ -36,6 +37,7 @@ import { alert } from './alert.js';
 import { applyRetention } from './retention.js';
 import { asideLeftovers } from './aside.js';
 import { pidAlive, pidOfEntry } from '../provision/owner.js';
+import { backedUpSlugs, databasePages } from '../store/backups.js';
 
 export interface Manifest {
   format: 1;
@@ -494,8 +496,7 @@ export class BackupService {
     plan: (need: Need) => void,
   ): Promise<{ manifest: Manifest; finalDir: string; fresh: number }> {
     const id = this.currentId(null);
-    const pages = this.db.pragma('page_count', { simple: true }) as number;
-    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const { pages, pageSize } = databasePages(this.db);
     plan({ bytes: Math.ceil(pages * pageSize * 1.2) + 1024 * 1024, inodes: 8 });
     const stage = this.stagingOf(id);
     fs.mkdirSync(stage, { recursive: true });
@@ -537,7 +538,7 @@ export class BackupService {
 
   /** The running row of a scope (the one whose lease we hold). */
   private currentId(projectId: number | null): number {
-    const r = this.db.prepare(`SELECT backup_id FROM backup_leases WHERE scope = ?`).pluck().get(scopeOf(projectId)) as number | undefined;
+    const r = leasedBackupId(this.db, scopeOf(projectId));
     if (r === undefined) throw new Error('no backup lease held');
     return r;
   }
@@ -549,10 +550,7 @@ export class BackupService {
 
   /** Every live project, one after another (the scheduler and `keelson backup run` with no project). */
   async runAll(kind: BackupKind, o: RunOptions = {}): Promise<{ done: number; skipped: number; refused: number; failed: number }> {
-    const slugs = this.db
-      .prepare(`SELECT slug FROM projects WHERE state IN ('active','suspended') ORDER BY slug`)
-      .pluck()
-      .all() as string[];
+    const slugs = backedUpSlugs(this.db);
     const out = { done: 0, skipped: 0, refused: 0, failed: 0 };
     for (const slug of slugs) {
       try {

@@ -35,6 +35,7 @@ import { sameDevice, volumeOf } from '../sys/volume.js';
 import { acquireLease, getBackup, releaseLease, renewLease, scopeOf, updateBackup, type BackupRow } from './catalog.js';
 import { integrityCheck, type BackupService, type Manifest } from './engine.js';
 import { asideFolder, asideLeftovers } from './aside.js';
+import { forgetTracPermVersion, setProjectRepoUuid, testRestoreCandidates } from '../store/backups.js';
 
 export class InsufficientStorageError extends DomainError {
   constructor(message: string) {
@@ -311,14 +312,14 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
           visibility: orig?.visibility ?? 'private',
           owner: ownerName,
         });
-        db.prepare(`UPDATE projects SET repo_uuid = ? WHERE id = ?`).run(newUuid, p.id);
+        setProjectRepoUuid(db, p.id, newUuid);
         project = p.slug;
         enqueue(db, JOB_RECONCILE, p.id);
       } else {
         // Back to its state first, then the reconcile: it publishes the access of that state over
         // the deny-all authz, and converges Trac's permission table, which came from the backup.
         if (prevState && prevState !== 'suspended') setProjectState(db, src.id, prevState as 'active', null);
-        db.prepare(`UPDATE projects SET trac_perm_version = NULL WHERE id = ?`).run(src.id);
+        forgetTracPermVersion(db, src.id);
         enqueue(db, JOB_RECONCILE, src.id);
       }
       enqueue(db, JOB_CREDENTIALS, null);
@@ -391,9 +392,7 @@ export async function testRestore(svc: BackupService, row: BackupRow): Promise<v
 
 /** The scheduled test restore of a rotating sample: the backups tested longest ago (or never) first. */
 export async function testRestoreSample(svc: BackupService, n: number, alertFn: (id: number, reason: string) => Promise<void>) {
-  const rows = svc.db
-    .prepare(`SELECT * FROM backups WHERE state = 'verified' ORDER BY test_restored_at IS NOT NULL, test_restored_at, id LIMIT ?`)
-    .all(n) as BackupRow[];
+  const rows = testRestoreCandidates(svc.db, n);
   const out: { id: number; ok: boolean; error?: string }[] = [];
   for (const r of rows) {
     try {

@@ -4,7 +4,7 @@ import { enqueue, type Job } from '../jobs/queue.js';
 import { log } from '../sys/log.js';
 import { alert } from './alert.js';
 import type { BackupService } from './engine.js';
-import type { BackupKind } from './catalog.js';
+import { backedUpProjectIds, backedUpSlugOf, type BackupKind } from '../store/backups.js';
 import { testRestoreSample } from './restore.js';
 
 /** Job kind: one project's backup (project_id), or Keelson's own database (project_id NULL). */
@@ -18,7 +18,7 @@ export interface BackupJobPayload {
 
 /** Enqueues backups of every live project (coalesced: one waiting backup job per project). */
 export function enqueueBackups(db: DB, kind: BackupKind, trigger: 'schedule' | 'api', actor = 'scheduler'): number {
-  const ids = db.prepare(`SELECT id FROM projects WHERE state IN ('active','suspended')`).pluck().all() as number[];
+  const ids = backedUpProjectIds(db);
   db.transaction(() => {
     for (const id of ids) enqueue(db, JOB_BACKUP, id, { kind, trigger, actor });
   })();
@@ -38,10 +38,7 @@ export function backupJobHandler(svc: BackupService, db: DB) {
       if (job.project_id === null) {
         await svc.runControl(o);
       } else {
-        const slug = db
-          .prepare(`SELECT slug FROM projects WHERE id = ? AND state IN ('active','suspended')`)
-          .pluck()
-          .get(job.project_id) as string | undefined;
+        const slug = backedUpSlugOf(db, job.project_id);
         if (!slug) return;
         const r = await svc.runProject(slug, o);
         if (r.skipped !== undefined) log.debug('backup skipped', { project: slug, why: r.skipped });

@@ -8,7 +8,8 @@ import { InputError, NotFoundError } from '../../errors.js';
 import { actorLabel, requireAdmin, requireProjectRole, type Authed } from '../auth.js';
 import { slug, username } from '../schemas.js';
 import { BackupService } from '../../backup/engine.js';
-import { backupView, lastGood, listBackups } from '../../backup/catalog.js';
+import { backupView } from '../../backup/catalog.js';
+import { lastGood, listBackups } from '../../store/backups.js';
 import { restoreBackup } from '../../backup/restore.js';
 import { JOB_BACKUP, enqueueBackups } from '../../backup/schedule.js';
 
