@@ -96,14 +96,6 @@ class SpaceGuard {
   }
 }
 
-/** The caller's signal aborts the run's control (its programs killed). */
-function linkSignal(ctl: RunControl, signal: AbortSignal | undefined): void {
-  if (!signal) return;
-  const onAbort = () => ctl.abort(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-}
-
 /**
  * The frame every backup runs in: plan (space check before any write), watch the volume while
  * writing, verify, place, catalog, retention; on any error remove the partial output and record why.
@@ -111,7 +103,7 @@ function linkSignal(ctl: RunControl, signal: AbortSignal | undefined): void {
 export async function runFrame(svc: BackupService, id: number, projectId: number | null, o: RunOptions, body: Body): Promise<BackupRow> {
   const scope = scopeOf(projectId);
   const ctl = new RunControl(o.onProgress);
-  linkSignal(ctl, o.signal);
+  ctl.follow(o.signal);
   const space = new SpaceGuard(svc.root, svc.cfg.dataDir, svc.settings, ctl);
   const leaseTimer = setInterval(() => {
     try {
