@@ -12,6 +12,7 @@ import { JOB_CREDENTIALS, JOB_RECONCILE } from './store/model.js';
 import { log } from './sys/log.js';
 import { BackupService } from './backup/engine.js';
 import { JOB_BACKUP, backupJobHandler, startBackupScheduler } from './backup/schedule.js';
+import { JOB_RESTORE, restoreJobHandler } from './backup/restore-job.js';
 import { sampleDisk } from './web/store.js';
 
 export interface ServeOptions {
@@ -88,6 +89,8 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
           [JOB_CREDENTIALS]: { run: () => reconciler.syncCredentials(), timeoutMs: cfg.jobTimeouts.credentials },
           // A backup aborts (its programs killed, staging removed) when its time is up.
           [JOB_BACKUP]: { run: backupJobHandler(new BackupService(db, cfg, cfg.backup), db), timeoutMs: cfg.jobTimeouts.backup },
+          // A restore through the API: one attempt; at its timeout it stops and puts back what it moved.
+          [JOB_RESTORE]: { run: restoreJobHandler(new BackupService(db, cfg, cfg.backup)), timeoutMs: cfg.jobTimeouts.restore },
         },
         { concurrency: cfg.workerConcurrency, staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000 },
       );

@@ -1,9 +1,11 @@
 /**
  * The backup catalog's SQL (tables of migration 3, src/store/schema/backups.ts): backup rows,
- * the leases that keep one backup or restore per scope, and the project look-ups backups need.
- * Process liveness and the API's views live in src/backup/catalog.ts.
+ * the leases that keep one backup or restore per scope, the project look-ups backups and restores
+ * need, and the rows of restores run as jobs (migration 6). Process liveness and the API's views
+ * live in src/backup/catalog.ts.
  */
 import type { DB } from './db.js';
+import { insertJob } from './jobs.js';
 
 export type BackupState = 'running' | 'verifying' | 'verified' | 'refused' | 'failed' | 'aborted' | 'expired';
 export type BackupKind = 'full' | 'incremental';
@@ -223,4 +225,64 @@ export function databasePages(db: DB): { pages: number; pageSize: number } {
     pages: db.pragma('page_count', { simple: true }) as number,
     pageSize: db.pragma('page_size', { simple: true }) as number,
   };
+}
+
+// ---- restores run as jobs (migration 6, src/store/schema/restores.ts) ----
+
+export interface RestoreJobRow {
+  job_id: number;
+  backup_id: number;
+  target: string;
+  mode: 'in-place' | 'new';
+  started_at: string | null;
+  /** JSON: the RestoreResult, written in the restore's recording transaction. */
+  result: string | null;
+  /** JSON: {status, code, message} of a failed restore. */
+  error: string | null;
+}
+
+export function getRestoreJob(db: DB, jobId: number): RestoreJobRow | undefined {
+  return db.prepare(`SELECT * FROM restore_jobs WHERE job_id = ?`).get(jobId) as RestoreJobRow | undefined;
+}
+
+/** The restore job into a slug that is pending or running, if any. */
+export function activeRestoreInto(db: DB, target: string): { id: number; state: 'pending' | 'running' } | undefined {
+  return db
+    .prepare(
+      `SELECT j.id, j.state FROM restore_jobs r JOIN jobs j ON j.id = r.job_id
+       WHERE r.target = ? AND j.state IN ('pending','running') ORDER BY j.id LIMIT 1`,
+    )
+    .get(target) as { id: number; state: 'pending' | 'running' } | undefined;
+}
+
+/**
+ * Queues a restore job (one attempt) and its row, in one IMMEDIATE transaction, unless a restore
+ * into the same slug is pending or running: then nothing is queued and that one is returned.
+ */
+export function insertRestoreJob(
+  db: DB,
+  r: { kind: string; backupId: number; target: string; mode: 'in-place' | 'new'; projectId: number | null; payload: object },
+): { id: number; busy?: undefined } | { id?: undefined; busy: { id: number; state: 'pending' | 'running' } } {
+  return db
+    .transaction(() => {
+      const busy = activeRestoreInto(db, r.target);
+      if (busy) return { busy };
+      const id = insertJob(db, { kind: r.kind, projectId: r.projectId, payload: r.payload, maxAttempts: 1 });
+      db.prepare(`INSERT INTO restore_jobs (job_id, backup_id, target, mode) VALUES (?, ?, ?, ?)`).run(id, r.backupId, r.target, r.mode);
+      return { id };
+    })
+    .immediate();
+}
+
+/** A worker began the restore (a job claimed again with this set was interrupted). */
+export function markRestoreStarted(db: DB, jobId: number, at: string): void {
+  db.prepare(`UPDATE restore_jobs SET started_at = ? WHERE job_id = ?`).run(at, jobId);
+}
+
+export function setRestoreResult(db: DB, jobId: number, result: object): void {
+  db.prepare(`UPDATE restore_jobs SET result = ?, error = NULL WHERE job_id = ?`).run(JSON.stringify(result), jobId);
+}
+
+export function setRestoreError(db: DB, jobId: number, error: { status: number; code: string; message: string }): void {
+  db.prepare(`UPDATE restore_jobs SET error = ? WHERE job_id = ?`).run(JSON.stringify(error), jobId);
 }

@@ -10,7 +10,8 @@ import { slug, username } from '../schemas.js';
 import { BackupService } from '../../backup/engine.js';
 import { backupView } from '../../backup/catalog.js';
 import { lastGood, listBackups } from '../../store/backups.js';
-import { restoreBackup } from '../../backup/restore.js';
+import { enqueueRestore } from '../../backup/restore-job.js';
+import { jobRoutes } from './jobs.js';
 import { JOB_BACKUP, enqueueBackups } from '../../backup/schedule.js';
 
 export interface BackupRouteDeps {
@@ -33,7 +34,7 @@ const restoreBody = z.strictObject({
   owner: username.optional(),
 });
 
-/** GET/POST /backups, POST /backups/:id/restore (admin); GET /projects/:slug/backups (the project's owner). */
+/** GET/POST /backups, POST /backups/:id/restore, GET /jobs/:id (admin); GET /projects/:slug/backups (the project's owner). */
 export function backupRoutes(deps: BackupRouteDeps): express.Router {
   const { db, cfg } = deps;
   const svc = new BackupService(db, cfg, cfg.backup);
@@ -81,10 +82,14 @@ export function backupRoutes(deps: BackupRouteDeps): express.Router {
     res.status(202).json({ queued, kind: b.control ? 'full' : b.kind });
   });
 
-  r.post('/backups/:id/restore', requireAdmin, async (req: Authed, res) => {
+  /**
+   * A restore runs as a job: everything that can be checked before it runs is checked here (same
+   * errors as the restore would give), then it is queued; 202 with the job to follow at `status`.
+   */
+  r.post('/backups/:id/restore', requireAdmin, (req: Authed, res) => {
     const { id } = idParams.parse(req.params);
     const b = restoreBody.parse(req.body ?? {});
-    const out = await restoreBackup(svc, id, {
+    const { job, plan } = enqueueRestore(svc, id, {
       inPlace: b.inPlace,
       to: b.to,
       owner: b.owner,
@@ -92,8 +97,15 @@ export function backupRoutes(deps: BackupRouteDeps): express.Router {
       actor: actorLabel(req),
     });
     deps.onEnqueue?.();
-    res.json(out);
+    const status = `/api/v1/jobs/${job.id}`;
+    res
+      .status(202)
+      .location(status)
+      .json({ job: { id: job.id, kind: job.kind, state: job.state }, status, backupId: id, target: plan.targetSlug, mode: plan.mode });
   });
+
+  // GET /jobs/:id (admin): mounted here until src/api/app.ts settles (issue 10 re-layout).
+  r.use(jobRoutes({ db }));
 
   return r;
 }
