@@ -1,6 +1,103 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The layout's rules (README, "Architecture"): each folder has one job and names what it never
+ * imports. A forbidden import, or SQL outside src/store/, fails `npm test` through lint.
+ */
+const never = (what, ...groups) => ({
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: groups.map((g) => ({ group: g, message: `${what}`, allowTypeImports: true })),
+    },
+  ],
+});
+const up = (dirs) => dirs.flatMap((d) => [`**/${d}`, `**/${d}/*`, `**/${d}/**`]);
+
+const layers = [
+  {
+    files: ['src/http/**/*.ts'],
+    rules: never(
+      'src/http/ adapts HTTP to src/domain/: it never reaches the store, jobs, generated files, provisioning or backups directly',
+      up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main']),
+    ),
+  },
+  {
+    files: ['src/http/api/**/*.ts'],
+    rules: never(
+      'src/http/api/ and src/http/web/ are siblings: neither imports the other',
+      up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main', 'web']),
+    ),
+  },
+  {
+    files: ['src/http/web/**/*.ts'],
+    rules: never(
+      'src/http/api/ and src/http/web/ are siblings: neither imports the other',
+      up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main', 'api']),
+    ),
+  },
+  {
+    files: ['src/cli/**/*.ts'],
+    rules: never('src/cli/ makes the same domain calls as HTTP: it never opens the store itself', up(['store', 'http'])),
+  },
+  {
+    files: ['src/domain/**/*.ts'],
+    rules: never('src/domain/ holds use cases and rules: no file system, processes or HTTP (effects are injected through its context)', [
+      'fs',
+      'node:fs',
+      'fs/*',
+      'node:fs/*',
+      'child_process',
+      'node:child_process',
+      'express',
+      ...up(['http', 'main', 'cli', 'jobs', 'provision', 'files', 'authz']),
+    ]),
+  },
+  {
+    files: ['src/store/**/*.ts'],
+    rules: never(
+      'src/store/ is the bottom layer: rows in, rows out',
+      up(['domain', 'http', 'cli', 'main', 'jobs', 'provision', 'backup', 'files']),
+    ),
+  },
+  {
+    files: ['src/jobs/**/*.ts'],
+    rules: never('src/jobs/ runs injected handlers: it never knows what a job does', up(['domain', 'provision', 'backup', 'http', 'main'])),
+  },
+  {
+    files: ['src/files/**/*.ts'],
+    rules: never('src/files/ renders and publishes files: it never reaches HTTP or the use cases', up(['http', 'domain', 'main', 'cli'])),
+  },
+  {
+    files: ['src/provision/**/*.ts', 'src/backup/**/*.ts'],
+    rules: never('provisioning and backups run as jobs: they never reach HTTP', up(['http', 'main'])),
+  },
+  {
+    files: ['src/sys/**/*.ts'],
+    rules: never('src/sys/ knows nothing of Keelson: only node and packages', ['../*']),
+  },
+];
+
+/**
+ * SQL lives in src/store/ only. Two exceptions, each about a file that is not Keelson's database:
+ * credentials.db's own table format lives with its one writer, and src/sys/sqlite.ts checks and
+ * copies SQLite files as files (a backup's copy of trac.db).
+ */
+const sqlOutsideStore = {
+  files: ['src/**/*.ts'],
+  ignores: ['src/store/**', 'src/files/credentials/**', 'src/sys/sqlite.ts'],
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      {
+        selector: 'CallExpression[callee.property.name=/^(prepare|exec|pragma)$/][arguments.length>0]',
+        message: 'SQL belongs in src/store/: add a store function and call it',
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'web/**/*.js'] },
   js.configs.recommended,
@@ -11,4 +108,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],
     },
   },
+  ...layers,
+  sqlOutsideStore,
 );

@@ -22,7 +22,7 @@ export interface Config {
   tracUser: string;
   tracGroup: string;
   /** How long one run of each job kind may take before it is aborted and retried (KEELSON_JOB_TIMEOUT_*). */
-  jobTimeouts: { reconcile: number; credentials: number; backup: number };
+  jobTimeouts: { reconcile: number; credentials: number; backup: number; restore: number };
   /** Seconds a Trac report's SQL may run before SQLite interrupts it (reports are owners' SQL). */
   tracReportSeconds: number;
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
@@ -137,6 +137,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcile: seconds('KEELSON_JOB_TIMEOUT_RECONCILE', env.KEELSON_JOB_TIMEOUT_RECONCILE, 600) * 1000,
       credentials: seconds('KEELSON_JOB_TIMEOUT_CREDENTIALS', env.KEELSON_JOB_TIMEOUT_CREDENTIALS, 300) * 1000,
       backup: seconds('KEELSON_JOB_TIMEOUT_BACKUP', env.KEELSON_JOB_TIMEOUT_BACKUP, 6 * 3600) * 1000,
+      // A restore is not retried: at its timeout it stops, puts back what it moved aside, and fails.
+      restore: seconds('KEELSON_JOB_TIMEOUT_RESTORE', env.KEELSON_JOB_TIMEOUT_RESTORE, 3600) * 1000,
     },
     tracReportSeconds: int('KEELSON_TRAC_REPORT_SECONDS', env.KEELSON_TRAC_REPORT_SECONDS, 10) || 10,
     python: env.KEELSON_PYTHON || '/usr/bin/python3',

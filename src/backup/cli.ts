@@ -2,7 +2,8 @@ import type { Config } from '../config.js';
 import { layout } from '../config.js';
 import { openDatabase } from '../store/db.js';
 import { BackupService } from './engine.js';
-import { backupView, lastGood, listBackups } from './catalog.js';
+import { backupView } from './catalog.js';
+import { backedUpSlugs, lastGood, listBackups, liveProjectId } from '../store/backups.js';
 import { restoreBackup } from './restore.js';
 import { parse, UsageError } from '../cli/args.js';
 import { fmtBytes } from '../sys/bytes.js';
@@ -31,6 +32,71 @@ function progressPrinter(label: string) {
   };
 }
 
+type Values = { full?: boolean; control?: boolean; to?: string; owner?: string; 'in-place'?: boolean };
+
+/** `keelson backup run [SLUG] [--full] [--control]`: in this process, with progress. */
+async function runSub(svc: BackupService, slug: string | undefined, values: Values): Promise<number> {
+  const kind = values.full ? 'full' : 'incremental';
+  if (values.control) {
+    const r = await svc.runControl({ trigger: 'cli', actor: 'cli', onProgress: progressPrinter('keelson database') });
+    process.stderr.write('\n');
+    console.log(JSON.stringify(r.backup ? backupView(r.backup) : r, null, 2));
+    return r.backup?.state === 'verified' ? 0 : 1;
+  }
+  const slugs = slug ? [slug] : backedUpSlugs(svc.db);
+  let bad = 0;
+  for (const s of slugs) {
+    const r = await svc.runProject(s, { kind, trigger: 'cli', actor: 'cli', onProgress: progressPrinter(s) });
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (r.skipped !== undefined) console.log(`${s}: skipped: ${r.skipped}`);
+    else {
+      const b = r.backup;
+      console.log(
+        `${s}: backup #${b.id} ${b.kind} ${b.state}${b.reason ? `: ${b.reason}` : ''} (${fmtBytes(b.bytes)} written, ${((b.duration_ms ?? 0) / 1000).toFixed(1)} s)`,
+      );
+      if (b.state !== 'verified') bad++;
+    }
+  }
+  return bad ? 1 : 0;
+}
+
+/** `keelson backup list [SLUG]`: the catalog as JSON. */
+function listSub(svc: BackupService, slug: string | undefined): number {
+  const pid = slug ? liveProjectId(svc.db, slug) : undefined;
+  if (slug && pid === undefined) {
+    console.error(`no project ${slug}`);
+    return 1;
+  }
+  console.log(
+    JSON.stringify({ backups: listBackups(svc.db, pid).map(backupView), projects: lastGood(svc.db, pid), volume: svc.volume() }, null, 2),
+  );
+  return 0;
+}
+
+/**
+ * `keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)`: the operator's own
+ * command runs the restore in this process, with progress, through the same function as the
+ * API's restore job (restore-job.ts), under the same lease.
+ */
+async function restoreSub(svc: BackupService, idText: string | undefined, values: Values): Promise<number> {
+  const id = Number(idText);
+  if (!Number.isInteger(id) || id <= 0 || !values['in-place'] === !values.to) {
+    throw new UsageError('', 'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
+  }
+  const r = await restoreBackup(svc, id, {
+    inPlace: !!values['in-place'],
+    to: values.to,
+    owner: values.owner,
+    admin: true, // whoever runs the CLI on the host is the operator
+    actor: 'cli',
+    onProgress: progressPrinter(`restore #${id}`),
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  console.log(JSON.stringify(r, null, 2));
+  console.error('A running worker republishes authz and credentials now (or run `keelson reconcile ' + r.project + '`).');
+  return 0;
+}
+
 export async function backupCommand(cfg: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   // Parsed before anything is opened: a mistyped flag changes nothing.
@@ -47,70 +113,14 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
             )
           : undefined;
   if (!p) throw new UsageError(sub ? `unknown subcommand ${sub}` : '', `\n${BACKUP_HELP}`);
-  const values = p.values as { full?: boolean; control?: boolean; to?: string; owner?: string; 'in-place'?: boolean };
+  const values = p.values as Values;
   if (p.positionals.length > 1) throw new UsageError(`unexpected ${p.positionals[1]}`, `\n${BACKUP_HELP}`);
   const db = openDatabase(layout(cfg).db);
   const svc = new BackupService(db, cfg, cfg.backup);
   try {
-    if (sub === 'run') {
-      const slug = p.positionals[0];
-      const kind = values.full ? 'full' : 'incremental';
-      if (values.control) {
-        const r = await svc.runControl({ trigger: 'cli', actor: 'cli', onProgress: progressPrinter('keelson database') });
-        process.stderr.write('\n');
-        console.log(JSON.stringify(r.backup ? backupView(r.backup) : r, null, 2));
-        return r.backup?.state === 'verified' ? 0 : 1;
-      }
-      const slugs = slug
-        ? [slug]
-        : (db.prepare(`SELECT slug FROM projects WHERE state IN ('active','suspended') ORDER BY slug`).pluck().all() as string[]);
-      let bad = 0;
-      for (const s of slugs) {
-        const r = await svc.runProject(s, { kind, trigger: 'cli', actor: 'cli', onProgress: progressPrinter(s) });
-        if (process.stderr.isTTY) process.stderr.write('\n');
-        if (r.skipped !== undefined) console.log(`${s}: skipped: ${r.skipped}`);
-        else {
-          const b = r.backup;
-          console.log(
-            `${s}: backup #${b.id} ${b.kind} ${b.state}${b.reason ? `: ${b.reason}` : ''} (${fmtBytes(b.bytes)} written, ${((b.duration_ms ?? 0) / 1000).toFixed(1)} s)`,
-          );
-          if (b.state !== 'verified') bad++;
-        }
-      }
-      return bad ? 1 : 0;
-    }
-    if (sub === 'list') {
-      const slug = p.positionals[0];
-      const pid = slug
-        ? (db.prepare(`SELECT id FROM projects WHERE slug = ? AND state <> 'deleted'`).pluck().get(slug) as number | undefined)
-        : undefined;
-      if (slug && pid === undefined) {
-        console.error(`no project ${slug}`);
-        return 1;
-      }
-      console.log(
-        JSON.stringify({ backups: listBackups(db, pid).map(backupView), projects: lastGood(db, pid), volume: svc.volume() }, null, 2),
-      );
-      return 0;
-    }
-    if (sub === 'restore') {
-      const id = Number(p.positionals[0]);
-      if (!Number.isInteger(id) || id <= 0 || !values['in-place'] === !values.to) {
-        throw new UsageError('', 'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
-      }
-      const r = await restoreBackup(svc, id, {
-        inPlace: !!values['in-place'],
-        to: values.to,
-        owner: values.owner,
-        admin: true, // whoever runs the CLI on the host is the operator
-        actor: 'cli',
-        onProgress: progressPrinter(`restore #${id}`),
-      });
-      if (process.stderr.isTTY) process.stderr.write('\n');
-      console.log(JSON.stringify(r, null, 2));
-      console.error('A running worker republishes authz and credentials now (or run `keelson reconcile ' + r.project + '`).');
-      return 0;
-    }
+    if (sub === 'run') return await runSub(svc, p.positionals[0], values);
+    if (sub === 'list') return listSub(svc, p.positionals[0]);
+    if (sub === 'restore') return await restoreSub(svc, p.positionals[0], values);
     return 2;
   } finally {
     db.close();

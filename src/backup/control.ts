@@ -29,6 +29,14 @@ export class RunControl {
     this.controller.abort(e);
   }
 
+  /** A caller's signal (a job's timeout) aborts this run with its reason. */
+  follow(signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    const onAbort = () => this.abort(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+
   throwIfAborted(): void {
     if (this.aborted) throw this.aborted;
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { DB } from '../store/db.js';
 import { log } from '../sys/log.js';
 import type { BackupSettings } from './settings.js';
-import { finishBackup, type BackupRow } from './catalog.js';
+import { expireBackup, verifiedBackups, type BackupRow } from '../store/backups.js';
 
 const day = (d: Date) => d.toISOString().slice(0, 10);
 const month = (d: Date) => d.toISOString().slice(0, 7);
@@ -59,13 +59,13 @@ export function retained(rows: BackupRow[], s: Pick<BackupSettings, 'keepDaily' 
 export function applyRetention(db: DB, s: BackupSettings, projectId: number | null): number[] {
   const expired = db
     .transaction(() => {
-      const rows = db.prepare(`SELECT * FROM backups WHERE project_id IS ? AND state = 'verified'`).all(projectId) as BackupRow[];
+      const rows = verifiedBackups(db, projectId);
       const keep = retained(rows, s);
       const out: BackupRow[] = [];
       for (const r of rows) {
         if (keep.has(r.id)) continue;
-        finishBackup(db, r.id, 'expired', `expired by retention (daily ${s.keepDaily}, weekly ${s.keepWeekly}, monthly ${s.keepMonthly})`);
-        db.prepare(`UPDATE backups SET finished_at = ?, duration_ms = ? WHERE id = ?`).run(r.finished_at, r.duration_ms, r.id);
+        // When it finished and how long it took stay the backup's own.
+        expireBackup(db, r.id, `expired by retention (daily ${s.keepDaily}, weekly ${s.keepWeekly}, monthly ${s.keepMonthly})`);
         out.push(r);
       }
       return out;

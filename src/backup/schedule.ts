@@ -1,11 +1,8 @@
-import cron, { type ScheduledTask } from 'node-cron';
 import type { DB } from '../store/db.js';
 import { enqueue, type Job } from '../store/jobs.js';
 import { log } from '../sys/log.js';
-import { alert } from './alert.js';
 import type { BackupService } from './engine.js';
-import type { BackupKind } from './catalog.js';
-import { testRestoreSample } from './restore.js';
+import { backedUpProjectIds, backedUpSlugOf, type BackupKind } from '../store/backups.js';
 
 /** Job kind: one project's backup (project_id), or Keelson's own database (project_id NULL). */
 export const JOB_BACKUP = 'backup';
@@ -18,7 +15,7 @@ export interface BackupJobPayload {
 
 /** Enqueues backups of every live project (coalesced: one waiting backup job per project). */
 export function enqueueBackups(db: DB, kind: BackupKind, trigger: 'schedule' | 'api', actor = 'scheduler'): number {
-  const ids = db.prepare(`SELECT id FROM projects WHERE state IN ('active','suspended')`).pluck().all() as number[];
+  const ids = backedUpProjectIds(db);
   db.transaction(() => {
     for (const id of ids) enqueue(db, JOB_BACKUP, id, { kind, trigger, actor });
   })();
@@ -38,10 +35,7 @@ export function backupJobHandler(svc: BackupService, db: DB) {
       if (job.project_id === null) {
         await svc.runControl(o);
       } else {
-        const slug = db
-          .prepare(`SELECT slug FROM projects WHERE id = ? AND state IN ('active','suspended')`)
-          .pluck()
-          .get(job.project_id) as string | undefined;
+        const slug = backedUpSlugOf(db, job.project_id);
         if (!slug) return;
         const r = await svc.runProject(slug, o);
         if (r.skipped !== undefined) log.debug('backup skipped', { project: slug, why: r.skipped });
@@ -51,41 +45,4 @@ export function backupJobHandler(svc: BackupService, db: DB) {
       log.warn('backup job not run', { project: job.project_id, error: (e as Error).message });
     }
   };
-}
-
-/**
- * Scheduled backups (config: KEELSON_BACKUP_*_CRON): nightly incrementals, weekly fulls, Keelson's
- * own database, and the test restore of a rotating sample. Sweeps the leftovers of interrupted
- * runs first.
- */
-export function startBackupScheduler(svc: BackupService, db: DB, wake: () => void = () => {}): ScheduledTask[] {
-  try {
-    svc.sweep();
-  } catch (e) {
-    log.error('backup sweep failed', { error: String(e) });
-  }
-  const s = svc.settings;
-  const tasks: ScheduledTask[] = [];
-  const add = (expr: string, name: string, fn: () => unknown) => {
-    if (expr) tasks.push(cron.schedule(expr, fn, { name }));
-  };
-  add(s.incrementalCron, 'backup-incremental', () => {
-    log.info('scheduled incremental backups', { projects: enqueueBackups(db, 'incremental', 'schedule') });
-    wake();
-  });
-  add(s.fullCron, 'backup-full', () => {
-    log.info('scheduled full backups', { projects: enqueueBackups(db, 'full', 'schedule') });
-    wake();
-  });
-  add(s.controlCron, 'backup-control', () => {
-    enqueue(db, JOB_BACKUP, null, { kind: 'full', trigger: 'schedule' });
-    wake();
-  });
-  add(s.testRestoreCron, 'backup-test-restore', async () => {
-    const out = await testRestoreSample(svc, s.testRestoreSample, (id, reason) =>
-      alert(s.alertWebhook, 'backup.test_restore_failed', { backup: id, reason }),
-    ).catch((e) => [{ id: 0, ok: false, error: String(e) }]);
-    log.info('backup test restore', { results: out });
-  });
-  return tasks;
 }

@@ -14,6 +14,7 @@ import { projectRoutes } from './api/projects.js';
 import { operatorRoutes } from './api/operator.js';
 import { authzRoutes } from './api/authz.js';
 import { backupRoutes } from './api/backups.js';
+import { jobRoutes } from './api/jobs.js';
 import { webRouter, webErrors } from './web/routes.js';
 
 export interface AppDeps {
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): express.Express {
   api.use(operatorRoutes(ctx));
   api.use(authzRoutes(ctx));
   api.use(backupRoutes(ctx));
+  api.use(jobRoutes(ctx));
   app.use('/api/v1', api);
   app.use('/api', notFound);
   app.use(express.static(path.join(PROJECT_ROOT, 'web'), { index: false, maxAge: '1h' }));

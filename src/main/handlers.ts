@@ -6,6 +6,7 @@ import type { JobKind } from '../jobs/worker.js';
 import type { Reconciler } from '../provision/reconciler.js';
 import type { BackupService } from '../backup/engine.js';
 import { JOB_BACKUP, backupJobHandler } from '../backup/schedule.js';
+import { JOB_RESTORE, restoreJobHandler } from '../backup/restore-job.js';
 
 export function jobHandlers(db: DB, cfg: Config, reconciler: Reconciler, backups: BackupService): Record<string, JobKind> {
   return {
@@ -14,5 +15,7 @@ export function jobHandlers(db: DB, cfg: Config, reconciler: Reconciler, backups
     [JOB_CREDENTIALS]: { run: () => reconciler.syncCredentials(), timeoutMs: cfg.jobTimeouts.credentials },
     // A backup aborts (its programs killed, staging removed) when its time is up.
     [JOB_BACKUP]: { run: backupJobHandler(backups, db), timeoutMs: cfg.jobTimeouts.backup },
+    // A restore through the API: one attempt; at its timeout it stops and puts back what it moved.
+    [JOB_RESTORE]: { run: restoreJobHandler(backups), timeoutMs: cfg.jobTimeouts.restore },
   };
 }

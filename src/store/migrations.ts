@@ -7,6 +7,7 @@ import { AUTHZ_SCHEMA } from './schema/authz.js';
 import { BACKUP_SCHEMA } from './schema/backups.js';
 import { WEB_SCHEMA } from './schema/web.js';
 import { ISOLATION_SCHEMA } from './schema/isolation.js';
+import { RESTORE_SCHEMA } from './schema/restores.js';
 
 export const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
@@ -95,4 +96,6 @@ export const MIGRATIONS: readonly string[] = [
   WEB_SCHEMA,
   // 5: tenant isolation: no write for everyone, every project reconciled once (src/store/schema/isolation.ts).
   ISOLATION_SCHEMA,
+  // 6: restores as jobs: restore_jobs, and restores out of the pending-job coalescing (src/store/schema/restores.ts).
+  RESTORE_SCHEMA,
 ];

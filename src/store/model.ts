@@ -4,7 +4,7 @@ import { nowIso } from './db.js';
 import { enqueue } from './jobs.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { assertSlug, assertUser, type Role, type Visibility } from '../names.js';
-import { apacheHash, newAccessToken } from '../files/credentials/credentials.js';
+import { apacheHash, newAccessToken } from './tokens.js';
 import { recordPermissionChange } from './permissions.js';
 
 export interface UserRow {

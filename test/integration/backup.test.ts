@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import nodeHttp from 'node:http';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { readRepositoryUuid, youngestRevision } from '../../src/provision/svn.js';
@@ -176,6 +176,46 @@ async function soon(what: string, fn: () => boolean, timeoutMs = 20_000): Promis
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/** GET /api/v1/jobs/:id as the API answers it (a restore job). */
+interface JobView {
+  id: number;
+  kind: string;
+  project: string | null;
+  state: 'pending' | 'running' | 'done' | 'failed';
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+  createdAt: string;
+  heartbeatAt: string | null;
+  finishedAt: string | null;
+  restore: { backupId: number; target: string; mode: 'in-place' | 'new'; startedAt: string | null } | null;
+  result: { backupId: number; project: string; mode: 'in-place' | 'new'; youngestRev: number; repoUuid: string } | null;
+  error: { status: number; code: string; message: string } | null;
+}
+
+/** Follows a job (polling fast) until it is done or failed; returns it and the states seen on the way, in order. */
+async function followJob(h: TestHost, id: number, timeoutMs = 180_000): Promise<{ job: JobView; seen: string[] }> {
+  const seen: string[] = [];
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await h.api.get(`/api/v1/jobs/${id}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const job = r.body as JobView;
+    if (seen[seen.length - 1] !== job.state) seen.push(job.state);
+    if (job.state === 'done' || job.state === 'failed') return { job, seen };
+    if (Date.now() > end) throw new Error(`job #${id} is still ${job.state} after ${timeoutMs} ms: ${JSON.stringify(job)}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** POST /api/v1/backups/:id/restore: 202 with the queued job, followed until it ends. */
+async function restoreThroughApi(h: TestHost, backupId: number, body: object): Promise<JobView> {
+  const r = await h.api.post(`/api/v1/backups/${backupId}/restore`).send(body);
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  assert.equal(r.body.status, `/api/v1/jobs/${r.body.job.id}`);
+  return (await followJob(h, r.body.job.id)).job;
 }
 
 const backupEnv = {
@@ -357,9 +397,35 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.equal(later, revAtInc2 + 1);
     tracWrite(h.cfg.python, w.env('alpha'), 'ticket after backup', 'LaterPage', 'gone after restore');
 
+    // A job: 202 at once (the restore has not run yet), then pending -> running -> done with the result.
+    const t0 = Date.now();
     const r = await h.api.post(`/api/v1/backups/${inc2}/restore`).send({ inPlace: true });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const answeredMs = Date.now() - t0;
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.ok(answeredMs < 5000, `answered after ${answeredMs} ms`);
+    assert.deepEqual(r.body.job, { id: r.body.job.id, kind: 'restore', state: 'pending' });
+    assert.equal(r.body.status, `/api/v1/jobs/${r.body.job.id}`);
+    assert.equal(r.headers.location, r.body.status);
+    assert.equal(r.body.target, 'alpha');
     assert.equal(r.body.mode, 'in-place');
+    // A second restore into the same project while this one is queued or running is refused, not merged.
+    const second = await h.api.post(`/api/v1/backups/${inc1}/restore`).send({ inPlace: true });
+    assert.equal(second.status, 409, JSON.stringify(second.body));
+    assert.match(second.body.error.message, new RegExp(`a restore into alpha is already (pending|running) \\(job #${r.body.job.id}\\)`));
+    const { job, seen } = await followJob(h, r.body.job.id);
+    assert.deepEqual([r.body.job.state, ...seen.filter((x) => x !== 'pending')], ['pending', 'running', 'done'], JSON.stringify(job));
+    assert.equal(job.kind, 'restore');
+    assert.equal(job.project, 'alpha');
+    assert.equal(job.attempts, 1);
+    assert.equal(job.maxAttempts, 1);
+    assert.equal(job.lastError, null);
+    assert.equal(job.error, null);
+    assert.ok(Date.parse(job.createdAt) <= Date.parse(job.restore!.startedAt!));
+    assert.ok(Date.parse(job.restore!.startedAt!) <= Date.parse(job.finishedAt!));
+    assert.deepEqual(job.restore, { backupId: inc2, target: 'alpha', mode: 'in-place', startedAt: job.restore!.startedAt });
+    assert.deepEqual(job.result, { backupId: inc2, project: 'alpha', mode: 'in-place', youngestRev: revAtInc2, repoUuid: p.repo_uuid });
+    assert.equal(job.result!.mode, 'in-place');
+    assert.equal((await h.api.get('/api/v1/jobs/999999')).status, 404);
     await w.settled();
     assert.equal(w.projectRow('alpha').state, 'active');
     assert.equal(youngestRevision(w.repo('alpha')), revAtInc2);
@@ -488,8 +554,8 @@ describe('backups on their own small volume (tmpfs)', () => {
 
     // The operator runs the restore again (the dead one's lease does not block it) and resumes the project.
     await w.settled();
-    const again = await h.api.post(`/api/v1/backups/${inc2}/restore`).send({ inPlace: true });
-    assert.equal(again.status, 200, JSON.stringify(again.body));
+    const again = await restoreThroughApi(h, inc2, { inPlace: true });
+    assert.equal(again.state, 'done', JSON.stringify(again));
     assert.ok(fs.existsSync(path.join(aside, 'svn')), 'a later restore reports the leftover and leaves it');
     assert.equal((await h.api.post('/api/v1/projects/alpha/resume')).status, 200);
     await w.settled();
@@ -554,8 +620,10 @@ describe('backups on their own small volume (tmpfs)', () => {
     const bad = await h.api.post(`/api/v1/backups/${fullId}/restore`).send({ to: '../etc' });
     assert.equal(bad.status, 400);
 
-    const r = await h.api.post(`/api/v1/backups/${fullId}/restore`).send({ to: 'alpha-copy' });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const r = await restoreThroughApi(h, fullId, { to: 'alpha-copy' });
+    assert.equal(r.state, 'done', JSON.stringify(r));
+    assert.equal(r.result!.project, 'alpha-copy');
+    assert.equal(r.result!.mode, 'new');
     await until('alpha-copy active', async () => (await h.api.get('/api/v1/projects/alpha-copy')).body.state === 'active', 30_000);
     await w.settled();
     const copy = w.projectRow('alpha-copy');
@@ -700,9 +768,13 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.equal(getBackup(h.run.db, victim.id)!.test_restore_ok, 0);
     const l = await h.api.get('/api/v1/backups?project=alpha');
     assert.equal(l.body.backups.find((b: { id: number }) => b.id === victim.id).testRestoreOk, false);
-    const r = await h.api.post(`/api/v1/backups/${victim.id}/restore`).send({ to: 'from-damaged' });
-    assert.equal(r.status, 409, JSON.stringify(r.body));
-    assert.match(r.body.error.message, /does not match its checksum; the backup is damaged/);
+    // Found while copying, so in the job: it fails with the 409 the restore raised, and its message.
+    const r = await restoreThroughApi(h, victim.id, { to: 'from-damaged' });
+    assert.equal(r.state, 'failed', JSON.stringify(r));
+    assert.equal(r.error!.status, 409, JSON.stringify(r));
+    assert.match(r.error!.message, /does not match its checksum; the backup is damaged/);
+    assert.match(r.lastError!, /does not match its checksum; the backup is damaged/);
+    assert.equal(r.attempts, 1, 'a failed restore is not retried');
     assert.equal((await h.api.get('/api/v1/projects/from-damaged')).status, 404);
     assert.equal(fs.existsSync(path.join(layout(h.cfg).svnRoot, 'from-damaged')), false);
   });
@@ -832,5 +904,184 @@ describe('backups on the live data volume (tmpfs)', () => {
     assert.ok(room - 4 * MiB > reserve, `room ${room}, reserve ${reserve}`);
     await assert.rejects(testRestore(service(h, { reserveBytes: reserve }), row), /test restore refused: .*stricter reserve/);
     await testRestore(service(h, { reserveBytes: 4 * MiB }), row);
+  });
+});
+
+describe('a restore through the API is a job of the worker process: queued, not merged, and recovered after a SIGKILL', () => {
+  let h: TestHost;
+  let w: World;
+  let worker: ChildProcess | undefined;
+  let backupId = 0;
+  let backupRev = 0;
+  const cli = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+  /** `keelson worker` in its own process (as crash.test.ts runs it), on this host's data directory. */
+  function startWorker(): ChildProcess {
+    const env = {
+      ...process.env,
+      ...backupEnv,
+      KEELSON_DATA_DIR: h.cfg.dataDir,
+      KEELSON_HTTP_PORT: String(h.cfg.httpPort),
+      KEELSON_APACHE_PORT: String(h.cfg.apachePort),
+      KEELSON_LOG: 'silent',
+    };
+    return spawn(process.execPath, [cli, 'worker'], { env, stdio: 'ignore' });
+  }
+  async function stopWorker(signal: NodeJS.Signals): Promise<void> {
+    const c = worker;
+    worker = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill(signal);
+    await new Promise((r) => c.once('exit', r));
+  }
+  /** The folders an in-place restore of gamma moved live trees into (either aside root). */
+  function asides(): string[] {
+    const roots = [path.join(h.cfg.backupDir, '.restore-aside'), path.join(h.cfg.dataDir, 'restore-aside')];
+    return roots.flatMap((r) => (fs.existsSync(r) ? fs.readdirSync(r).map((e) => path.join(r, e)) : []));
+  }
+  const activeRestores = () =>
+    h.run.db.prepare(`SELECT count(*) FROM jobs WHERE kind = 'restore' AND state IN ('pending','running')`).pluck().get() as number;
+
+  before(async () => {
+    // API and Apache in this process; the worker is a separate process we can stop and kill.
+    h = await startHost('backup-job', { worker: false }, backupEnv);
+    w = new World(h);
+    worker = startWorker();
+    await w.user('olivia');
+    await w.project('gamma', 'olivia');
+    await w.commit('gamma', 'olivia', { 'gamma.txt': 'gamma at the backup\n', 'data.bin': random(8 * MiB) });
+    tracWrite(h.cfg.python, w.env('gamma'), 'gamma ticket', 'GammaNotes', 'in the backup');
+    const b = await service(h).runProject('gamma', { kind: 'full' });
+    assert.equal(b.backup!.state, 'verified', b.backup!.reason ?? '');
+    backupId = b.backup!.id;
+    backupRev = b.backup!.rev_to!;
+    await w.commit('gamma', 'olivia', { 'after.txt': 'after the backup\n' });
+    await w.settled();
+    await stopWorker('SIGTERM');
+  });
+  after(async () => {
+    await stopWorker('SIGKILL');
+    await h?.stop();
+  });
+
+  it('queued while no worker runs: pending; a second restore into the same target is 409; restores into two new slugs stay two jobs; the worker runs them', async () => {
+    const r = await h.api.post(`/api/v1/backups/${backupId}/restore`).send({ inPlace: true });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.job.id as number;
+    assert.deepEqual(r.body, {
+      job: { id, kind: 'restore', state: 'pending' },
+      status: `/api/v1/jobs/${id}`,
+      backupId,
+      target: 'gamma',
+      mode: 'in-place',
+    });
+    await new Promise((res) => setTimeout(res, 300));
+    const pending = (await h.api.get(`/api/v1/jobs/${id}`)).body as JobView;
+    assert.equal(pending.state, 'pending');
+    assert.equal(pending.attempts, 0);
+    assert.equal(pending.project, 'gamma');
+    assert.deepEqual(pending.restore, { backupId, target: 'gamma', mode: 'in-place', startedAt: null });
+    assert.equal(pending.result, null);
+    assert.equal(pending.finishedAt, null);
+    for (const body of [{ inPlace: true }, { inPlace: true, to: 'gamma' }]) {
+      const again = await h.api.post(`/api/v1/backups/${backupId}/restore`).send(body);
+      assert.equal(again.status, 409, JSON.stringify(again.body));
+      assert.equal(again.body.error.message, `a restore into gamma is already pending (job #${id}); wait until it ends`);
+    }
+    // Into new slugs (jobs without a project): one per slug, never merged into another's.
+    const c1 = await h.api.post(`/api/v1/backups/${backupId}/restore`).send({ to: 'gamma-one' });
+    assert.equal(c1.status, 202, JSON.stringify(c1.body));
+    const c2 = await h.api.post(`/api/v1/backups/${backupId}/restore`).send({ to: 'gamma-two' });
+    assert.equal(c2.status, 202, JSON.stringify(c2.body));
+    assert.notEqual(c1.body.job.id, c2.body.job.id);
+    const dup = await h.api.post(`/api/v1/backups/${backupId}/restore`).send({ to: 'gamma-one', owner: 'olivia' });
+    assert.equal(dup.status, 409, JSON.stringify(dup.body));
+    assert.match(dup.body.error.message, new RegExp(`a restore into gamma-one is already pending \\(job #${c1.body.job.id}\\)`));
+    assert.equal(activeRestores(), 3);
+
+    worker = startWorker();
+    const { job, seen } = await followJob(h, id);
+    assert.deepEqual(seen, ['pending', 'running', 'done'], JSON.stringify(job));
+    assert.deepEqual(job.result, {
+      backupId,
+      project: 'gamma',
+      mode: 'in-place',
+      youngestRev: backupRev,
+      repoUuid: w.projectRow('gamma').repo_uuid,
+    });
+    assert.equal(job.attempts, 1);
+    for (const [c, slug] of [
+      [c1, 'gamma-one'],
+      [c2, 'gamma-two'],
+    ] as const) {
+      const done = (await followJob(h, c.body.job.id)).job;
+      assert.equal(done.state, 'done', JSON.stringify(done));
+      assert.equal(done.result!.project, slug);
+      assert.equal(done.result!.mode, 'new');
+      assert.equal(done.result!.youngestRev, backupRev);
+    }
+    await w.settled();
+    assert.equal(w.projectRow('gamma').state, 'active');
+    assert.equal(youngestRevision(w.repo('gamma')), backupRev);
+    assert.equal(await w.cat('gamma', 'olivia', 'gamma.txt'), 'gamma at the backup\n');
+    assert.equal(await w.cat('gamma-two', 'olivia', 'gamma.txt'), 'gamma at the backup\n');
+    assert.equal(activeRestores(), 0);
+  });
+
+  it('SIGKILL of the worker mid-restore: the job fails with a lastError naming what is left (never stuck running), the project stays suspended with its live trees kept aside; restoring again and resuming recovers it', async () => {
+    const liveRev = await w.commit('gamma', 'olivia', { 'live.txt': 'committed after the first restore\n' });
+    assert.equal(liveRev, backupRev + 1);
+    assert.deepEqual(asides(), []);
+    const r = await h.api.post(`/api/v1/backups/${backupId}/restore`).send({ inPlace: true });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.job.id as number;
+    await soon('the live repository moved aside', () => asides().some((a) => fs.existsSync(path.join(a, 'svn'))), 120_000);
+    const killed = worker!;
+    await stopWorker('SIGKILL');
+    const aside = asides()[0]!;
+    assert.match(path.basename(aside), new RegExp(`^gamma-${w.projectRow('gamma').id}-p${killed.pid}-[0-9a-f]+$`));
+    // The dead worker's job still says running until a worker recovers it.
+    assert.equal(((await h.api.get(`/api/v1/jobs/${id}`)).body as JobView).state, 'running');
+
+    worker = startWorker();
+    const { job } = await followJob(h, id, 60_000);
+    assert.equal(job.state, 'failed', JSON.stringify(job));
+    assert.equal(job.attempts, 2, 'claimed once more, to be closed, not re-run');
+    assert.match(
+      job.lastError!,
+      new RegExp(`^interrupted: worker [^ ]+:${killed.pid}:[^ ]+ stopped before finishing; a restore is not re-run on its own`),
+    );
+    assert.match(job.lastError!, /Project gamma is left suspended \(its repository denies everybody\)/);
+    assert.ok(job.lastError!.includes(`moved aside are kept in ${aside}:`), job.lastError!);
+    assert.deepEqual(job.error, { status: 500, code: 'interrupted', message: job.lastError });
+    assert.equal(job.result, null);
+    assert.equal(activeRestores(), 0);
+
+    // What the restore-safety rules left: suspended, nobody gets in, the live trees kept and reported.
+    assert.equal(w.projectRow('gamma').state, 'suspended');
+    const denied = await http(`${h.svnUrl('gamma')}/`, w.creds('olivia'));
+    assert.ok(denied.status === 403 || denied.status === 404, `the owner got ${denied.status} from the repository`);
+    assert.equal(youngestRevision(path.join(aside, 'svn')), liveRev);
+    assert.equal(readRepositoryUuid(path.join(aside, 'svn')), w.projectRow('gamma').repo_uuid);
+    assert.deepEqual(service(h).sweep().asides, [aside]);
+    assert.deepEqual(
+      fs.readdirSync(layout(h.cfg).staging).filter((e) => e.includes(`-p${killed.pid}-`)),
+      [],
+      "the new worker's start swept the dead restore's staging",
+    );
+
+    // The operator restores again (the dead worker's lease does not block it) and resumes the project.
+    const again = await restoreThroughApi(h, backupId, { inPlace: true });
+    assert.equal(again.state, 'done', JSON.stringify(again));
+    assert.equal(again.attempts, 1);
+    assert.ok(fs.existsSync(path.join(aside, 'svn')), 'a later restore reports the leftover and leaves it');
+    assert.equal((await h.api.post('/api/v1/projects/gamma/resume')).status, 200);
+    await w.settled();
+    assert.equal(w.projectRow('gamma').state, 'active');
+    assert.equal(youngestRevision(w.repo('gamma')), backupRev);
+    assert.deepEqual(tracRead(w.env('gamma')).tickets, ['gamma ticket']);
+    assert.equal(await w.commit('gamma', 'olivia', { 'after-killed-restore.txt': 'ok\n' }), backupRev + 1);
+    fs.rmSync(aside, { recursive: true });
+    assert.deepEqual(service(h).sweep().asides, []);
   });
 });

@@ -1,5 +1,4 @@
 import Database from 'better-sqlite3';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { DB } from '../../store/db.js';
 import { enabledUserCredentials, userCredentialHash } from '../../store/credentials.js';
@@ -19,13 +18,7 @@ import { log } from '../../sys/log.js';
  * This module is credentials.db's one writer. The SQL on credentials.db below is that file's own
  * format (a separate SQLite file Apache reads), not Keelson's database, so it stays here.
  */
-export function newAccessToken(): string {
-  return 'svn_' + crypto.randomBytes(24).toString('base64url');
-}
-
-export function apacheHash(token: string): string {
-  return '{SHA}' + crypto.createHash('sha1').update(token).digest('base64');
-}
+export { apacheHash, newAccessToken } from '../../store/tokens.js';
 
 /** What mod_authn_dbd's {SHA} scheme compares with: base64 of a 20-byte SHA-1. */
 const SHA_HASH_RE = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;

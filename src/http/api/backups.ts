@@ -1,15 +1,9 @@
 import express from 'express';
 import { z } from 'zod';
 import type { Ctx } from '../../domain/context.js';
-import { enqueue } from '../../store/jobs.js';
-import { getProject, requireProject } from '../../store/model.js';
-import { InputError, NotFoundError } from '../../errors.js';
-import { actorLabel, requireAdmin, requireProjectRole, type Authed } from '../auth.js';
+import * as backups from '../../domain/backups.js';
+import { actorOf, requireAdmin, requireProjectRole, type Authed } from '../auth.js';
 import { slug, username } from '../schemas.js';
-import { BackupService } from '../../backup/engine.js';
-import { backupView, lastGood, listBackups } from '../../backup/catalog.js';
-import { restoreBackup } from '../../backup/restore.js';
-import { JOB_BACKUP, enqueueBackups } from '../../backup/schedule.js';
 
 const listQuery = z.strictObject({ project: slug.optional() });
 const runBody = z.strictObject({
@@ -25,68 +19,32 @@ const restoreBody = z.strictObject({
   owner: username.optional(),
 });
 
-/** GET/POST /backups, POST /backups/:id/restore (admin); GET /projects/:slug/backups (the project's owner). */
+/**
+ * GET/POST /backups, POST /backups/:id/restore (admin); GET /projects/:slug/backups
+ * (the project's owner).
+ */
 export function backupRoutes(ctx: Ctx): express.Router {
-  const { db, cfg } = ctx;
-  const deps = { onEnqueue: () => ctx.fx.enqueued() };
-  const svc = new BackupService(db, cfg, cfg.backup);
   const r = express.Router();
 
-  const listing = (projectId?: number) => ({
-    backups: listBackups(db, projectId).map(backupView),
-    projects: lastGood(db, projectId),
-    volume: svc.volume(),
+  r.get('/backups', requireAdmin, (req: Authed, res) => {
+    res.json(backups.listBackups(ctx, actorOf(req), listQuery.parse(req.query).project));
   });
-
-  r.get('/backups', requireAdmin, (req, res) => {
-    const q = listQuery.parse(req.query);
-    res.json(listing(q.project ? requireProject(db, q.project).id : undefined));
+  r.get('/projects/:slug/backups', requireProjectRole(ctx, 'owner'), (req: Authed, res) => {
+    res.json(backups.projectBackups(ctx, actorOf(req), slug.parse(req.params.slug)));
   });
-
-  r.get('/projects/:slug/backups', requireProjectRole(ctx, 'owner'), (req, res) => {
-    const p = requireProject(db, slug.parse(req.params.slug));
-    const { volume, ...rest } = listing(p.id);
-    void volume; // the volume is the operator's business
-    res.json(rest);
-  });
-
-  /** On demand: queues the backup for the worker (it runs with the scheduled ones' rules). 202 with what was queued. */
+  /** On demand: queues the backup for the worker. 202 with what was queued. */
   r.post('/backups', requireAdmin, (req: Authed, res) => {
-    const b = runBody.parse(req.body ?? {});
-    const actor = actorLabel(req);
-    if (b.control && b.project) throw new InputError("control: back up either Keelson's database or a project, not both");
-    let queued: (string | null)[];
-    if (b.control) {
-      enqueue(db, JOB_BACKUP, null, { kind: 'full', trigger: 'api', actor });
-      queued = [null];
-    } else if (b.project) {
-      const p = getProject(db, b.project);
-      if (!p) throw new NotFoundError(`no project ${b.project}`);
-      if (p.state !== 'active' && p.state !== 'suspended')
-        throw new InputError(`project: ${p.slug} is ${p.state}; only active or suspended projects are backed up`);
-      enqueue(db, JOB_BACKUP, p.id, { kind: b.kind, trigger: 'api', actor });
-      queued = [p.slug];
-    } else {
-      const n = enqueueBackups(db, b.kind, 'api', actor);
-      queued = [`${n} projects`];
-    }
-    deps.onEnqueue?.();
-    res.status(202).json({ queued, kind: b.control ? 'full' : b.kind });
+    res.status(202).json(backups.runBackup(ctx, actorOf(req), runBody.parse(req.body ?? {})));
   });
-
-  r.post('/backups/:id/restore', requireAdmin, async (req: Authed, res) => {
+  /** A restore runs as a job: 202 with the job to follow at `status`. */
+  r.post('/backups/:id/restore', requireAdmin, (req: Authed, res) => {
     const { id } = idParams.parse(req.params);
-    const b = restoreBody.parse(req.body ?? {});
-    const out = await restoreBackup(svc, id, {
-      inPlace: b.inPlace,
-      to: b.to,
-      owner: b.owner,
-      admin: !!req.actor?.admin,
-      actor: actorLabel(req),
-    });
-    deps.onEnqueue?.();
-    res.json(out);
+    const { job, target, mode } = backups.restore(ctx, actorOf(req), id, restoreBody.parse(req.body ?? {}));
+    const status = `/api/v1/jobs/${job.id}`;
+    res
+      .status(202)
+      .location(status)
+      .json({ job: { id: job.id, kind: job.kind, state: job.state }, status, backupId: id, target, mode });
   });
-
   return r;
 }

@@ -1,0 +1,205 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { nowIso } from '../store/db.js';
+import { log } from '../sys/log.js';
+import { sameDevice, volumeOf } from '../sys/volume.js';
+import type { BackupSettings } from './settings.js';
+import { RunControl, SpaceAbort, isNoSpace, type Progress } from './control.js';
+import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
+import {
+  finishBackup,
+  getBackup,
+  leasedBackupId,
+  releaseLease,
+  renewLease,
+  scopeOf,
+  updateBackup,
+  type BackupKind,
+  type BackupRow,
+} from './catalog.js';
+import { alert } from './alert.js';
+import { applyRetention } from './retention.js';
+import { sha256, type Made } from './manifest.js';
+import type { BackupService } from './engine.js';
+
+export interface RunOptions {
+  kind?: BackupKind;
+  trigger?: 'schedule' | 'api' | 'cli' | 'manual';
+  actor?: string;
+  onProgress?: (p: Progress) => void;
+  /** Aborts the run (its programs killed, staging removed, recorded as failed with the reason). */
+  signal?: AbortSignal;
+}
+
+/** A backup's body: `plan` is called with what it will need before it writes a byte (and throws if it does not fit). */
+export type Body = (ctl: RunControl, plan: (need: Need) => void) => Promise<Made>;
+
+/** The space side of a run: the check before anything is written, then the watcher while it writes. */
+class SpaceGuard {
+  need: Need = { bytes: 0, inodes: 0 };
+  /** The numbers at the refusal or abort, for the catalog. */
+  numbers: SpaceNumbers | undefined;
+  readonly reserve: Reserve;
+  private watcher: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly root: string,
+    dataDir: string,
+    private readonly settings: BackupSettings,
+    private readonly ctl: RunControl,
+  ) {
+    this.reserve = reserveFor(this.vol(), settings, sameDevice(root, dataDir));
+  }
+
+  private vol() {
+    return volumeOf(this.root);
+  }
+
+  snap(): SpaceNumbers {
+    const v = this.vol();
+    return {
+      neededBytes: this.need.bytes,
+      freeBytes: v.freeBytes,
+      reserveBytes: this.reserve.bytes,
+      neededInodes: this.need.inodes,
+      freeInodes: v.freeInodes,
+      reserveInodes: this.reserve.inodes,
+    };
+  }
+
+  /** Refuses (SpaceAbort) unless `n` fits with the reserve left; from then on the volume is watched. */
+  admit(n: Need): void {
+    this.need = n;
+    this.ctl.bytesTotal = n.bytes;
+    const why = checkFits(this.vol(), n, this.reserve);
+    if (why) {
+      this.numbers = this.snap();
+      throw new SpaceAbort(`refused before writing: ${why}`);
+    }
+    // From here on the volume is watched: another writer may fill it while we work.
+    this.watcher = setInterval(() => {
+      try {
+        const below = belowFloor(this.vol(), this.reserve);
+        if (below) {
+          this.numbers = this.snap();
+          this.ctl.abort(new SpaceAbort(`aborted during the run: ${below}`));
+        }
+      } catch (e) {
+        log.warn('space watcher', { error: String(e) });
+      }
+    }, this.settings.watchMs);
+    this.watcher.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.watcher);
+  }
+}
+
+/**
+ * The frame every backup runs in: plan (space check before any write), watch the volume while
+ * writing, verify, place, catalog, retention; on any error remove the partial output and record why.
+ */
+export async function runFrame(svc: BackupService, id: number, projectId: number | null, o: RunOptions, body: Body): Promise<BackupRow> {
+  const scope = scopeOf(projectId);
+  const ctl = new RunControl(o.onProgress);
+  ctl.follow(o.signal);
+  const space = new SpaceGuard(svc.root, svc.cfg.dataDir, svc.settings, ctl);
+  const leaseTimer = setInterval(() => {
+    try {
+      if (!renewLease(svc.db, scope, id)) ctl.abort(new Error('the backup lease was taken over'));
+    } catch (e) {
+      log.warn('backup lease renewal failed', { id, error: String(e) });
+    }
+  }, 10_000);
+  leaseTimer.unref();
+  let stage: string | undefined;
+  // Set once the finished backup is renamed into place: an abort in the last moment removes it too.
+  let placed: string | undefined;
+  const t0 = Date.now();
+  try {
+    const plan = (n: Need) => {
+      space.admit(n);
+      stage = svc.stagingDir(`b${id}`);
+      updateBackup(svc.db, id, { staging_path: stage });
+    };
+    const made = await body(ctl, plan);
+    placed = made.finalDir;
+    ctl.throwIfAborted();
+    space.stop();
+    recordVerified(svc, id, projectId, made, t0);
+  } catch (err) {
+    space.stop();
+    const e = ctl.aborted instanceof SpaceAbort ? ctl.aborted : err;
+    if (stage) fs.rmSync(stage, { recursive: true, force: true });
+    if (placed) fs.rmSync(placed, { recursive: true, force: true });
+    await recordFailure(svc, id, e, space);
+  } finally {
+    space.stop();
+    clearInterval(leaseTimer);
+    releaseLease(svc.db, scope, id);
+  }
+  return getBackup(svc.db, id)!;
+}
+
+/** The catalog row of a verified backup; retention runs only now, after a new backup verified. */
+function recordVerified(svc: BackupService, id: number, projectId: number | null, made: Made, t0: number): void {
+  const { manifest, finalDir, fresh } = made;
+  const logical = manifest.files.reduce((a, f) => a + f.size, 0);
+  updateBackup(svc.db, id, {
+    state: 'verified',
+    path: finalDir,
+    staging_path: null,
+    bytes: fresh,
+    logical_bytes: logical,
+    files: manifest.files.length,
+    rev_from: manifest.revFrom,
+    rev_to: manifest.youngestRev,
+    manifest_sha256: sha256(fs.readFileSync(path.join(finalDir, 'manifest.json'))),
+    finished_at: nowIso(),
+    duration_ms: Date.now() - t0,
+    holder: null,
+  });
+  log.info('backup verified', { id, project: manifest.project?.slug ?? null, kind: manifest.kind, bytes: fresh, ms: Date.now() - t0 });
+  try {
+    applyRetention(svc.db, svc.settings, projectId);
+  } catch (e) {
+    log.error('backup retention failed', { id, error: String(e) });
+  }
+}
+
+/** A refusal (out of space, before or during the run) or a failure: recorded with its reason, and alerted. */
+async function recordFailure(svc: BackupService, id: number, e: unknown, space: SpaceGuard): Promise<void> {
+  const slug = getBackup(svc.db, id)?.slug ?? null;
+  if (e instanceof SpaceAbort || isNoSpace(e)) {
+    const reason = e instanceof SpaceAbort ? e.message : `aborted: the volume filled during the run (${(e as Error).message})`;
+    const n = space.numbers ?? space.snap();
+    finishBackup(svc.db, id, 'refused', reason, n);
+    await alert(svc.settings.alertWebhook, 'backup.refused', {
+      backup: id,
+      project: slug,
+      reason,
+      needed: n.neededBytes,
+      free: n.freeBytes,
+      reserve: n.reserveBytes,
+    });
+  } else {
+    const reason = `failed: ${(e as Error).message ?? String(e)}`.slice(0, 4000);
+    finishBackup(svc.db, id, 'failed', reason);
+    await alert(svc.settings.alertWebhook, 'backup.failed', { backup: id, project: slug, reason });
+  }
+}
+
+/** The running row of a scope (the one whose lease we hold). */
+export function currentId(svc: BackupService, projectId: number | null): number {
+  const r = leasedBackupId(svc.db, scopeOf(projectId));
+  if (r === undefined) throw new Error('no backup lease held');
+  return r;
+}
+
+/** The staging folder the plan gave a running backup. */
+export function stagingOf(svc: BackupService, id: number): string {
+  const s = getBackup(svc.db, id)?.staging_path;
+  if (!s) throw new Error(`backup #${id} has no staging folder`);
+  return s;
+}
