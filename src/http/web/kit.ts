@@ -74,37 +74,35 @@ export function safeNext(n: unknown): string | undefined {
 
 export type Kit = ReturnType<typeof makeKit>;
 
-/** The shared page machinery for one router. */
-export function makeKit(ctx: Ctx) {
-  const me = (req: Req): PageUser | undefined =>
-    req.actor?.kind === 'user' && req.actor.user ? { name: req.actor.user, admin: req.actor.admin } : undefined;
-  const send = (res: Response, status: number, body: string): void => {
-    res.status(status).type('html').send(body);
-  };
-  // Only a page that answers a form post replaces the address bar (with the page's own address).
-  const render = (
-    req: Req,
-    res: Response,
-    status: number,
-    o: { title: string; body: Html; notice?: string; url?: string; current?: string },
-  ) => send(res, status, page({ ...o, url: req.method === 'POST' ? o.url : undefined, user: me(req), csrf: req.csrfToken! }));
+type RenderOpts = { title: string; body: Html; notice?: string; url?: string; current?: string };
 
-  /** Drafts saved at sign-in after an expired session: the fields typed on `path`, shown once. */
-  function takeDraft(req: Req): Record<string, string> | undefined {
-    const d = req.session?.draft;
-    if (!d || !req.sessionToken) return undefined;
-    const parsed = JSON.parse(d) as { path: string; fields: Record<string, string> };
-    if (parsed.path !== req.path) return undefined;
-    saveDraft(ctx, req.sessionToken, null);
-    return parsed.fields;
-  }
-  const DRAFT_NOTICE = 'Your session had expired. What you typed is filled in below: check it and submit again.';
+export const me = (req: Req): PageUser | undefined =>
+  req.actor?.kind === 'user' && req.actor.user ? { name: req.actor.user, admin: req.actor.admin } : undefined;
 
-  // CSRF on every state-changing request, signed in or not (login CSRF too).
-  const csrf = requireCsrf();
+export function send(res: Response, status: number, body: string): void {
+  res.status(status).type('html').send(body);
+}
 
-  /** Pages for signed-in users. A form posted after the session expired goes through sign-in and comes back filled in. */
-  const signedIn: RequestHandler = (req: Req, res, next) => {
+/** Only a page that answers a form post replaces the address bar (with the page's own address). */
+export function render(req: Req, res: Response, status: number, o: RenderOpts): void {
+  send(res, status, page({ ...o, url: req.method === 'POST' ? o.url : undefined, user: me(req), csrf: req.csrfToken! }));
+}
+
+export const DRAFT_NOTICE = 'Your session had expired. What you typed is filled in below: check it and submit again.';
+
+/** Drafts saved at sign-in after an expired session: the fields typed on `path`, shown once. */
+function takeDraft(ctx: Ctx, req: Req): Record<string, string> | undefined {
+  const d = req.session?.draft;
+  if (!d || !req.sessionToken) return undefined;
+  const parsed = JSON.parse(d) as { path: string; fields: Record<string, string> };
+  if (parsed.path !== req.path) return undefined;
+  saveDraft(ctx, req.sessionToken, null);
+  return parsed.fields;
+}
+
+/** Pages for signed-in users. A form posted after the session expired goes through sign-in and comes back filled in. */
+function signedInGuard(): RequestHandler {
+  return (req: Req, res, next) => {
     if (me(req)) return next();
     const pageOf = safeNext(req.body?._page) ?? '/dashboard';
     if (req.method === 'POST' && req.sessionExpired && csrfValid(req)) {
@@ -117,7 +115,10 @@ export function makeKit(ctx: Ctx) {
     const next_ = req.method === 'GET' ? req.originalUrl : pageOf;
     res.redirect(303, `/login?next=${encodeURIComponent(next_)}${req.sessionExpired ? '&expired=1' : ''}`);
   };
-  const adminOnly: RequestHandler = (req: Req, res, next) => {
+}
+
+function adminOnlyGuard(): RequestHandler {
+  return (req: Req, res, next) => {
     if (me(req)?.admin) return next();
     render(req, res, 403, {
       title: 'Not allowed',
@@ -125,83 +126,92 @@ export function makeKit(ctx: Ctx) {
         <p>The operator pages are for admin accounts.</p>`,
     });
   };
+}
 
-  function loginForm(req: Req, f: FormState, next?: string, draft?: string): Html {
-    return html`<h1>Sign in</h1>
-      <form method="post" action="/login" class="card" novalidate>
-        ${formMeta(req.csrfToken!, '/login')}
-        ${next ? html`<input type="hidden" name="next" value="${next}" />` : ''}${draft ? html`<input type="hidden" name="draft" value="${draft}" />` : ''}
-        ${formError(f)} ${field(f, 'login-username', 'username', 'User name', { autocomplete: 'username', required: true })}
-        ${field(f, 'login-password', 'password', 'Password', { type: 'password', autocomplete: 'current-password', required: true })}
-        <button type="submit">Sign in</button>
-      </form>
-      <p>No account yet? <a href="/signup">Sign up</a>.</p>`;
-  }
-  function welcomeBanner(user: string, token: string, svnUrl?: string): Html {
-    return html`<section class="card welcome" id="welcome" aria-labelledby="welcome-h">
-      <h2 id="welcome-h">Your Subversion and Trac password</h2>
-      <p>
-        Subversion and Trac sign you in as <strong>${user}</strong> with this access token. It is shown <strong>only now</strong>: copy it
-        to your password manager. You can make a new one on your <a href="/account">account page</a>.
-      </p>
-      <p class="copyline">
-        <code id="access-token">${token}</code> <button type="button" class="copy" data-copy="access-token">Copy</button>
-      </p>
-      ${
-        svnUrl
-          ? html`<p>Check out your project:</p>
-              <p class="copyline">
-                <code id="welcome-checkout">svn checkout ${svnUrl} --username ${user}</code>
-                <button type="button" class="copy" data-copy="welcome-checkout">Copy</button>
-              </p>`
-          : ''
-      }
-    </section>`;
-  }
+export function loginForm(req: Req, f: FormState, next?: string, draft?: string): Html {
+  return html`<h1>Sign in</h1>
+    <form method="post" action="/login" class="card" novalidate>
+      ${formMeta(req.csrfToken!, '/login')}
+      ${next ? html`<input type="hidden" name="next" value="${next}" />` : ''}${draft ? html`<input type="hidden" name="draft" value="${draft}" />` : ''}
+      ${formError(f)} ${field(f, 'login-username', 'username', 'User name', { autocomplete: 'username', required: true })}
+      ${field(f, 'login-password', 'password', 'Password', { type: 'password', autocomplete: 'current-password', required: true })}
+      <button type="submit">Sign in</button>
+    </form>
+    <p>No account yet? <a href="/signup">Sign up</a>.</p>`;
+}
 
-  const stateBadge = (slug: string, state: string) => html`<span class="state ${state}" data-state-of="${slug}">${state}</span>`;
-  const svnUrl = (slug: string) => `${ctx.cfg.publicUrl}/svn/${slug}`;
-  const tracUrl = (slug: string) => `${ctx.cfg.publicUrl}/trac/${slug}`;
-  function visibleProject(req: Req, slug: string): { p: ProjectRow; role: Role | undefined } | undefined {
-    if (s.slug.safeParse(slug).success === false) return undefined;
-    return req.actor ? visibleTo(ctx, req.actor, slug) : undefined;
-  }
-  const notFoundPage = (req: Req, res: Response) =>
-    render(req, res, 404, {
-      title: 'Not found',
-      body: html`<h1>Not found</h1>
-        <p>There is no such project, or you are not a member of it.</p>`,
-    });
-  const adminNav = (cur: string) =>
-    html`<nav class="sub" aria-label="Operator">
-      ${[
-        ['/admin', 'Host'],
-        ['/admin/projects', 'Projects'],
-        ['/admin/users', 'Users'],
-        ['/admin/waitlist', 'Waitlist and invites'],
-      ].map(([h, l]) => html`<a href="${h!}" ${h === cur ? raw(' aria-current="page"') : ''}>${l!}</a>`)}
-    </nav>`;
-  const pageNo = (q: unknown) => Math.max(1, Math.min(100_000, Number.parseInt(String(q ?? '1'), 10) || 1));
-  const qOf = (q: unknown) => (typeof q === 'string' ? q.slice(0, 100) : '');
-  function pager(path: string, q: string, pageN: number, total: number): Html {
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    const link = (n: number) => `${path}?q=${encodeURIComponent(q)}&page=${n}`;
-    return html`<nav class="pager" aria-label="Pages">
-      ${pageN > 1 ? html`<a href="${link(pageN - 1)}" rel="prev">Previous</a>` : ''}<span>page ${pageN} of ${pages} · ${total} in all</span
-      >${pageN < pages ? html`<a href="${link(pageN + 1)}" rel="next">Next</a>` : ''}
-    </nav>`;
-  }
-  const searchForm = (path: string, q: string, label: string) =>
-    html`<form method="get" action="${path}" class="search" role="search">
-      <label for="q">${label}</label><input id="q" name="q" type="search" value="${q}" /><button type="submit">Search</button>
-    </form>`;
+export function welcomeBanner(user: string, token: string, svnUrl?: string): Html {
+  return html`<section class="card welcome" id="welcome" aria-labelledby="welcome-h">
+    <h2 id="welcome-h">Your Subversion and Trac password</h2>
+    <p>
+      Subversion and Trac sign you in as <strong>${user}</strong> with this access token. It is shown <strong>only now</strong>: copy it to
+      your password manager. You can make a new one on your <a href="/account">account page</a>.
+    </p>
+    <p class="copyline">
+      <code id="access-token">${token}</code> <button type="button" class="copy" data-copy="access-token">Copy</button>
+    </p>
+    ${
+      svnUrl
+        ? html`<p>Check out your project:</p>
+            <p class="copyline">
+              <code id="welcome-checkout">svn checkout ${svnUrl} --username ${user}</code>
+              <button type="button" class="copy" data-copy="welcome-checkout">Copy</button>
+            </p>`
+        : ''
+    }
+  </section>`;
+}
 
+export const stateBadge = (slug: string, state: string) => html`<span class="state ${state}" data-state-of="${slug}">${state}</span>`;
+
+function visibleProject(ctx: Ctx, req: Req, slug: string): { p: ProjectRow; role: Role | undefined } | undefined {
+  if (s.slug.safeParse(slug).success === false) return undefined;
+  return req.actor ? visibleTo(ctx, req.actor, slug) : undefined;
+}
+
+export const notFoundPage = (req: Req, res: Response) =>
+  render(req, res, 404, {
+    title: 'Not found',
+    body: html`<h1>Not found</h1>
+      <p>There is no such project, or you are not a member of it.</p>`,
+  });
+
+export const adminNav = (cur: string) =>
+  html`<nav class="sub" aria-label="Operator">
+    ${[
+      ['/admin', 'Host'],
+      ['/admin/projects', 'Projects'],
+      ['/admin/users', 'Users'],
+      ['/admin/waitlist', 'Waitlist and invites'],
+    ].map(([h, l]) => html`<a href="${h!}" ${h === cur ? raw(' aria-current="page"') : ''}>${l!}</a>`)}
+  </nav>`;
+
+export const pageNo = (q: unknown) => Math.max(1, Math.min(100_000, Number.parseInt(String(q ?? '1'), 10) || 1));
+export const qOf = (q: unknown) => (typeof q === 'string' ? q.slice(0, 100) : '');
+
+export function pager(path: string, q: string, pageN: number, total: number): Html {
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const link = (n: number) => `${path}?q=${encodeURIComponent(q)}&page=${n}`;
+  return html`<nav class="pager" aria-label="Pages">
+    ${pageN > 1 ? html`<a href="${link(pageN - 1)}" rel="prev">Previous</a>` : ''}<span>page ${pageN} of ${pages} · ${total} in all</span
+    >${pageN < pages ? html`<a href="${link(pageN + 1)}" rel="next">Next</a>` : ''}
+  </nav>`;
+}
+
+export const searchForm = (path: string, q: string, label: string) =>
+  html`<form method="get" action="${path}" class="search" role="search">
+    <label for="q">${label}</label><input id="q" name="q" type="search" value="${q}" /><button type="submit">Search</button>
+  </form>`;
+
+/** The shared page machinery for one router: the pure helpers above, and those bound to the context. */
+export function makeKit(ctx: Ctx) {
   return {
     ctx,
     DRAFT_NOTICE,
     adminNav,
-    adminOnly,
-    csrf,
+    adminOnly: adminOnlyGuard(),
+    // CSRF on every state-changing request, signed in or not (login CSRF too).
+    csrf: requireCsrf(),
     loginForm,
     me,
     notFoundPage,
@@ -211,12 +221,12 @@ export function makeKit(ctx: Ctx) {
     render,
     searchForm,
     send,
-    signedIn,
+    signedIn: signedInGuard(),
     stateBadge,
-    svnUrl,
-    takeDraft,
-    tracUrl,
-    visibleProject,
+    svnUrl: (slug: string) => `${ctx.cfg.publicUrl}/svn/${slug}`,
+    takeDraft: (req: Req) => takeDraft(ctx, req),
+    tracUrl: (slug: string) => `${ctx.cfg.publicUrl}/trac/${slug}`,
+    visibleProject: (req: Req, slug: string) => visibleProject(ctx, req, slug),
     welcomeBanner,
   };
 }

@@ -36,9 +36,9 @@ export function webRouter(ctx: Ctx): express.Router {
     next();
   });
   const k = makeKit(ctx);
-  const dashboard = dashboardPages(k, r);
-  const project = projectPages(k, r);
-  signinPages(k, r, { ...dashboard, ...project });
+  dashboardPages(k, r);
+  projectPages(k, r);
+  signinPages(k, r);
   accountPages(k, r);
   hostPages(k, r);
   invitePages(k, r);
