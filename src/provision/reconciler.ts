@@ -3,15 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
-import {
-  getProjectById,
-  setProjectError,
-  setProjectErrorOfKind,
-  setProjectState,
-  setTracPermVersion,
-  audit,
-  type ProjectRow,
-} from '../store/model.js';
+import { getProjectById, setProjectError, setProjectState, setTracPermVersion, audit, type ProjectRow } from '../store/model.js';
 import { readAccess, readAllAccess } from '../store/permissions.js';
 import { renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
 import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
@@ -43,23 +35,11 @@ import {
   serviceOwners,
   type Owners,
 } from './owner.js';
+import * as dirs from './dirs.js';
+import { CommitSpool } from './spool.js';
 import { log } from '../sys/log.js';
 
 export class IntegrityError extends Error {}
-
-/** A commit-feed failure in a project's lastError starts with this (cleared when the feed recovers). */
-const SPOOL_ERROR = 'Trac did not take new commits: ';
-/** One project's Trac may hold the commit feed this long at most. */
-const SPOOL_CALL_TIMEOUT_MS = 20_000;
-
-/** 0 for a file another drain already removed. */
-function mtimeMs(file: string): number {
-  try {
-    return fs.statSync(file).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * Converges the disk to the database, project by project. Every step checks before it acts,
@@ -72,8 +52,7 @@ export class Reconciler {
   readonly checker: AuthzChecker;
   /** Apache's and Trac's users (undefined when not root): see owner.ts for who writes what. */
   private owners: Owners | undefined;
-  /** Projects whose Trac failed to take their commits: when to try again (the spool keeps them). */
-  private spoolRetry = new Map<string, { at: number; delayMs: number }>();
+  private readonly spool: CommitSpool;
   private template = '';
   private ready: Promise<void> | undefined;
   private filesReady: Promise<void> | undefined;
@@ -86,6 +65,7 @@ export class Reconciler {
   ) {
     this.trac = new TracHelper(cfg, l);
     this.checker = new AuthzChecker(cfg.python);
+    this.spool = new CommitSpool(l, db, this.trac);
   }
 
   /** Directories, shared Trac settings, the Trac template; sweeps staging leftovers. */
@@ -172,14 +152,14 @@ export class Reconciler {
   }
 
   private stagingPath(what: string): string {
-    return path.join(this.l.staging, `${what}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    return dirs.stagingPath(this.l, what);
   }
 
   repoDir(slug: string): string {
-    return path.join(this.l.svnRoot, slug);
+    return dirs.repoDir(this.l, slug);
   }
   envDir(slug: string): string {
-    return path.join(this.l.tracRoot, slug);
+    return dirs.envDir(this.l, slug);
   }
 
   async syncCredentials(): Promise<void> {
@@ -494,47 +474,6 @@ export class Reconciler {
    */
   async drainCommitSpool(): Promise<number> {
     await this.init();
-    let n = 0;
-    const bySlug = new Map<string, { revs: number[]; files: string[] }>();
-    for (const f of fs.readdirSync(this.l.commitSpool)) {
-      const m = f.match(/^([a-z][a-z0-9-]{1,38}[a-z0-9])\.(\d+)$/);
-      const full = path.join(this.l.commitSpool, f);
-      if (!m) {
-        if (!f.includes('.tmp.')) fs.rmSync(full, { force: true });
-        continue;
-      }
-      const e = bySlug.get(m[1]!) ?? { revs: [], files: [] };
-      e.revs.push(Number(m[2]));
-      e.files.push(full);
-      bySlug.set(m[1]!, e);
-    }
-    for (const [slug, e] of bySlug) {
-      const retry = this.spoolRetry.get(slug);
-      if (retry && Date.now() < retry.at) continue;
-      const env = this.envDir(slug);
-      if (fs.existsSync(path.join(env, 'VERSION'))) {
-        try {
-          // changeset_added also catches up on any earlier revisions Trac has not seen.
-          await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) }, SPOOL_CALL_TIMEOUT_MS);
-        } catch (err) {
-          const delayMs = Math.min((retry?.delayMs ?? 500) * 2, 300_000);
-          this.spoolRetry.set(slug, { at: Date.now() + delayMs, delayMs });
-          const message = (err as Error).message;
-          setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, message);
-          log.warn('commits not delivered to Trac; kept in the spool', { slug, revs: e.revs, retryInMs: delayMs, error: message });
-          continue;
-        }
-        if (retry) {
-          this.spoolRetry.delete(slug);
-          setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, null);
-        }
-      } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - mtimeMs(f) < 3_600_000)) {
-        // A project still being provisioned: its first commit waits for its environment.
-        continue;
-      }
-      for (const f of e.files) fs.rmSync(f, { force: true });
-      n += e.revs.length;
-    }
-    return n;
+    return this.spool.drain();
   }
 }
