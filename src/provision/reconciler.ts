@@ -4,22 +4,13 @@ import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { getProjectById, setProjectError, setProjectState, setTracPermVersion, audit, type ProjectRow } from '../store/model.js';
-import { readAccess, readAllAccess } from '../store/permissions.js';
+import { readAccess } from '../store/permissions.js';
 import { renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
-import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
-import { discardStaged, fsyncDir, renameStaged, syncFileSystem, type Staged } from '../sys/fs.js';
+import { checkHookTemplate, publishPostCommitHook } from '../files/hooks/post-commit.js';
+import { fsyncDir } from '../sys/fs.js';
 import { syncCredentials } from '../files/credentials/credentials.js';
 import { AuthzChecker } from '../files/authz/canary.js';
-import {
-  commitAuthz,
-  discard,
-  planAuthz,
-  publishAuthz,
-  stageAuthz,
-  sweepDeadTempsSync,
-  writeCheckedAuthz,
-  type PreparedAuthz,
-} from '../files/authz/publish.js';
+import { publishAuthz, writeCheckedAuthz } from '../files/authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper } from './trac.js';
 import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../files/trac/ini.js';
@@ -36,6 +27,7 @@ import {
   type Owners,
 } from './owner.js';
 import * as dirs from './dirs.js';
+import { rebuildFiles, type RebuildOptions, type RebuildResult } from './rebuild.js';
 import { CommitSpool } from './spool.js';
 import { log } from '../sys/log.js';
 
@@ -318,7 +310,7 @@ export class Reconciler {
    * credentials database, regenerated from the database alone, many at a time. A project whose
    * repository is missing (or that is not yet active) is returned for a full reconcile.
    */
-  async rebuildFiles(opts: { onProgress?: (done: number, total: number) => void } = {}) {
+  async rebuildFiles(opts: RebuildOptions = {}): Promise<RebuildResult> {
     const t0 = Date.now();
     const wasReady = this.filesReady !== undefined;
     await this.initFiles();
@@ -331,123 +323,7 @@ export class Reconciler {
       removed: this.startupCredentials.removed + again.removed,
     };
     this.startupCredentials = { upserted: 0, removed: 0 };
-    const phases: Record<string, number> = { start: Date.now() - t0 };
-    let mark = Date.now();
-    const phase = (name: string) => {
-      phases[name] = Date.now() - mark;
-      mark = Date.now();
-    };
-    const all = readAllAccess(this.db);
-    opts.onProgress?.(0, all.length);
-    const needFull: number[] = [];
-    const failed: { slug: string; error: string }[] = [];
-    const fail = (id: number, slug: string, e: unknown) => {
-      const error = e instanceof Error ? e.message : String(e);
-      failed.push({ slug, error });
-      setProjectError(this.db, id, error);
-    };
-    interface Item {
-      id: number;
-      slug: string;
-      authz: PreparedAuthz;
-      text: string;
-      hook: Staged;
-      /** The hook is written (to its temporary name) with the authz file, once that one is checked. */
-      repoDir: string;
-    }
-    const items: Item[] = [];
-    // 1. Render every project and compare with what is on disk.
-    for (const [n, s] of all.entries()) {
-      const p = s.project;
-      try {
-        if ((p.state !== 'active' && p.state !== 'suspended') || readRepositoryUuid(this.repoDir(p.slug)) !== p.repo_uuid) {
-          needFull.push(p.id);
-          continue;
-        }
-        const repoDir = this.repoDir(p.slug);
-        const file = path.join(repoDir, 'conf', 'authz');
-        sweepDeadTempsSync(path.dirname(file));
-        const { prepared, text } = planAuthz({
-          projectId: p.id,
-          file,
-          access: s.access,
-          version: s.version,
-          checker: this.checker,
-          owner: undefined,
-          publisher: `rebuild:pid:${process.pid}`,
-        });
-        items.push({ id: p.id, slug: p.slug, text, authz: prepared, hook: { target: '' }, repoDir });
-      } catch (e) {
-        fail(p.id, p.slug, e);
-      }
-      if ((n + 1) % 1000 === 0) opts.onProgress?.(n + 1, all.length);
-    }
-    phase('render');
-    let changed = 0;
-    try {
-      // 2+3. libsvn parses every changed rendering and answers its canaries, 250 files a round
-      //    trip (an unchanged file was checked when it was published); all batches are sent at
-      //    once, and while the checker works through them this process writes the temporary files
-      //    of the batches already answered. Not fsynced one by one: one syncfs makes them durable.
-      const bad = new Set<Item>();
-      const write = (i: Item) => {
-        try {
-          stageAuthz(i.authz, i.text);
-          i.hook = stagePostCommitHook(i.repoDir, i.slug, this.l.commitSpool);
-        } catch (e) {
-          bad.add(i);
-          fail(i.id, i.slug, e);
-        }
-      };
-      const toCheck = items.filter((i) => !i.authz.same);
-      const batches: Item[][] = [];
-      for (let i = 0; i < toCheck.length; i += 250) batches.push(toCheck.slice(i, i + 250));
-      const answers = batches.map((b) => this.checker.verifyMany(b.map((x) => ({ text: x.text, access: x.authz.input.access }))));
-      for (const i of items) if (i.authz.same) write(i);
-      for (const [n, batch] of batches.entries()) {
-        (await answers[n]!).forEach((err, k) => {
-          const i = batch[k]!;
-          if (err) {
-            bad.add(i);
-            fail(i.id, i.slug, err);
-          } else write(i);
-        });
-      }
-      phase('check+write');
-      const good = items.filter((i) => !bad.has(i));
-      const writing = good.some((i) => i.authz.tmp || i.hook.tmp);
-      if (writing) await syncFileSystem(this.l.svnRoot);
-      phase('syncfs');
-      // 4. The renames, each behind the published-version check, 500 to a write transaction.
-      const commit = good;
-      for (let i = 0; i < commit.length; i += 500) {
-        this.db
-          .transaction(() => {
-            for (const r of commit.slice(i, i + 500)) {
-              try {
-                const res = commitAuthz(this.db, r.authz);
-                if (res.stale) log.info('authz publish skipped: a newer version is already published', { slug: r.slug });
-                const hook = renameStaged(r.hook);
-                if (res.changed || hook) changed++;
-              } catch (e) {
-                fail(r.id, r.slug, e);
-              }
-            }
-          })
-          .immediate();
-      }
-      phase('rename');
-      // 5. And one flush for the renames themselves.
-      if (writing) await syncFileSystem(this.l.svnRoot);
-      phase('syncfs2');
-      opts.onProgress?.(all.length, all.length);
-    } finally {
-      for (const r of items) {
-        await discard(r.authz);
-        await discardStaged(r.hook);
-      }
-    }
-    return { projects: all.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0, phases };
+    return rebuildFiles({ db: this.db, l: this.l, checker: this.checker }, t0, cred, opts);
   }
 
   /** Deletion: each tree is moved out of the served folders first, then removed. */
