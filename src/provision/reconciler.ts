@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { getProjectById, setProjectError, setProjectState, setTracPermVersion, audit, type ProjectRow } from '../store/model.js';
@@ -13,20 +12,10 @@ import { AuthzChecker } from '../files/authz/canary.js';
 import { publishAuthz, writeCheckedAuthz } from '../files/authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper } from './trac.js';
-import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../files/trac/ini.js';
-import { run } from '../sys/process.js';
-import {
-  chownTree,
-  ownRepository,
-  ownTracEnv,
-  pidAlive,
-  pidOfEntry,
-  purgeRepository,
-  purgeTracEnv,
-  serviceOwners,
-  type Owners,
-} from './owner.js';
+import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
+import { ownRepository, ownTracEnv, purgeRepository, purgeTracEnv, serviceOwners, type Owners } from './owner.js';
 import * as dirs from './dirs.js';
+import { prepareDirectories, prepareTrac, sweepStaging } from './setup.js';
 import { rebuildFiles, type RebuildOptions, type RebuildResult } from './rebuild.js';
 import { CommitSpool } from './spool.js';
 import { log } from '../sys/log.js';
@@ -73,69 +62,17 @@ export class Reconciler {
   }
 
   private async doInitFiles(): Promise<void> {
-    const l = this.l;
     this.owners = await serviceOwners(this.cfg);
-    for (const d of [l.svnRoot, l.tracRoot, l.staging, l.authDir, l.cacheDir, l.tracShared, path.dirname(l.commitSpool)]) {
-      fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-    }
-    fs.mkdirSync(l.commitSpool, { recursive: true });
-    if (this.owners) {
-      // Apache's and Trac's users must reach the data directory; say so instead of serving 403s later.
-      for (const user of [this.cfg.apacheUser, this.cfg.tracUser]) {
-        await run('runuser', ['-u', user, '--', 'test', '-x', this.cfg.dataDir]).catch(() => {
-          throw new Error(`${user} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by ${user}`);
-        });
-      }
-      const { apache } = this.owners;
-      fs.chownSync(l.commitSpool, apache.uid, apache.gid);
-      // Apache's authentication reads the credentials; the Trac user (not in Apache's group) cannot.
-      fs.chownSync(l.authDir, 0, apache.gid);
-      fs.chmodSync(l.authDir, 0o750);
-      // Earlier releases handed the cache to Apache's user; it is Keelson's now (the Trac user has its own).
-      for (const d of [l.cacheDir, l.tracRoot, l.svnRoot, l.tracShared]) fs.chownSync(d, 0, 0);
-    }
-    // Staging entries carry their maker's pid: those of dead processes are debris of a run that
-    // died (nothing there is ever served); a live worker's or CLI's work in progress is left alone.
-    for (const e of fs.readdirSync(l.staging)) {
-      const pid = pidOfEntry(e);
-      if (pid && pid !== process.pid && pidAlive(pid)) continue;
-      fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
-    }
-    this.startupCredentials = syncCredentials(this.db, l.authDb, this.owners?.apache);
+    await prepareDirectories(this.cfg, this.l, this.owners);
+    sweepStaging(this.l.staging);
+    this.startupCredentials = syncCredentials(this.db, this.l.authDb, this.owners?.apache);
     // libsvn's authz parser loaded now, so the first publish does not wait for it.
     await this.checker.call('ping');
   }
 
   private async doInit(): Promise<void> {
     await this.initFiles();
-    const l = this.l;
-    await publishTracIni(l.tracInherit, renderSharedTracIni({ secureCookies: this.cfg.publicUrl.startsWith('https:') }), this.trac, {
-      shared: true,
-    });
-    const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
-    // The template is named by what it holds, so a new Trac or new role permissions make a new one.
-    const basePerms = renderTracPermissions({ slug: 'template', visibility: 'private', members: [] });
-    const tag = crypto
-      .createHash('sha256')
-      .update(JSON.stringify([version, basePerms]))
-      .digest('hex')
-      .slice(0, 12);
-    this.template = path.join(l.cacheDir, `trac-template-${tag}`);
-    if (fs.existsSync(path.join(this.template, 'VERSION'))) return;
-    // Trac makes it as the Trac user in that user's own folder; then it becomes Keelson's, with
-    // Trac's sample templates and logs removed, and is moved into place.
-    const made = path.join(l.tracCache, `template-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
-    try {
-      await this.trac.call('make_template', { path: made, inherit: l.tracInherit, perms: basePerms });
-      if (this.owners) await chownTree(made, { uid: 0, gid: 0 });
-      purgeTracEnv(made);
-      if (!fs.existsSync(path.join(this.template, 'VERSION'))) {
-        fs.rmSync(this.template, { recursive: true, force: true });
-        fs.renameSync(made, this.template);
-      }
-    } finally {
-      fs.rmSync(made, { recursive: true, force: true });
-    }
+    this.template = await prepareTrac(this.cfg, this.l, this.trac, this.owners);
   }
 
   close(): void {
