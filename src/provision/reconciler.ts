@@ -1,65 +1,26 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
-import {
-  getProjectById,
-  setProjectError,
-  setProjectErrorOfKind,
-  setProjectState,
-  setTracPermVersion,
-  audit,
-  type ProjectRow,
-} from '../store/model.js';
-import { readAccess, readAllAccess } from '../store/permissions.js';
+import { getProjectById, setProjectError, setProjectState, setTracPermVersion, audit, type ProjectRow } from '../store/model.js';
+import { readAccess } from '../store/permissions.js';
 import { renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
-import { checkHookTemplate, publishPostCommitHook, stagePostCommitHook } from '../files/hooks/post-commit.js';
-import { discardStaged, fsyncDir, renameStaged, syncFileSystem, type Staged } from '../sys/fs.js';
+import { checkHookTemplate, publishPostCommitHook } from '../files/hooks/post-commit.js';
+import { fsyncDir } from '../sys/fs.js';
 import { syncCredentials } from '../files/credentials/credentials.js';
 import { AuthzChecker } from '../files/authz/canary.js';
-import {
-  commitAuthz,
-  discard,
-  planAuthz,
-  publishAuthz,
-  stageAuthz,
-  sweepDeadTempsSync,
-  writeCheckedAuthz,
-  type PreparedAuthz,
-} from '../files/authz/publish.js';
+import { publishAuthz, writeCheckedAuthz } from '../files/authz/publish.js';
 import { createRepository, makeStandardLayout, readRepositoryUuid } from './svn.js';
 import { TracHelper } from './trac.js';
-import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../files/trac/ini.js';
-import { run } from '../sys/process.js';
-import {
-  chownTree,
-  ownRepository,
-  ownTracEnv,
-  pidAlive,
-  pidOfEntry,
-  purgeRepository,
-  purgeTracEnv,
-  serviceOwners,
-  type Owners,
-} from './owner.js';
+import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
+import { ownRepository, ownTracEnv, purgeRepository, purgeTracEnv, serviceOwners, type Owners } from './owner.js';
+import * as dirs from './dirs.js';
+import { prepareDirectories, prepareTrac, sweepStaging } from './setup.js';
+import { rebuildFiles, type RebuildOptions, type RebuildResult } from './rebuild.js';
+import { CommitSpool } from './spool.js';
 import { log } from '../sys/log.js';
 
 export class IntegrityError extends Error {}
-
-/** A commit-feed failure in a project's lastError starts with this (cleared when the feed recovers). */
-const SPOOL_ERROR = 'Trac did not take new commits: ';
-/** One project's Trac may hold the commit feed this long at most. */
-const SPOOL_CALL_TIMEOUT_MS = 20_000;
-
-/** 0 for a file another drain already removed. */
-function mtimeMs(file: string): number {
-  try {
-    return fs.statSync(file).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * Converges the disk to the database, project by project. Every step checks before it acts,
@@ -72,8 +33,7 @@ export class Reconciler {
   readonly checker: AuthzChecker;
   /** Apache's and Trac's users (undefined when not root): see owner.ts for who writes what. */
   private owners: Owners | undefined;
-  /** Projects whose Trac failed to take their commits: when to try again (the spool keeps them). */
-  private spoolRetry = new Map<string, { at: number; delayMs: number }>();
+  private readonly spool: CommitSpool;
   private template = '';
   private ready: Promise<void> | undefined;
   private filesReady: Promise<void> | undefined;
@@ -86,6 +46,7 @@ export class Reconciler {
   ) {
     this.trac = new TracHelper(cfg, l);
     this.checker = new AuthzChecker(cfg.python);
+    this.spool = new CommitSpool(l, db, this.trac);
   }
 
   /** Directories, shared Trac settings, the Trac template; sweeps staging leftovers. */
@@ -101,69 +62,17 @@ export class Reconciler {
   }
 
   private async doInitFiles(): Promise<void> {
-    const l = this.l;
     this.owners = await serviceOwners(this.cfg);
-    for (const d of [l.svnRoot, l.tracRoot, l.staging, l.authDir, l.cacheDir, l.tracShared, path.dirname(l.commitSpool)]) {
-      fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-    }
-    fs.mkdirSync(l.commitSpool, { recursive: true });
-    if (this.owners) {
-      // Apache's and Trac's users must reach the data directory; say so instead of serving 403s later.
-      for (const user of [this.cfg.apacheUser, this.cfg.tracUser]) {
-        await run('runuser', ['-u', user, '--', 'test', '-x', this.cfg.dataDir]).catch(() => {
-          throw new Error(`${user} cannot reach ${this.cfg.dataDir}: every parent directory must be searchable (o+x) by ${user}`);
-        });
-      }
-      const { apache } = this.owners;
-      fs.chownSync(l.commitSpool, apache.uid, apache.gid);
-      // Apache's authentication reads the credentials; the Trac user (not in Apache's group) cannot.
-      fs.chownSync(l.authDir, 0, apache.gid);
-      fs.chmodSync(l.authDir, 0o750);
-      // Earlier releases handed the cache to Apache's user; it is Keelson's now (the Trac user has its own).
-      for (const d of [l.cacheDir, l.tracRoot, l.svnRoot, l.tracShared]) fs.chownSync(d, 0, 0);
-    }
-    // Staging entries carry their maker's pid: those of dead processes are debris of a run that
-    // died (nothing there is ever served); a live worker's or CLI's work in progress is left alone.
-    for (const e of fs.readdirSync(l.staging)) {
-      const pid = pidOfEntry(e);
-      if (pid && pid !== process.pid && pidAlive(pid)) continue;
-      fs.rmSync(path.join(l.staging, e), { recursive: true, force: true });
-    }
-    this.startupCredentials = syncCredentials(this.db, l.authDb, this.owners?.apache);
+    await prepareDirectories(this.cfg, this.l, this.owners);
+    sweepStaging(this.l.staging);
+    this.startupCredentials = syncCredentials(this.db, this.l.authDb, this.owners?.apache);
     // libsvn's authz parser loaded now, so the first publish does not wait for it.
     await this.checker.call('ping');
   }
 
   private async doInit(): Promise<void> {
     await this.initFiles();
-    const l = this.l;
-    await publishTracIni(l.tracInherit, renderSharedTracIni({ secureCookies: this.cfg.publicUrl.startsWith('https:') }), this.trac, {
-      shared: true,
-    });
-    const version = ((await this.trac.call('ping')) as { trac_version: string }).trac_version;
-    // The template is named by what it holds, so a new Trac or new role permissions make a new one.
-    const basePerms = renderTracPermissions({ slug: 'template', visibility: 'private', members: [] });
-    const tag = crypto
-      .createHash('sha256')
-      .update(JSON.stringify([version, basePerms]))
-      .digest('hex')
-      .slice(0, 12);
-    this.template = path.join(l.cacheDir, `trac-template-${tag}`);
-    if (fs.existsSync(path.join(this.template, 'VERSION'))) return;
-    // Trac makes it as the Trac user in that user's own folder; then it becomes Keelson's, with
-    // Trac's sample templates and logs removed, and is moved into place.
-    const made = path.join(l.tracCache, `template-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
-    try {
-      await this.trac.call('make_template', { path: made, inherit: l.tracInherit, perms: basePerms });
-      if (this.owners) await chownTree(made, { uid: 0, gid: 0 });
-      purgeTracEnv(made);
-      if (!fs.existsSync(path.join(this.template, 'VERSION'))) {
-        fs.rmSync(this.template, { recursive: true, force: true });
-        fs.renameSync(made, this.template);
-      }
-    } finally {
-      fs.rmSync(made, { recursive: true, force: true });
-    }
+    this.template = await prepareTrac(this.cfg, this.l, this.trac, this.owners);
   }
 
   close(): void {
@@ -172,14 +81,14 @@ export class Reconciler {
   }
 
   private stagingPath(what: string): string {
-    return path.join(this.l.staging, `${what}-p${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    return dirs.stagingPath(this.l, what);
   }
 
   repoDir(slug: string): string {
-    return path.join(this.l.svnRoot, slug);
+    return dirs.repoDir(this.l, slug);
   }
   envDir(slug: string): string {
-    return path.join(this.l.tracRoot, slug);
+    return dirs.envDir(this.l, slug);
   }
 
   async syncCredentials(): Promise<void> {
@@ -338,7 +247,7 @@ export class Reconciler {
    * credentials database, regenerated from the database alone, many at a time. A project whose
    * repository is missing (or that is not yet active) is returned for a full reconcile.
    */
-  async rebuildFiles(opts: { onProgress?: (done: number, total: number) => void } = {}) {
+  async rebuildFiles(opts: RebuildOptions = {}): Promise<RebuildResult> {
     const t0 = Date.now();
     const wasReady = this.filesReady !== undefined;
     await this.initFiles();
@@ -351,123 +260,7 @@ export class Reconciler {
       removed: this.startupCredentials.removed + again.removed,
     };
     this.startupCredentials = { upserted: 0, removed: 0 };
-    const phases: Record<string, number> = { start: Date.now() - t0 };
-    let mark = Date.now();
-    const phase = (name: string) => {
-      phases[name] = Date.now() - mark;
-      mark = Date.now();
-    };
-    const all = readAllAccess(this.db);
-    opts.onProgress?.(0, all.length);
-    const needFull: number[] = [];
-    const failed: { slug: string; error: string }[] = [];
-    const fail = (id: number, slug: string, e: unknown) => {
-      const error = e instanceof Error ? e.message : String(e);
-      failed.push({ slug, error });
-      setProjectError(this.db, id, error);
-    };
-    interface Item {
-      id: number;
-      slug: string;
-      authz: PreparedAuthz;
-      text: string;
-      hook: Staged;
-      /** The hook is written (to its temporary name) with the authz file, once that one is checked. */
-      repoDir: string;
-    }
-    const items: Item[] = [];
-    // 1. Render every project and compare with what is on disk.
-    for (const [n, s] of all.entries()) {
-      const p = s.project;
-      try {
-        if ((p.state !== 'active' && p.state !== 'suspended') || readRepositoryUuid(this.repoDir(p.slug)) !== p.repo_uuid) {
-          needFull.push(p.id);
-          continue;
-        }
-        const repoDir = this.repoDir(p.slug);
-        const file = path.join(repoDir, 'conf', 'authz');
-        sweepDeadTempsSync(path.dirname(file));
-        const { prepared, text } = planAuthz({
-          projectId: p.id,
-          file,
-          access: s.access,
-          version: s.version,
-          checker: this.checker,
-          owner: undefined,
-          publisher: `rebuild:pid:${process.pid}`,
-        });
-        items.push({ id: p.id, slug: p.slug, text, authz: prepared, hook: { target: '' }, repoDir });
-      } catch (e) {
-        fail(p.id, p.slug, e);
-      }
-      if ((n + 1) % 1000 === 0) opts.onProgress?.(n + 1, all.length);
-    }
-    phase('render');
-    let changed = 0;
-    try {
-      // 2+3. libsvn parses every changed rendering and answers its canaries, 250 files a round
-      //    trip (an unchanged file was checked when it was published); all batches are sent at
-      //    once, and while the checker works through them this process writes the temporary files
-      //    of the batches already answered. Not fsynced one by one: one syncfs makes them durable.
-      const bad = new Set<Item>();
-      const write = (i: Item) => {
-        try {
-          stageAuthz(i.authz, i.text);
-          i.hook = stagePostCommitHook(i.repoDir, i.slug, this.l.commitSpool);
-        } catch (e) {
-          bad.add(i);
-          fail(i.id, i.slug, e);
-        }
-      };
-      const toCheck = items.filter((i) => !i.authz.same);
-      const batches: Item[][] = [];
-      for (let i = 0; i < toCheck.length; i += 250) batches.push(toCheck.slice(i, i + 250));
-      const answers = batches.map((b) => this.checker.verifyMany(b.map((x) => ({ text: x.text, access: x.authz.input.access }))));
-      for (const i of items) if (i.authz.same) write(i);
-      for (const [n, batch] of batches.entries()) {
-        (await answers[n]!).forEach((err, k) => {
-          const i = batch[k]!;
-          if (err) {
-            bad.add(i);
-            fail(i.id, i.slug, err);
-          } else write(i);
-        });
-      }
-      phase('check+write');
-      const good = items.filter((i) => !bad.has(i));
-      const writing = good.some((i) => i.authz.tmp || i.hook.tmp);
-      if (writing) await syncFileSystem(this.l.svnRoot);
-      phase('syncfs');
-      // 4. The renames, each behind the published-version check, 500 to a write transaction.
-      const commit = good;
-      for (let i = 0; i < commit.length; i += 500) {
-        this.db
-          .transaction(() => {
-            for (const r of commit.slice(i, i + 500)) {
-              try {
-                const res = commitAuthz(this.db, r.authz);
-                if (res.stale) log.info('authz publish skipped: a newer version is already published', { slug: r.slug });
-                const hook = renameStaged(r.hook);
-                if (res.changed || hook) changed++;
-              } catch (e) {
-                fail(r.id, r.slug, e);
-              }
-            }
-          })
-          .immediate();
-      }
-      phase('rename');
-      // 5. And one flush for the renames themselves.
-      if (writing) await syncFileSystem(this.l.svnRoot);
-      phase('syncfs2');
-      opts.onProgress?.(all.length, all.length);
-    } finally {
-      for (const r of items) {
-        await discard(r.authz);
-        await discardStaged(r.hook);
-      }
-    }
-    return { projects: all.length, changed, needFull, failed, credentials: cred, ms: Date.now() - t0, phases };
+    return rebuildFiles({ db: this.db, l: this.l, checker: this.checker }, t0, cred, opts);
   }
 
   /** Deletion: each tree is moved out of the served folders first, then removed. */
@@ -494,47 +287,6 @@ export class Reconciler {
    */
   async drainCommitSpool(): Promise<number> {
     await this.init();
-    let n = 0;
-    const bySlug = new Map<string, { revs: number[]; files: string[] }>();
-    for (const f of fs.readdirSync(this.l.commitSpool)) {
-      const m = f.match(/^([a-z][a-z0-9-]{1,38}[a-z0-9])\.(\d+)$/);
-      const full = path.join(this.l.commitSpool, f);
-      if (!m) {
-        if (!f.includes('.tmp.')) fs.rmSync(full, { force: true });
-        continue;
-      }
-      const e = bySlug.get(m[1]!) ?? { revs: [], files: [] };
-      e.revs.push(Number(m[2]));
-      e.files.push(full);
-      bySlug.set(m[1]!, e);
-    }
-    for (const [slug, e] of bySlug) {
-      const retry = this.spoolRetry.get(slug);
-      if (retry && Date.now() < retry.at) continue;
-      const env = this.envDir(slug);
-      if (fs.existsSync(path.join(env, 'VERSION'))) {
-        try {
-          // changeset_added also catches up on any earlier revisions Trac has not seen.
-          await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) }, SPOOL_CALL_TIMEOUT_MS);
-        } catch (err) {
-          const delayMs = Math.min((retry?.delayMs ?? 500) * 2, 300_000);
-          this.spoolRetry.set(slug, { at: Date.now() + delayMs, delayMs });
-          const message = (err as Error).message;
-          setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, message);
-          log.warn('commits not delivered to Trac; kept in the spool', { slug, revs: e.revs, retryInMs: delayMs, error: message });
-          continue;
-        }
-        if (retry) {
-          this.spoolRetry.delete(slug);
-          setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, null);
-        }
-      } else if (fs.existsSync(this.repoDir(slug)) || e.files.some((f) => Date.now() - mtimeMs(f) < 3_600_000)) {
-        // A project still being provisioned: its first commit waits for its environment.
-        continue;
-      }
-      for (const f of e.files) fs.rmSync(f, { force: true });
-      n += e.revs.length;
-    }
-    return n;
+    return this.spool.drain();
   }
 }

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Layout } from '../config.js';
+import type { DB } from '../store/db.js';
+import { setProjectErrorOfKind } from '../store/model.js';
+import type { TracHelper } from './trac.js';
+import { envDir, repoDir } from './dirs.js';
+import { log } from '../sys/log.js';
+
+/** A commit-feed failure in a project's lastError starts with this (cleared when the feed recovers). */
+const SPOOL_ERROR = 'Trac did not take new commits: ';
+/** One project's Trac may hold the commit feed this long at most. */
+const SPOOL_CALL_TIMEOUT_MS = 20_000;
+
+/** 0 for a file another drain already removed. */
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+interface Spooled {
+  revs: number[];
+  files: string[];
+}
+
+/** The spool's files by project; a file that is not a commit (nor one being written) is removed. */
+function readSpool(spool: string): Map<string, Spooled> {
+  const bySlug = new Map<string, Spooled>();
+  for (const f of fs.readdirSync(spool)) {
+    const m = f.match(/^([a-z][a-z0-9-]{1,38}[a-z0-9])\.(\d+)$/);
+    const full = path.join(spool, f);
+    if (!m) {
+      if (!f.includes('.tmp.')) fs.rmSync(full, { force: true });
+      continue;
+    }
+    const e = bySlug.get(m[1]!) ?? { revs: [], files: [] };
+    e.revs.push(Number(m[2]));
+    e.files.push(full);
+    bySlug.set(m[1]!, e);
+  }
+  return bySlug;
+}
+
+/**
+ * The commit spool the post-commit hooks write to, and the projects whose Trac failed to take
+ * their commits: when to try each again (the spool keeps their files until then).
+ */
+export class CommitSpool {
+  private retry = new Map<string, { at: number; delayMs: number }>();
+
+  constructor(
+    private readonly l: Layout,
+    private readonly db: DB,
+    private readonly trac: TracHelper,
+  ) {}
+
+  /**
+   * Tells Trac about commits the post-commit hooks dropped in the spool. Each project on its own:
+   * one whose environment fails (or hangs: the call times out) keeps its files in the spool, gets
+   * the error as its lastError and is tried again later with backoff; the others go on.
+   */
+  async drain(): Promise<number> {
+    let n = 0;
+    for (const [slug, e] of readSpool(this.l.commitSpool)) {
+      if (!(await this.deliver(slug, e))) continue;
+      for (const f of e.files) fs.rmSync(f, { force: true });
+      n += e.revs.length;
+    }
+    return n;
+  }
+
+  /** Whether the project's spooled files are done with (delivered, or of a project that is gone). */
+  private async deliver(slug: string, e: Spooled): Promise<boolean> {
+    const retry = this.retry.get(slug);
+    if (retry && Date.now() < retry.at) return false;
+    const env = envDir(this.l, slug);
+    if (fs.existsSync(path.join(env, 'VERSION'))) {
+      try {
+        // changeset_added also catches up on any earlier revisions Trac has not seen.
+        await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) }, SPOOL_CALL_TIMEOUT_MS);
+      } catch (err) {
+        const delayMs = Math.min((retry?.delayMs ?? 500) * 2, 300_000);
+        this.retry.set(slug, { at: Date.now() + delayMs, delayMs });
+        const message = (err as Error).message;
+        setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, message);
+        log.warn('commits not delivered to Trac; kept in the spool', { slug, revs: e.revs, retryInMs: delayMs, error: message });
+        return false;
+      }
+      if (retry) {
+        this.retry.delete(slug);
+        setProjectErrorOfKind(this.db, slug, SPOOL_ERROR, null);
+      }
+    } else if (fs.existsSync(repoDir(this.l, slug)) || e.files.some((f) => Date.now() - mtimeMs(f) < 3_600_000)) {
+      // A project still being provisioned: its first commit waits for its environment.
+      return false;
+    }
+    return true;
+  }
+}
