@@ -8,7 +8,7 @@ import { backupView } from '../backup/catalog.js';
 import { BackupService } from '../backup/engine.js';
 import { JOB_BACKUP, enqueueBackups } from '../backup/schedule.js';
 import { enqueueRestore, jobView } from '../backup/restore-job.js';
-import { lastGood, listBackups as backupRows } from '../store/backups.js';
+import { getBackup, lastGood, listBackups as backupRows } from '../store/backups.js';
 import { getJob } from '../store/jobs.js';
 import { enqueue } from '../store/jobs.js';
 import * as model from '../store/model.js';
@@ -30,6 +30,14 @@ export function listBackups(ctx: Ctx, actor: Actor, project?: string) {
   requireOperator(actor);
   const id = project ? model.requireProject(ctx.db, project).id : undefined;
   return { backups: backupRows(ctx.db, id).map(backupView), projects: lastGood(ctx.db, id), volume: serviceOf(ctx).volume() };
+}
+
+/** One backup as the catalog shows it (operator). */
+export function backup(ctx: Ctx, actor: Actor, id: number) {
+  requireOperator(actor);
+  const r = getBackup(ctx.db, id);
+  if (!r) throw new NotFoundError(`no backup #${id}`);
+  return backupView(r);
 }
 
 /** A project's backups for its owners (the volume is the operator's business). */

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import nodeHttp from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
+import request from 'supertest';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { readRepositoryUuid, youngestRevision } from '../../src/provision/svn.js';
 import { BackupService } from '../../src/backup/engine.js';
@@ -635,6 +636,67 @@ describe('backups on their own small volume (tmpfs)', () => {
     assert.equal((await http(`${h.tracUrl('alpha-copy')}/wiki/BackupNotes`, w.creds('olivia'))).status, 200);
     // bob is not a member of the copy: its Trac gives him nothing (as for a project that does not exist).
     assert.equal((await http(`${h.tracUrl('alpha-copy')}/wiki/BackupNotes`, w.creds('bob'))).status, 404);
+  });
+
+  it('the web UI restores through the same job: the operator picks the target on a form and follows the job page until it ends', async () => {
+    const PW = 'a long enough password';
+    const made = await h.api.post('/api/v1/users').send({ name: 'opal', email: 'opal@example.com', password: PW, admin: true });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const csrfOf = (page: string) => /<meta name="csrf-token" content="([^"]+)">/.exec(page)![1]!;
+    const signIn = async (name: string, password: string) => {
+      const a = request.agent(h.run.url!);
+      const token = csrfOf((await a.get('/login')).text);
+      const login = await a.post('/login').type('form').send({ _csrf: token, username: name, password });
+      assert.equal(login.status, 303, login.text);
+      return a;
+    };
+    // Not for project owners: the form and the job page are the operator's.
+    const olivia = await signIn('olivia', PW);
+    assert.equal((await olivia.get(`/admin/backups/${fullId}/restore`)).status, 403);
+
+    const a = await signIn('opal', PW);
+    const form = await a.get(`/admin/backups/${fullId}/restore`);
+    assert.equal(form.status, 200);
+    assert.match(form.text, new RegExp(`Restore backup #${fullId}`));
+    // A bad target comes back on the form, next to its field, and queues nothing.
+    const bad = await a
+      .post(`/admin/backups/${fullId}/restore`)
+      .type('form')
+      .send({ _csrf: csrfOf(form.text), mode: 'new', to: '../etc' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /id="rs-to-err"/);
+    const posted = await a
+      .post(`/admin/backups/${fullId}/restore`)
+      .type('form')
+      .send({ _csrf: csrfOf(form.text), mode: 'new', to: 'alpha-web', owner: 'olivia' });
+    assert.equal(posted.status, 303, posted.text);
+    const jobPath = posted.headers.location as string;
+    assert.match(jobPath, /^\/admin\/jobs\/\d+$/);
+    const states: string[] = [];
+    const page = await until(
+      'the job page shows the restore done',
+      async () => {
+        const p = await a.get(jobPath);
+        assert.equal(p.status, 200);
+        const state = /<span class="state (\w+)">/.exec(p.text)![1]!;
+        if (states.at(-1) !== state) states.push(state);
+        // While it runs the page reloads itself (no script needed); once it ended it does not.
+        assert.equal(/http-equiv="refresh"/.test(p.text), state === 'pending' || state === 'running');
+        return state === 'done' || state === 'failed' ? p : undefined;
+      },
+      180_000,
+    );
+    assert.ok(page);
+    assert.equal(states.at(-1), 'done', page.text);
+    assert.match(page.text, /into alpha-web \(new\)/);
+    assert.match(page.text, /id="job-result">[^<]*&quot;project&quot;:&quot;alpha-web&quot;/);
+    // The same job through the API.
+    const id = Number(jobPath.split('/').at(-1));
+    const api = (await h.api.get(`/api/v1/jobs/${id}`)).body;
+    assert.equal(api.state, 'done');
+    assert.equal(api.result.project, 'alpha-web');
+    await until('alpha-web active', async () => (await h.api.get('/api/v1/projects/alpha-web')).body.state === 'active', 30_000);
+    assert.equal(await w.cat('alpha-web', 'olivia', 'README.txt'), 'alpha readme\n');
   });
 
   it("SIGKILL mid-backup: the worker's next run sweeps the leftovers and succeeds; the lease does not block", async () => {

@@ -273,7 +273,7 @@
           el(
             'table',
             { id: 'backup-runs' },
-            head('started', 'project', 'kind', 'state', 'size', 'took', 'reason'),
+            head('started', 'project', 'kind', 'state', 'size', 'took', 'reason', ''),
             el(
               'tbody',
               {},
@@ -290,6 +290,13 @@
                     el('td', { text: b.bytes != null ? fmtBytes(b.bytes) : '' }),
                     el('td', { text: b.durationMs != null ? (b.durationMs / 1000).toFixed(1) + ' s' : '' }),
                     el('td', { class: b.reason ? 'error' : '', text: b.reason || '' }),
+                    el(
+                      'td',
+                      {},
+                      b.project && b.state === 'verified'
+                        ? el('a', { href: '/admin/backups/' + b.id + '/restore', text: 'Restore…' })
+                        : null,
+                    ),
                   ),
                 ),
             ),

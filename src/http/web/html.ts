@@ -101,6 +101,8 @@ export interface PageOpts {
   url?: string;
   /** The navigation entry to mark as current. */
   current?: string;
+  /** Reload the page after this many seconds (a job being followed); works without JavaScript. */
+  refreshSeconds?: number;
 }
 
 /**
@@ -123,7 +125,7 @@ export function page(o: PageOpts): string {
   return compact(
     '<!doctype html>\n' +
       html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="csrf-token" content="${o.csrf}"><title>${o.title} · Keelson</title><link rel="stylesheet" href="/static/style.css"><script src="/static/app.js" defer></script></head>
+<meta name="csrf-token" content="${o.csrf}">${o.refreshSeconds ? raw(`<meta http-equiv="refresh" content="${Math.round(o.refreshSeconds)}">`) : ''}<title>${o.title} · Keelson</title><link rel="stylesheet" href="/static/style.css"><script src="/static/app.js" defer></script></head>
 <body${o.url ? raw(` data-url="${esc(o.url)}"`) : ''}><a class="skip" href="#main">Skip to content</a>
 <header><a class="brand" href="/">Keelson</a><nav aria-label="Main">${nav
         .filter(([, , show]) => show)

@@ -74,7 +74,7 @@ export function safeNext(n: unknown): string | undefined {
 
 export type Kit = ReturnType<typeof makeKit>;
 
-type RenderOpts = { title: string; body: Html; notice?: string; url?: string; current?: string };
+type RenderOpts = { title: string; body: Html; notice?: string; url?: string; current?: string; refreshSeconds?: number };
 
 export const me = (req: Req): PageUser | undefined =>
   req.actor?.kind === 'user' && req.actor.user ? { name: req.actor.user, admin: req.actor.admin } : undefined;

@@ -18,6 +18,7 @@ import { accountPages } from './account.js';
 import { projectPages } from './project.js';
 import { hostPages } from './host.js';
 import { invitePages } from './invites.js';
+import { backupPages } from './backups.js';
 
 export { formObject } from './kit.js';
 
@@ -42,6 +43,7 @@ export function webRouter(ctx: Ctx): express.Router {
   accountPages(k, r);
   hostPages(k, r);
   invitePages(k, r);
+  backupPages(k, r);
   return r;
 }
 
