@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { loadConfig } from '../config.js';
-import { BACKUP_HELP, backupCommand } from '../backup/cli.js';
+import { BACKUP_HELP, backupCommand } from './backup.js';
 import { UsageError } from './args.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';

@@ -8,7 +8,9 @@ import { backupView } from '../backup/catalog.js';
 import { BackupService } from '../backup/engine.js';
 import { JOB_BACKUP, enqueueBackups } from '../backup/schedule.js';
 import { enqueueRestore, jobView } from '../backup/restore-job.js';
-import { getBackup, lastGood, listBackups as backupRows } from '../store/backups.js';
+import { backedUpSlugs, getBackup, lastGood, listBackups as backupRows } from '../store/backups.js';
+import { restoreBackup } from '../backup/restore.js';
+import type { Progress } from '../backup/control.js';
 import { getJob } from '../store/jobs.js';
 import { enqueue } from '../store/jobs.js';
 import * as model from '../store/model.js';
@@ -86,4 +88,39 @@ export function job(ctx: Ctx, actor: Actor, id: number) {
   const j = getJob(ctx.db, id);
   if (!j) throw new NotFoundError(`no job #${id}`);
   return jobView(ctx.db, j);
+}
+
+/**
+ * The operator's own command (`keelson backup run`): backs up now, in the caller's process, with
+ * progress, under the same rules and lease as the worker's runs. Keelson's database (`control`),
+ * one project, or every project that is backed up.
+ */
+export async function backupNow(
+  ctx: Ctx,
+  actor: Actor,
+  o: { slug?: string; kind: BackupKind; control?: boolean; onProgress: (label: string) => (p: Progress) => void },
+) {
+  requireOperator(actor);
+  const svc = serviceOf(ctx);
+  if (o.control) {
+    const r = await svc.runControl({ trigger: 'cli', actor: actor.label, onProgress: o.onProgress('keelson database') });
+    return { control: r.backup ? backupView(r.backup) : r, projects: [] };
+  }
+  const projects: { slug: string; skipped?: string; backup?: ReturnType<typeof backupView> }[] = [];
+  for (const slug of o.slug ? [o.slug] : backedUpSlugs(ctx.db)) {
+    const r = await svc.runProject(slug, { kind: o.kind, trigger: 'cli', actor: actor.label, onProgress: o.onProgress(slug) });
+    projects.push(r.skipped !== undefined ? { slug, skipped: r.skipped } : { slug, backup: backupView(r.backup) });
+  }
+  return { control: undefined, projects };
+}
+
+/** The operator's own command (`keelson backup restore`): restores now, in the caller's process, with progress. */
+export async function restoreNow(
+  ctx: Ctx,
+  actor: Actor,
+  id: number,
+  o: { inPlace: boolean; to?: string; owner?: string; onProgress: (p: Progress) => void },
+) {
+  requireOperator(actor);
+  return restoreBackup(serviceOf(ctx), id, { ...o, admin: actor.admin, actor: actor.label });
 }

@@ -1,13 +1,13 @@
 import type { Config } from '../config.js';
-import { layout } from '../config.js';
-import { openDatabase } from '../store/db.js';
-import { BackupService } from './engine.js';
-import { backupView } from './catalog.js';
-import { backedUpSlugs, lastGood, listBackups, liveProjectId } from '../store/backups.js';
-import { restoreBackup } from './restore.js';
-import { parse, UsageError } from '../cli/args.js';
+import type { Ctx } from '../domain/context.js';
+import { operator } from '../domain/context.js';
+import * as backups from '../domain/backups.js';
+import type { Progress } from '../backup/control.js';
+import { openContext } from '../main/context.js';
+import { parse, UsageError } from './args.js';
 import { fmtBytes } from '../sys/bytes.js';
-import type { Progress } from './control.js';
+
+const CLI = operator('cli');
 
 export const BACKUP_HELP = `  keelson backup run [SLUG] [--full] [--control]
                                   back up one project (or every project; --control: Keelson's own database) now
@@ -35,24 +35,26 @@ function progressPrinter(label: string) {
 type Values = { full?: boolean; control?: boolean; to?: string; owner?: string; 'in-place'?: boolean };
 
 /** `keelson backup run [SLUG] [--full] [--control]`: in this process, with progress. */
-async function runSub(svc: BackupService, slug: string | undefined, values: Values): Promise<number> {
-  const kind = values.full ? 'full' : 'incremental';
-  if (values.control) {
-    const r = await svc.runControl({ trigger: 'cli', actor: 'cli', onProgress: progressPrinter('keelson database') });
+async function runSub(ctx: Ctx, slug: string | undefined, values: Values): Promise<number> {
+  const r = await backups.backupNow(ctx, CLI, {
+    slug,
+    kind: values.full ? 'full' : 'incremental',
+    control: values.control,
+    onProgress: progressPrinter,
+  });
+  if (r.control) {
     process.stderr.write('\n');
-    console.log(JSON.stringify(r.backup ? backupView(r.backup) : r, null, 2));
-    return r.backup?.state === 'verified' ? 0 : 1;
+    console.log(JSON.stringify(r.control, null, 2));
+    return 'state' in r.control && r.control.state === 'verified' ? 0 : 1;
   }
-  const slugs = slug ? [slug] : backedUpSlugs(svc.db);
   let bad = 0;
-  for (const s of slugs) {
-    const r = await svc.runProject(s, { kind, trigger: 'cli', actor: 'cli', onProgress: progressPrinter(s) });
+  for (const p of r.projects) {
     if (process.stderr.isTTY) process.stderr.write('\n');
-    if (r.skipped !== undefined) console.log(`${s}: skipped: ${r.skipped}`);
+    if (!p.backup) console.log(`${p.slug}: skipped: ${p.skipped}`);
     else {
-      const b = r.backup;
+      const b = p.backup;
       console.log(
-        `${s}: backup #${b.id} ${b.kind} ${b.state}${b.reason ? `: ${b.reason}` : ''} (${fmtBytes(b.bytes)} written, ${((b.duration_ms ?? 0) / 1000).toFixed(1)} s)`,
+        `${p.slug}: backup #${b.id} ${b.kind} ${b.state}${b.reason ? `: ${b.reason}` : ''} (${fmtBytes(b.bytes ?? 0)} written, ${((b.durationMs ?? 0) / 1000).toFixed(1)} s)`,
       );
       if (b.state !== 'verified') bad++;
     }
@@ -61,15 +63,8 @@ async function runSub(svc: BackupService, slug: string | undefined, values: Valu
 }
 
 /** `keelson backup list [SLUG]`: the catalog as JSON. */
-function listSub(svc: BackupService, slug: string | undefined): number {
-  const pid = slug ? liveProjectId(svc.db, slug) : undefined;
-  if (slug && pid === undefined) {
-    console.error(`no project ${slug}`);
-    return 1;
-  }
-  console.log(
-    JSON.stringify({ backups: listBackups(svc.db, pid).map(backupView), projects: lastGood(svc.db, pid), volume: svc.volume() }, null, 2),
-  );
+function listSub(ctx: Ctx, slug: string | undefined): number {
+  console.log(JSON.stringify(backups.listBackups(ctx, CLI, slug), null, 2));
   return 0;
 }
 
@@ -78,17 +73,16 @@ function listSub(svc: BackupService, slug: string | undefined): number {
  * command runs the restore in this process, with progress, through the same function as the
  * API's restore job (restore-job.ts), under the same lease.
  */
-async function restoreSub(svc: BackupService, idText: string | undefined, values: Values): Promise<number> {
+async function restoreSub(ctx: Ctx, idText: string | undefined, values: Values): Promise<number> {
   const id = Number(idText);
   if (!Number.isInteger(id) || id <= 0 || !values['in-place'] === !values.to) {
     throw new UsageError('', 'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
   }
-  const r = await restoreBackup(svc, id, {
+  // Whoever runs the CLI on the host is the operator.
+  const r = await backups.restoreNow(ctx, CLI, id, {
     inPlace: !!values['in-place'],
     to: values.to,
     owner: values.owner,
-    admin: true, // whoever runs the CLI on the host is the operator
-    actor: 'cli',
     onProgress: progressPrinter(`restore #${id}`),
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
@@ -115,14 +109,13 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
   if (!p) throw new UsageError(sub ? `unknown subcommand ${sub}` : '', `\n${BACKUP_HELP}`);
   const values = p.values as Values;
   if (p.positionals.length > 1) throw new UsageError(`unexpected ${p.positionals[1]}`, `\n${BACKUP_HELP}`);
-  const db = openDatabase(layout(cfg).db);
-  const svc = new BackupService(db, cfg, cfg.backup);
+  const ctx = openContext(cfg);
   try {
-    if (sub === 'run') return await runSub(svc, p.positionals[0], values);
-    if (sub === 'list') return listSub(svc, p.positionals[0]);
-    if (sub === 'restore') return await restoreSub(svc, p.positionals[0], values);
+    if (sub === 'run') return await runSub(ctx, p.positionals[0], values);
+    if (sub === 'list') return listSub(ctx, p.positionals[0]);
+    if (sub === 'restore') return await restoreSub(ctx, p.positionals[0], values);
     return 2;
   } finally {
-    db.close();
+    ctx.close();
   }
 }
