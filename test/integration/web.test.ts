@@ -443,6 +443,22 @@ describe('web UI security', () => {
     assert.equal(count(db, 'waitlist'), 1);
   });
 
+  it('an owner who removes themselves through the API gets the project as it now is (200), not a 404', async () => {
+    const { app, db } = makeApp();
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+    createProject(db, 'test', { slug: 'proj', title: 'Proj', visibility: 'private', owner: 'alice' });
+    setMember(db, 'test', 'proj', 'bob', 'owner');
+    const a = request.agent(app);
+    await signIn(a, 'alice', PW);
+    const t = csrfOf((await a.get('/dashboard')).text);
+    const r = await a.delete('/api/v1/projects/proj/members/alice').set('x-csrf-token', t);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.members, [{ user: 'bob', role: 'owner' }]);
+    // From now on the private project is not hers to see.
+    assert.equal((await a.get('/api/v1/projects/proj')).status, 404);
+  });
+
   it('a rule lives in the domain, so the API keeps it too: an operator cannot disable their own account, page or JSON', async () => {
     const { app, db } = makeApp();
     createUser(db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });

@@ -58,7 +58,7 @@ describe('generated files: credentials.db (rows checked, integrity_check before 
     }
   });
 
-  it('a row with a name outside the user-name rule or a hash not in {SHA} form is refused on its own: its live row stays, the others are published', () => {
+  it('a row with a name outside the user-name rule or a hash not in {SHA} form is refused on its own and fails closed: its live row goes, the others are published', () => {
     const dir = tmp();
     const file = path.join(dir, 'credentials.db');
     try {
@@ -68,38 +68,40 @@ describe('generated files: credentials.db (rows checked, integrity_check before 
       ];
       assert.deepEqual(publishCredentials(file, good), { upserted: 2, removed: 0 });
       const before = rows(file);
-      for (const [bad, why] of [
-        [[...good, ['Amy Admin', apacheHash('x')]], /user "Amy Admin"/],
-        [[...good, ['eve" OR "1"="1', apacheHash('x')]], /refusing credentials row/],
-        [[...good, ['admin', apacheHash('x')]], /"admin" is reserved/],
-        [[good[0]!, ['bob', 'svn_bob']], /not in \{SHA\} form/],
-        [[good[0]!, ['bob', '{SHA}' + 'x'.repeat(40)]], /not in \{SHA\} form/],
-        [[['amy', '$apr1$abc$def'], good[1]!], /not in \{SHA\} form/],
+      for (const [bad, why, gone] of [
+        [[...good, ['Amy Admin', apacheHash('x')]], /user "Amy Admin"/, undefined],
+        [[...good, ['eve" OR "1"="1', apacheHash('x')]], /refusing credentials row/, undefined],
+        [[...good, ['admin', apacheHash('x')]], /"admin" is reserved/, undefined],
+        [[good[0]!, ['bob', 'svn_bob']], /not in \{SHA\} form/, 'bob'],
+        [[good[0]!, ['bob', '{SHA}' + 'x'.repeat(40)]], /not in \{SHA\} form/, 'bob'],
+        [[['amy', '$apr1$abc$def'], good[1]!], /not in \{SHA\} form/, 'amy'],
       ] as const) {
+        publishCredentials(file, good);
         const out = publishCredentials(file, bad);
         assert.equal(out.refused?.length, 1, 'the bad row is reported');
         assert.match(out.refused![0]!.problem, why);
-        assert.deepEqual(rows(file), before, 'a refused row changed the table');
+        // The refused name has no row (its old token must not keep working); the others are as before.
+        assert.deepEqual(
+          rows(file),
+          before.filter(([u]) => u !== gone),
+          'only the refused row changed',
+        );
       }
-      // One bad row does not hold back the others: a good row's change is published beside it, and
-      // the bad name's live row (bob's, here) is left exactly as it was.
+      // One bad row does not hold back the others: a good row's change is published beside it.
       const amy2 = apacheHash('svn_amy2');
       const mixed = publishCredentials(file, [
         ['amy', amy2],
         ['bob', 'not-a-hash'],
       ]);
-      assert.deepEqual([mixed.upserted, mixed.removed, mixed.refused?.map((r) => r.name)], [1, 0, ['bob']]);
-      assert.deepEqual(rows(file), [
-        ['amy', amy2],
-        ['bob', before[1]![1]],
-      ]);
+      assert.deepEqual([mixed.upserted, mixed.removed, mixed.refused?.map((r) => r.name)], [1, 1, ['bob']]);
+      assert.deepEqual(rows(file), [['amy', amy2]]);
+      // One user's row (a rotation): refused, it removes the live row and says so.
       publishCredentials(file, good);
       assert.deepEqual(rows(file), before);
-      const bytes = fs.readFileSync(file);
       assert.throws(() => publishCredential(file, 'bob', 'plaintext-token'), /not in \{SHA\} form/);
+      assert.deepEqual(rows(file), [before[0]!], "bob's old token stopped working");
       assert.throws(() => publishCredential(file, '../etc', apacheHash('x')), /refusing credentials row/);
-      assert.deepEqual(rows(file), before, 'a refused row changed the table');
-      assert.ok(fs.readFileSync(file).equals(bytes), 'a refused write changed the file');
+      assert.deepEqual(rows(file), [before[0]!], 'a refused name wrote nothing');
       assert.deepEqual(fs.readdirSync(dir), ['credentials.db'], 'a journal was left behind');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

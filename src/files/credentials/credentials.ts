@@ -38,8 +38,9 @@ function checkRow(name: string, hash: unknown): void {
 
 /**
  * The table Apache should hold (name → hash), every row checked. A row that fails is refused on
- * its own: it is not written and that name's live row is left as it was, so one bad row (say a
- * name a later release reserves) never stops everyone else's credentials from being published.
+ * its own and fails closed: it is not written and that name's live row is removed (an old token
+ * must not outlive a rotation nobody could publish), so one bad row (say a name a later release
+ * reserves) costs only that user their access and never holds back everyone else's.
  */
 export function renderCredentials(rows: Iterable<readonly [string, string]>): {
   want: Map<string, string>;
@@ -75,7 +76,7 @@ function verifyWritten(adb: Database.Database, file: string): void {
 
 /**
  * Makes Apache's credentials table equal `rows` (see renderCredentials: a refused row is reported,
- * logged, and its live row left alone). One transaction, checked by SQLite before it commits:
+ * logged, and its live row removed). One transaction, checked by SQLite before it commits:
  * Apache sees the old or the new table, never a mixture.
  */
 export function publishCredentials(
@@ -84,8 +85,8 @@ export function publishCredentials(
   perms?: { uid: number; gid: number },
 ): { upserted: number; removed: number; refused?: { name: string; problem: string }[] } {
   const { want, refused } = renderCredentials(rows);
-  for (const r of refused) log.error('credentials row refused; its live row is left as it was', { user: r.name, problem: r.problem });
-  const keep = new Set(refused.map((r) => r.name));
+  for (const r of refused)
+    log.error('credentials row refused; that user has no SVN/Trac access until it is fixed', { user: r.name, problem: r.problem });
   const fresh = !fs.existsSync(file);
   const adb = openCredentialsDb(file);
   try {
@@ -106,12 +107,11 @@ export function publishCredentials(
         if (have.get(u) !== h) upserted += put.run(u, h).changes;
       }
       for (const u of have.keys()) {
-        if (!want.has(u) && !keep.has(u)) removed += del.run(u).changes;
+        if (!want.has(u)) removed += del.run(u).changes;
       }
       if (upserted || removed) {
         verifyWritten(adb, file);
-        const rows = want.size + [...keep].filter((u) => have.has(u)).length;
-        if (count.get() !== rows) throw new Error(`credentials database ${file}: the table written does not hold ${rows} rows`);
+        if (count.get() !== want.size) throw new Error(`credentials database ${file}: the table written does not hold ${want.size} rows`);
       }
     })();
     return refused.length ? { upserted, removed, refused } : { upserted, removed };
@@ -122,16 +122,18 @@ export function publishCredentials(
 
 /**
  * One user's row: set to `hash`, or removed (undefined). The row is checked before it is written,
- * read back and checked again with the database (integrity_check) before the transaction commits.
+ * read back and checked again with the database (integrity_check) before the transaction commits;
+ * a refused row removes the live one and throws.
  * If the credentials database does not exist yet, nothing is done (the full sync creates it).
  */
 export function publishCredential(file: string, name: string, hash: string | undefined): 'set' | 'removed' | 'none' {
   if (!fs.existsSync(file)) return 'none';
-  if (hash !== undefined) checkRow(name, hash);
+  const problem = hash === undefined ? null : credentialProblem(name, hash);
   const adb = openCredentialsDb(file);
   try {
-    return adb.transaction(() => {
-      if (hash === undefined) {
+    const out = adb.transaction(() => {
+      if (hash === undefined || problem) {
+        // Removed, or refused: a refused row fails closed (the old token stops working too).
         adb.prepare(`DELETE FROM credentials WHERE username = ?`).run(name);
         verifyWritten(adb, file);
         return 'removed' as const;
@@ -143,6 +145,11 @@ export function publishCredential(file: string, name: string, hash: string | und
       checkRow(name, adb.prepare(`SELECT hash FROM credentials WHERE username = ?`).pluck().get(name));
       return 'set' as const;
     })();
+    if (problem) {
+      log.error('credentials row refused; that user has no SVN/Trac access until it is fixed', { user: name, problem });
+      throw new Error(problem);
+    }
+    return out;
   } finally {
     adb.close();
   }

@@ -40,12 +40,13 @@ export function projectRoutes(ctx: Ctx): express.Router {
     const { slug, user } = s.memberParams.parse(req.params);
     const { role } = s.memberBody.parse(req.body);
     projects.setMember(ctx, actorOf(req), slug, user, role);
-    res.json(view(projects.projectFor(ctx, req.actor, slug, 'viewer')));
+    // The project as it is now (an owner who stepped down to nothing may no longer see it).
+    res.json(view(projects.projectBySlug(ctx, slug)!));
   });
   r.delete('/projects/:slug/members/:user', requireProjectRole(ctx, 'owner'), (req: Authed, res) => {
     const { slug, user } = s.memberParams.parse(req.params);
     projects.removeMember(ctx, actorOf(req), slug, user);
-    res.json(view(projects.projectFor(ctx, req.actor, slug, 'viewer')));
+    res.json(view(projects.projectBySlug(ctx, slug)!));
   });
   return r;
 }
