@@ -91,7 +91,7 @@ const sqlOutsideStore = {
     'no-restricted-syntax': [
       'error',
       {
-        selector: 'CallExpression[callee.property.name=/^(prepare|exec|pragma)$/][arguments.length>0]',
+        selector: 'CallExpression[callee.property.name=/^(prepare|exec|pragma)$/][arguments.length>0]:not([callee.object.regex])',
         message: 'SQL belongs in src/store/: add a store function and call it',
       },
     ],

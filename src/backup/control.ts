@@ -54,10 +54,23 @@ export class RunControl {
   }
 }
 
-/** ENOSPC / EDQUOT from any write: the volume is full, whatever the watcher last saw. */
+/** ENOSPC / EDQUOT from any write (copy_file_range, copyfile, svnadmin, SQLite): the volume or its quota is full, whatever the watcher last saw. */
 export function isNoSpace(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
-  const msg = String((e as Error)?.message ?? e);
-  return /No space left on device|ENOSPC|database or disk is full|SQLITE_FULL|Disk quota exceeded/i.test(msg);
+  const x = e as NodeJS.ErrnoException;
+  if (x?.code === 'ENOSPC' || x?.code === 'EDQUOT') return true;
+  // Node names errno 122 (EDQUOT) on some paths only as "Unknown system error -122" (copyfile).
+  if (x?.errno === -122 || x?.errno === 122) return true;
+  const msg = String(x?.message ?? e);
+  return /No space left on device|ENOSPC|EDQUOT|database or disk is full|SQLITE_FULL|Disk quota exceeded|system error -122\b/i.test(msg);
+}
+
+/** EDQUOT in any of its forms: a quota, not the volume, is full. */
+export function isQuotaExceeded(e: unknown): boolean {
+  const x = e as NodeJS.ErrnoException;
+  return (
+    x?.code === 'EDQUOT' ||
+    x?.errno === -122 ||
+    x?.errno === 122 ||
+    /EDQUOT|Disk quota exceeded|system error -122\b/i.test(String(x?.message ?? e))
+  );
 }

@@ -29,7 +29,7 @@ import {
 import { asideLeftovers } from './aside.js';
 import { pidAlive, pidOfEntry } from '../provision/owner.js';
 import { sha256, type Manifest } from './manifest.js';
-import { runFrame, type RunOptions } from './frame.js';
+import { backupLimits, runFrame, type RunOptions } from './frame.js';
 import { controlBackup, projectBackup, TRAC_DB } from './bodies.js';
 
 // The parts of a backup live beside this file: frame.ts (space check, watcher, catalog, retention),
@@ -68,7 +68,20 @@ export class BackupService {
     const v = volumeOf(this.root);
     const same = sameDevice(this.root, this.cfg.dataDir);
     const r = reserveFor(v, this.settings, same);
-    return { path: this.root, totalBytes: v.totalBytes, freeBytes: v.freeBytes, reserveBytes: r.bytes, sameDeviceAsData: same };
+    const limits = backupLimits(this.db, this.root, this.settings, false);
+    const shown = (kind: 'quota' | 'budget') => {
+      const l = limits.find((x) => x.kind === kind);
+      return l ? { name: l.name, limitBytes: l.totalBytes, usedBytes: l.usedBytes, reserveBytes: l.reserveBytes } : null;
+    };
+    return {
+      path: this.root,
+      totalBytes: v.totalBytes,
+      freeBytes: v.freeBytes,
+      reserveBytes: r.bytes,
+      sameDeviceAsData: same,
+      quota: shown('quota'),
+      budget: shown('budget'),
+    };
   }
 
   /**

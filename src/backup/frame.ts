@@ -4,8 +4,12 @@ import { nowIso } from '../store/db.js';
 import { log } from '../sys/log.js';
 import { sameDevice, volumeOf } from '../sys/volume.js';
 import type { BackupSettings } from './settings.js';
-import { RunControl, SpaceAbort, isNoSpace, type Progress } from './control.js';
+import { RunControl, SpaceAbort, isNoSpace, isQuotaExceeded, type Progress } from './control.js';
 import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
+import { budgetLimit, checkLimits, limitReached, quotaLimit, type Limit } from './limits.js';
+import { btrfsQuota } from '../sys/quota.js';
+import { heldBytes } from '../store/backups.js';
+import type { DB } from '../store/db.js';
 import {
   finishBackup,
   getBackup,
@@ -34,15 +38,28 @@ export interface RunOptions {
 /** A backup's body: `plan` is called with what it will need before it writes a byte (and throws if it does not fit). */
 export type Body = (ctl: RunControl, plan: (need: Need) => void) => Promise<Made>;
 
+/** The quota over `root` and the budget, as limits (see limits.ts); `sync` commits btrfs's accounting first. */
+export function backupLimits(db: DB, root: string, settings: BackupSettings, sync: boolean): Limit[] {
+  const out: Limit[] = [];
+  const q = btrfsQuota(root, { sync });
+  if (q) out.push(quotaLimit(root, q, settings.reservePercent));
+  if (settings.budgetBytes > 0) out.push(budgetLimit(settings.budgetBytes, heldBytes(db), settings.reservePercent));
+  return out;
+}
+
 /** The space side of a run: the check before anything is written, then the watcher while it writes. */
 class SpaceGuard {
   need: Need = { bytes: 0, inodes: 0 };
   /** The numbers at the refusal or abort, for the catalog. */
   numbers: SpaceNumbers | undefined;
   readonly reserve: Reserve;
+  /** The quota over the backup directory, when there is one (named in an EDQUOT abort). */
+  quota: Limit | undefined;
   private watcher: NodeJS.Timeout | undefined;
+  private quotaSampledAt = 0;
 
   constructor(
+    private readonly db: DB,
     private readonly root: string,
     dataDir: string,
     private readonly settings: BackupSettings,
@@ -55,19 +72,19 @@ class SpaceGuard {
     return volumeOf(this.root);
   }
 
-  snap(): SpaceNumbers {
+  snap(limit?: Limit): SpaceNumbers {
     const v = this.vol();
     return {
       neededBytes: this.need.bytes,
-      freeBytes: v.freeBytes,
-      reserveBytes: this.reserve.bytes,
+      freeBytes: limit ? limit.availableBytes : v.freeBytes,
+      reserveBytes: limit ? limit.reserveBytes : this.reserve.bytes,
       neededInodes: this.need.inodes,
       freeInodes: v.freeInodes,
       reserveInodes: this.reserve.inodes,
     };
   }
 
-  /** Refuses (SpaceAbort) unless `n` fits with the reserve left; from then on the volume is watched. */
+  /** Refuses (SpaceAbort) unless `n` fits every limit with its reserve left; from then on the volume and quota are watched. */
   admit(n: Need): void {
     this.need = n;
     this.ctl.bytesTotal = n.bytes;
@@ -76,19 +93,40 @@ class SpaceGuard {
       this.numbers = this.snap();
       throw new SpaceAbort(`refused before writing: ${why}`);
     }
-    // From here on the volume is watched: another writer may fill it while we work.
-    this.watcher = setInterval(() => {
-      try {
-        const below = belowFloor(this.vol(), this.reserve);
-        if (below) {
-          this.numbers = this.snap();
-          this.ctl.abort(new SpaceAbort(`aborted during the run: ${below}`));
-        }
-      } catch (e) {
-        log.warn('space watcher', { error: String(e) });
-      }
-    }, this.settings.watchMs);
+    const limits = backupLimits(this.db, this.root, this.settings, true);
+    this.quota = limits.find((l) => l.kind === 'quota');
+    const over = checkLimits(limits, n.bytes);
+    if (over) {
+      this.numbers = this.snap(limits.find((l) => over.startsWith(l.name)));
+      throw new SpaceAbort(`refused before writing: ${over}`);
+    }
+    // From here on the volume is watched (another writer may fill it while we work), and the
+    // quota at most once a second (reading it runs a program).
+    this.watcher = setInterval(() => this.watch(), this.settings.watchMs);
     this.watcher.unref();
+  }
+
+  private watch(): void {
+    try {
+      const below = belowFloor(this.vol(), this.reserve);
+      if (below) {
+        this.numbers = this.snap();
+        return this.ctl.abort(new SpaceAbort(`aborted during the run: ${below}`));
+      }
+      if (!this.quota || Date.now() - this.quotaSampledAt < 1000) return;
+      this.quotaSampledAt = Date.now();
+      const q = btrfsQuota(this.root);
+      if (!q) return;
+      const l = quotaLimit(this.root, q, this.settings.reservePercent);
+      this.quota = l;
+      const reached = limitReached([l]);
+      if (reached) {
+        this.numbers = this.snap(l);
+        this.ctl.abort(new SpaceAbort(`aborted during the run: ${reached}`));
+      }
+    } catch (e) {
+      log.warn('space watcher', { error: String(e) });
+    }
   }
 
   stop(): void {
@@ -104,7 +142,7 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
   const scope = scopeOf(projectId);
   const ctl = new RunControl(o.onProgress);
   ctl.follow(o.signal);
-  const space = new SpaceGuard(svc.root, svc.cfg.dataDir, svc.settings, ctl);
+  const space = new SpaceGuard(svc.db, svc.root, svc.cfg.dataDir, svc.settings, ctl);
   const leaseTimer = setInterval(() => {
     try {
       if (!renewLease(svc.db, scope, id)) ctl.abort(new Error('the backup lease was taken over'));
@@ -168,11 +206,20 @@ function recordVerified(svc: BackupService, id: number, projectId: number | null
   }
 }
 
+/** Node names EDQUOT on some paths only by its number: say what it is. */
+const quotaMessage = (e: unknown): string =>
+  String((e as Error)?.message ?? e).replace(/Unknown system error -122/g, 'EDQUOT, disk quota exceeded');
+
 /** A refusal (out of space, before or during the run) or a failure: recorded with its reason, and alerted. */
 async function recordFailure(svc: BackupService, id: number, e: unknown, space: SpaceGuard): Promise<void> {
   const slug = getBackup(svc.db, id)?.slug ?? null;
   if (e instanceof SpaceAbort || isNoSpace(e)) {
-    const reason = e instanceof SpaceAbort ? e.message : `aborted: the volume filled during the run (${(e as Error).message})`;
+    const reason =
+      e instanceof SpaceAbort
+        ? e.message
+        : isQuotaExceeded(e) && space.quota
+          ? `aborted: EDQUOT: the ${space.quota.name} was reached during the run (${quotaMessage(e)})`
+          : `aborted: the volume filled during the run (${(e as Error).message})`;
     const n = space.numbers ?? space.snap();
     finishBackup(svc.db, id, 'refused', reason, n);
     await alert(svc.settings.alertWebhook, 'backup.refused', {

@@ -27,6 +27,8 @@ export interface BackupSettings {
   watchMs: number;
   /** A POST of every refusal and failure goes here, if set. */
   alertWebhook: string | undefined;
+  /** Bytes the backups may hold in total (KEELSON_BACKUP_BUDGET; 0: no budget). */
+  budgetBytes: number;
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -77,5 +79,6 @@ export function loadBackupSettings(env: NodeJS.ProcessEnv = process.env): Backup
     testRestoreSample: num(env, 'KEELSON_BACKUP_TEST_RESTORE_SAMPLE', 2, 1000),
     watchMs: Math.max(10, num(env, 'KEELSON_BACKUP_WATCH_MS', 200, 60_000)),
     alertWebhook: webhook,
+    budgetBytes: bytes(env, 'KEELSON_BACKUP_BUDGET', 0),
   };
 }

@@ -286,3 +286,11 @@ export function setRestoreResult(db: DB, jobId: number, result: object): void {
 export function setRestoreError(db: DB, jobId: number, error: { status: number; code: string; message: string }): void {
   db.prepare(`UPDATE restore_jobs SET error = ? WHERE job_id = ?`).run(JSON.stringify(error), jobId);
 }
+
+/** Bytes the catalog's kept backups hold (written by each verified or running backup; shared files counted once, where they were written). */
+export function heldBytes(db: DB): number {
+  return db
+    .prepare(`SELECT coalesce(sum(bytes), 0) FROM backups WHERE state IN ('verified', 'running', 'verifying')`)
+    .pluck()
+    .get() as number;
+}

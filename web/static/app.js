@@ -240,6 +240,8 @@
                 ' free of ' +
                 fmtBytes(v.totalBytes) +
                 (v.reserveBytes ? ', reserve ' + fmtBytes(v.reserveBytes) : '') +
+                (v.quota ? '; quota ' + fmtBytes(v.quota.usedBytes) + ' of ' + fmtBytes(v.quota.limitBytes) : '') +
+                (v.budget ? '; budget ' + fmtBytes(v.budget.usedBytes) + ' of ' + fmtBytes(v.budget.limitBytes) : '') +
                 (v.sameDeviceAsData ? ' (same device as the data: a full disk takes both)' : ''),
             )
           : null,
