@@ -76,32 +76,35 @@ function recordRestore(r: RestoreRun, repoUuid: string): RestoreResult {
   const { plan, o } = r;
   const { src, mode, targetSlug, backupId } = plan;
   const youngestRev = plan.manifest.youngestRev!;
-  return db.transaction(() => {
-    let project = targetSlug;
-    if (mode === 'new') {
-      const orig = getProjectById(db, src.id);
-      const p = createProject(db, o.actor, {
-        slug: targetSlug,
-        title: orig?.title ?? targetSlug,
-        visibility: orig?.visibility ?? 'private',
-        owner: newOwner(r.svc, src.id, o.owner),
-      });
-      setProjectRepoUuid(db, p.id, repoUuid);
-      project = p.slug;
-      enqueue(db, JOB_RECONCILE, p.id);
-    } else {
-      // Back to its state first, then the reconcile: it publishes the access of that state over
-      // the deny-all authz, and converges Trac's permission table, which came from the backup.
-      if (r.prevState && r.prevState !== 'suspended') setProjectState(db, src.id, r.prevState as 'active', null);
-      forgetTracPermVersion(db, src.id);
-      enqueue(db, JOB_RECONCILE, src.id);
-    }
-    enqueue(db, JOB_CREDENTIALS, null);
-    audit(db, o.actor, 'backup.restore', project, { backup: backupId, mode, from: src.slug, rev: youngestRev });
-    const result: RestoreResult = { backupId, project, mode, youngestRev, repoUuid };
-    o.onRecorded?.(result);
-    return result;
-  })();
+  // IMMEDIATE: it reads, then writes; a deferred one would fail (SQLITE_BUSY) when another process wrote in between.
+  return db
+    .transaction(() => {
+      let project = targetSlug;
+      if (mode === 'new') {
+        const orig = getProjectById(db, src.id);
+        const p = createProject(db, o.actor, {
+          slug: targetSlug,
+          title: orig?.title ?? targetSlug,
+          visibility: orig?.visibility ?? 'private',
+          owner: newOwner(r.svc, src.id, o.owner),
+        });
+        setProjectRepoUuid(db, p.id, repoUuid);
+        project = p.slug;
+        enqueue(db, JOB_RECONCILE, p.id);
+      } else {
+        // Back to its state first, then the reconcile: it publishes the access of that state over
+        // the deny-all authz, and converges Trac's permission table, which came from the backup.
+        if (r.prevState && r.prevState !== 'suspended') setProjectState(db, src.id, r.prevState as 'active', null);
+        forgetTracPermVersion(db, src.id);
+        enqueue(db, JOB_RECONCILE, src.id);
+      }
+      enqueue(db, JOB_CREDENTIALS, null);
+      audit(db, o.actor, 'backup.restore', project, { backup: backupId, mode, from: src.slug, rev: youngestRev });
+      const result: RestoreResult = { backupId, project, mode, youngestRev, repoUuid };
+      o.onRecorded?.(result);
+      return result;
+    })
+    .immediate();
 }
 
 /**
