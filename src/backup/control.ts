@@ -1,7 +1,17 @@
 import { run } from '../sys/process.js';
 
+/** Which limit a refusal hit: the volume's free space, a quota over the backup directory, or the budget. */
+export type LimitKind = 'volume' | 'quota' | 'budget';
+
 /** Why a run stopped early because of space: recorded as `refused` with the numbers. */
-export class SpaceAbort extends Error {}
+export class SpaceAbort extends Error {
+  constructor(
+    message: string,
+    readonly limit: LimitKind = 'volume',
+  ) {
+    super(message);
+  }
+}
 
 export interface Progress {
   phase: string;

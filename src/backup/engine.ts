@@ -80,7 +80,7 @@ export class BackupService {
       reserveBytes: r.bytes,
       sameDeviceAsData: same,
       quota: shown('quota'),
-      budget: shown('budget'),
+      budget: this.settings.budgetBytes ? { ...shown('budget'), retention: this.settings.budgetRetention } : null,
     };
   }
 

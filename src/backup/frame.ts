@@ -7,7 +7,8 @@ import type { BackupSettings } from './settings.js';
 import { RunControl, SpaceAbort, isNoSpace, isQuotaExceeded, type Progress } from './control.js';
 import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
 import { budgetLimit, checkLimits, limitReached, quotaLimit, type Limit } from './limits.js';
-import { btrfsQuota } from '../sys/quota.js';
+import { quotaOver } from '../sys/quota.js';
+import { fmtBytes } from '../sys/bytes.js';
 import { heldBytes } from '../store/backups.js';
 import type { DB } from '../store/db.js';
 import {
@@ -22,7 +23,7 @@ import {
   type BackupRow,
 } from './catalog.js';
 import { alert } from './alert.js';
-import { applyRetention } from './retention.js';
+import { applyRetention, expireForBudget } from './retention.js';
 import { sha256, type Made } from './manifest.js';
 import type { BackupService } from './engine.js';
 
@@ -41,7 +42,7 @@ export type Body = (ctl: RunControl, plan: (need: Need) => void) => Promise<Made
 /** The quota over `root` and the budget, as limits (see limits.ts); `sync` commits btrfs's accounting first. */
 export function backupLimits(db: DB, root: string, settings: BackupSettings, sync: boolean): Limit[] {
   const out: Limit[] = [];
-  const q = btrfsQuota(root, { sync });
+  const q = quotaOver(root, { sync });
   if (q) out.push(quotaLimit(root, q, settings.reservePercent));
   if (settings.budgetBytes > 0) out.push(budgetLimit(settings.budgetBytes, heldBytes(db), settings.reservePercent));
   return out;
@@ -64,6 +65,8 @@ class SpaceGuard {
     dataDir: string,
     private readonly settings: BackupSettings,
     private readonly ctl: RunControl,
+    /** Retention within the budget, when on and the run is a scheduled one: makes room, or says why it could not. */
+    private readonly makeRoom?: (toFree: number) => { expired: unknown[] } | { why: string },
   ) {
     this.reserve = reserveFor(this.vol(), settings, sameDevice(root, dataDir));
   }
@@ -93,12 +96,33 @@ class SpaceGuard {
       this.numbers = this.snap();
       throw new SpaceAbort(`refused before writing: ${why}`);
     }
-    const limits = backupLimits(this.db, this.root, this.settings, true);
+    let limits = backupLimits(this.db, this.root, this.settings, true);
+    let over = checkLimits(limits, n.bytes);
+    const budget = limits.find((l) => l.kind === 'budget');
+    // Only the budget is over (expiring backups would not lift a quota Keelson does not keep):
+    // retention within the budget, when on, may make room first.
+    if (
+      over &&
+      budget &&
+      this.makeRoom &&
+      over.startsWith(budget.name) &&
+      !checkLimits(
+        limits.filter((l) => l !== budget),
+        n.bytes,
+      )
+    ) {
+      const r = this.makeRoom(n.bytes + budget.reserveBytes - budget.availableBytes);
+      if ('why' in r) over += `; ${r.why}`;
+      else {
+        limits = backupLimits(this.db, this.root, this.settings, true);
+        over = checkLimits(limits, n.bytes);
+      }
+    }
     this.quota = limits.find((l) => l.kind === 'quota');
-    const over = checkLimits(limits, n.bytes);
     if (over) {
-      this.numbers = this.snap(limits.find((l) => over.startsWith(l.name)));
-      throw new SpaceAbort(`refused before writing: ${over}`);
+      const l = limits.find((x) => over.startsWith(x.name));
+      this.numbers = this.snap(l);
+      throw new SpaceAbort(`refused before writing: ${over}`, l?.kind);
     }
     // From here on the volume is watched (another writer may fill it while we work), and the
     // quota at most once a second (reading it runs a program).
@@ -115,14 +139,14 @@ class SpaceGuard {
       }
       if (!this.quota || Date.now() - this.quotaSampledAt < 1000) return;
       this.quotaSampledAt = Date.now();
-      const q = btrfsQuota(this.root);
+      const q = quotaOver(this.root);
       if (!q) return;
       const l = quotaLimit(this.root, q, this.settings.reservePercent);
       this.quota = l;
       const reached = limitReached([l]);
       if (reached) {
         this.numbers = this.snap(l);
-        this.ctl.abort(new SpaceAbort(`aborted during the run: ${reached}`));
+        this.ctl.abort(new SpaceAbort(`aborted during the run: ${reached}`, 'quota'));
       }
     } catch (e) {
       log.warn('space watcher', { error: String(e) });
@@ -142,7 +166,19 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
   const scope = scopeOf(projectId);
   const ctl = new RunControl(o.onProgress);
   ctl.follow(o.signal);
-  const space = new SpaceGuard(svc.db, svc.root, svc.cfg.dataDir, svc.settings, ctl);
+  const forWhat = () => getBackup(svc.db, id)?.slug ?? 'Keelson’s database';
+  const space = new SpaceGuard(
+    svc.db,
+    svc.root,
+    svc.cfg.dataDir,
+    svc.settings,
+    ctl,
+    !svc.settings.budgetRetention
+      ? undefined
+      : o.trigger === 'schedule'
+        ? (toFree) => expireForBudget(svc.db, id, forWhat(), toFree)
+        : () => ({ why: 'retention within the budget makes room for scheduled runs only; nothing was expired' }),
+  );
   const leaseTimer = setInterval(() => {
     try {
       if (!renewLease(svc.db, scope, id)) ctl.abort(new Error('the backup lease was taken over'));
@@ -165,7 +201,9 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
     placed = made.finalDir;
     ctl.throwIfAborted();
     space.stop();
-    recordVerified(svc, id, projectId, made, t0);
+    const heldBefore = heldBytes(svc.db);
+    recordVerified(svc, id, projectId, made, t0, space.need);
+    await budgetAlert(svc, id, heldBefore);
   } catch (err) {
     space.stop();
     const e = ctl.aborted instanceof SpaceAbort ? ctl.aborted : err;
@@ -181,7 +219,7 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
 }
 
 /** The catalog row of a verified backup; retention runs only now, after a new backup verified. */
-function recordVerified(svc: BackupService, id: number, projectId: number | null, made: Made, t0: number): void {
+function recordVerified(svc: BackupService, id: number, projectId: number | null, made: Made, t0: number, need: Need): void {
   const { manifest, finalDir, fresh } = made;
   const logical = manifest.files.reduce((a, f) => a + f.size, 0);
   updateBackup(svc.db, id, {
@@ -190,6 +228,9 @@ function recordVerified(svc: BackupService, id: number, projectId: number | null
     staging_path: null,
     bytes: fresh,
     logical_bytes: logical,
+    // The estimate the run was admitted on, beside what it wrote.
+    needed_bytes: need.bytes,
+    needed_inodes: need.inodes,
     files: manifest.files.length,
     rev_from: manifest.revFrom,
     rev_to: manifest.youngestRev,
@@ -206,6 +247,36 @@ function recordVerified(svc: BackupService, id: number, projectId: number | null
   }
 }
 
+/** Set once this process has alerted that the budget is 90% used; cleared when it is below again. */
+let budgetAlerted = false;
+
+/**
+ * An alert when the backups come to hold 90% of the budget: when a verified backup (after its
+ * retention) crosses the mark, and once per process while it stays above (a budget set on a
+ * directory already that full is said at once).
+ */
+async function budgetAlert(svc: BackupService, id: number, heldBefore: number): Promise<void> {
+  const budget = svc.settings.budgetBytes;
+  if (!budget) return;
+  const held = heldBytes(svc.db);
+  const mark = budget * 0.9;
+  if (held < mark) {
+    budgetAlerted = false;
+    return;
+  }
+  if (heldBefore >= mark && budgetAlerted) return;
+  budgetAlerted = true;
+  const percent = Math.floor((held * 100) / budget);
+  await alert(svc.settings.alertWebhook, 'backup.budget', {
+    backup: id,
+    limit: 'budget',
+    reason: `the backups hold ${fmtBytes(held)} of the ${fmtBytes(budget)} backup budget (${percent}%)`,
+    usedBytes: held,
+    limitBytes: budget,
+    percent,
+  });
+}
+
 /** Node names EDQUOT on some paths only by its number: say what it is. */
 const quotaMessage = (e: unknown): string =>
   String((e as Error)?.message ?? e).replace(/Unknown system error -122/g, 'EDQUOT, disk quota exceeded');
@@ -214,18 +285,21 @@ const quotaMessage = (e: unknown): string =>
 async function recordFailure(svc: BackupService, id: number, e: unknown, space: SpaceGuard): Promise<void> {
   const slug = getBackup(svc.db, id)?.slug ?? null;
   if (e instanceof SpaceAbort || isNoSpace(e)) {
+    const quota = !(e instanceof SpaceAbort) && isQuotaExceeded(e);
     const reason =
       e instanceof SpaceAbort
         ? e.message
-        : isQuotaExceeded(e) && space.quota
-          ? `aborted: EDQUOT: the ${space.quota.name} was reached during the run (${quotaMessage(e)})`
+        : quota
+          ? `aborted: EDQUOT: the ${space.quota?.name ?? `disk quota over ${svc.root}`} was reached during the run (${quotaMessage(e)})`
           : `aborted: the volume filled during the run (${(e as Error).message})`;
+    const limit = e instanceof SpaceAbort ? e.limit : quota ? 'quota' : 'volume';
     const n = space.numbers ?? space.snap();
     finishBackup(svc.db, id, 'refused', reason, n);
     await alert(svc.settings.alertWebhook, 'backup.refused', {
       backup: id,
       project: slug,
       reason,
+      limit,
       needed: n.neededBytes,
       free: n.freeBytes,
       reserve: n.reserveBytes,

@@ -29,6 +29,8 @@ export interface BackupSettings {
   alertWebhook: string | undefined;
   /** Bytes the backups may hold in total (KEELSON_BACKUP_BUDGET; 0: no budget). */
   budgetBytes: number;
+  /** A scheduled run that does not fit the budget first expires the oldest backups the rules allow (KEELSON_BACKUP_BUDGET_RETENTION, off by default). */
+  budgetRetention: boolean;
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -50,6 +52,14 @@ export function parseBytes(name: string, v: string): number {
 function bytes(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const v = env[name];
   return v === undefined || v === '' ? fallback : parseBytes(name, v);
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const v = (env[name] ?? '').trim().toLowerCase();
+  if (v === '') return fallback;
+  if (['on', 'true', 'yes', '1'].includes(v)) return true;
+  if (['off', 'false', 'no', '0'].includes(v)) return false;
+  throw new Error(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
 }
 
 function schedule(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
@@ -80,5 +90,6 @@ export function loadBackupSettings(env: NodeJS.ProcessEnv = process.env): Backup
     watchMs: Math.max(10, num(env, 'KEELSON_BACKUP_WATCH_MS', 200, 60_000)),
     alertWebhook: webhook,
     budgetBytes: bytes(env, 'KEELSON_BACKUP_BUDGET', 0),
+    budgetRetention: flag(env, 'KEELSON_BACKUP_BUDGET_RETENTION', false),
   };
 }

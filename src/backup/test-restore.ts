@@ -6,7 +6,7 @@ import { testRestoreCandidates } from '../store/backups.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { RunControl } from './control.js';
 import { copyEntries } from './files.js';
-import { updateBackup, type BackupRow } from './catalog.js';
+import { getBackup, updateBackup, type BackupRow } from './catalog.js';
 import { integrityCheck, type Manifest } from './manifest.js';
 import { testRestoreSpace } from './restore-plan.js';
 import type { BackupService } from './engine.js';
@@ -45,13 +45,18 @@ export async function testRestore(svc: BackupService, row: BackupRow): Promise<v
 /** The scheduled test restore of a rotating sample: the backups tested longest ago (or never) first. */
 export async function testRestoreSample(svc: BackupService, n: number, alertFn: (id: number, reason: string) => Promise<void>) {
   const rows = testRestoreCandidates(svc.db, n);
-  const out: { id: number; ok: boolean; error?: string }[] = [];
+  const out: { id: number; ok: boolean; error?: string; skipped?: string }[] = [];
   for (const r of rows) {
     try {
       await testRestore(svc, r);
       updateBackup(svc.db, r.id, { test_restored_at: nowIso(), test_restore_ok: 1 });
       out.push({ id: r.id, ok: true });
     } catch (e) {
+      // Retention expired it meanwhile (its files went while they were read): not a damaged backup.
+      if (getBackup(svc.db, r.id)?.state === 'expired') {
+        out.push({ id: r.id, ok: false, skipped: 'expired while it was tested' });
+        continue;
+      }
       const msg = (e as Error).message;
       updateBackup(svc.db, r.id, { test_restored_at: nowIso(), test_restore_ok: 0 });
       out.push({ id: r.id, ok: false, error: msg });

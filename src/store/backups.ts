@@ -111,6 +111,22 @@ export function unfinishedBackups(db: DB): BackupRow[] {
   return db.prepare(`SELECT * FROM backups WHERE state IN ('running','verifying')`).all() as BackupRow[];
 }
 
+/** Every backup that holds files or will: verified, or still being made (retention within the budget chooses among them). */
+export function keptBackups(db: DB): BackupRow[] {
+  return db.prepare(`SELECT * FROM backups WHERE state IN ('verified', 'running', 'verifying')`).all() as BackupRow[];
+}
+
+/** Backups a restore reads or is queued to read: the source of a live lease, and of every pending or running restore job. */
+export function backupsInUse(db: DB, now = Date.now()): number[] {
+  return db
+    .prepare(
+      `SELECT backup_id FROM backup_leases WHERE expires_at > ?
+       UNION SELECT r.backup_id FROM restore_jobs r JOIN jobs j ON j.id = r.job_id WHERE j.state IN ('pending', 'running')`,
+    )
+    .pluck()
+    .all(now) as number[];
+}
+
 /** Retention: the row becomes `expired` with the reason; when it finished and how long it took stay. */
 export function expireBackup(db: DB, id: number, reason: string): void {
   db.prepare(`UPDATE backups SET state = 'expired', reason = ?, holder = NULL WHERE id = ?`).run(reason, id);

@@ -1,13 +1,19 @@
 /**
- * Quotas that limit writes under a directory, as the kernel enforces them. Read here: btrfs
- * qgroups (the subvolume's level-0 qgroup and every higher-level qgroup it belongs to), through
- * `btrfs qgroup show`. XFS and ext4 project quotas need nothing: with a project quota on the
- * directory the kernel already reports the quota as the size and free space in statfs. User and
- * group quotas are not read (they need quotactl and a kernel with CONFIG_QUOTA).
+ * Quotas that limit writes under a directory, as the kernel enforces them. Read here:
+ * - btrfs qgroups (the subvolume's level-0 qgroup and every higher-level qgroup it belongs to),
+ *   through `btrfs qgroup show`;
+ * - the user quota of this process's user and the group quota of its group on the file system
+ *   that holds the directory, through quotactl_fd(2) (Linux 5.14 and later), called by python3's
+ *   ctypes (Node has no binding and none is worth a native addon): ext4, XFS and any file system
+ *   with the kernel's quota support. "Quotas are off" and "not supported" are remembered per file
+ *   system for a minute, so a host without quotas pays one short python3 run a minute.
+ * XFS and ext4 project quotas need nothing: with a project quota on the directory the kernel
+ * already reports the quota as the size and free space in statfs.
  */
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { existingAncestor } from './volume.js';
+import { log } from './log.js';
 
 export interface Quota {
   /** What limits: `btrfs qgroup 0/256`. */
@@ -77,5 +83,99 @@ export function tightest(rows: QgroupRow[]): Quota | undefined {
       if (!best || q.limitBytes - q.usedBytes < best.limitBytes - best.usedBytes) best = q;
     }
   }
+  return best;
+}
+
+/** Prints, as JSON, this user's and group's block quota on the file system of argv[1] (quotactl_fd, Q_GETQUOTA). */
+const GETQUOTA = String.raw`
+import ctypes, errno, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Dqblk(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ('bhard', 'bsoft', 'space', 'ihard', 'isoft', 'inodes', 'btime', 'itime')] + [('valid', ctypes.c_uint32)]
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+out = []
+for kind, qtype, qid in (('user', 0, int(sys.argv[2])), ('group', 1, int(sys.argv[3]))):
+    q = Dqblk()
+    # quotactl_fd is syscall 443 on every architecture; QCMD(Q_GETQUOTA, type).
+    if libc.syscall(443, fd, ctypes.c_uint(0x80000700 | qtype), ctypes.c_uint(qid), ctypes.byref(q)) != 0:
+        e = ctypes.get_errno()
+        out.append({'kind': kind, 'id': qid, 'errno': errno.errorcode.get(e, str(e))})
+    else:
+        # Limits are in 1 KiB blocks, the usage in bytes.
+        out.append({'kind': kind, 'id': qid, 'hard': q.bhard * 1024, 'soft': q.bsoft * 1024, 'used': q.space})
+print(json.dumps(out))
+`;
+
+export type QuotactlRow = { kind: 'user' | 'group'; id: number } & ({ errno: string } | { hard: number; soft: number; used: number });
+
+/** The errors that mean "no quota here": quotas off (ESRCH), or the file system or kernel without them. */
+const NO_QUOTA = new Set(['ESRCH', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'ENOTTY', 'EINVAL', 'ENOENT']);
+
+/**
+ * The tightest user or group block limit of quotactl rows (a soft limit counts: past its grace
+ * it is enforced like the hard one), or undefined; `off` is true when every row said "no quota".
+ */
+export function pickQuotactl(rows: QuotactlRow[]): { quota: Quota | undefined; off: boolean; errors: string[] } {
+  let quota: Quota | undefined;
+  const errors: string[] = [];
+  let off = true;
+  for (const r of rows) {
+    if ('errno' in r) {
+      if (!NO_QUOTA.has(r.errno)) errors.push(`${r.kind} ${r.id}: ${r.errno}`);
+      continue;
+    }
+    off = false;
+    const limits = [r.hard, r.soft].filter((n) => n > 0);
+    if (!limits.length) continue;
+    const q = {
+      source: `${r.kind} quota of ${r.kind === 'user' ? 'uid' : 'gid'} ${r.id}`,
+      limitBytes: Math.min(...limits),
+      usedBytes: r.used,
+    };
+    if (!quota || q.limitBytes - q.usedBytes < quota.limitBytes - quota.usedBytes) quota = q;
+  }
+  return { quota, off: off && errors.length === 0, errors };
+}
+
+/** What quotactl_fd answers for the user and group quotas of `uid` and `gid` on the file system of `dir` (throws if python3 fails). */
+export function readQuotactl(dir: string, uid: number, gid: number): QuotactlRow[] {
+  const out = execFileSync('python3', ['-I', '-B', '-c', GETQUOTA, dir, String(uid), String(gid)], {
+    encoding: 'utf8',
+    timeout: 10_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out) as QuotactlRow[];
+}
+
+/** File systems (by device) found without user and group quotas, until when. */
+const noQuotaUntil = new Map<number, number>();
+
+/**
+ * The tighter of the user quota of `uid` and the group quota of `gid` on the file system that
+ * holds `dir` (this process's own by default: the user that writes the backups), or undefined.
+ * A root process may pass its own quotas (CAP_SYS_RESOURCE), but Keelson keeps to them anyway.
+ */
+export function userGroupQuota(dir: string, uid = process.geteuid?.() ?? 0, gid = process.getegid?.() ?? 0): Quota | undefined {
+  const d = existingAncestor(dir);
+  const dev = fs.statSync(d).dev;
+  if ((noQuotaUntil.get(dev) ?? 0) > Date.now()) return undefined;
+  let rows: QuotactlRow[];
+  try {
+    rows = readQuotactl(d, uid, gid);
+  } catch (e) {
+    log.warn('user and group quotas not read', { dir: d, error: String((e as { stderr?: string }).stderr || e).slice(0, 500) });
+    return undefined;
+  }
+  const r = pickQuotactl(rows);
+  if (r.errors.length) log.warn('user and group quotas not read', { dir: d, errors: r.errors });
+  if (r.off) noQuotaUntil.set(dev, Date.now() + 60_000);
+  return r.quota;
+}
+
+/** The quota over `dir` with the least room left: its btrfs qgroups, and the writer's user and group quotas. */
+export function quotaOver(dir: string, o: { sync?: boolean } = {}): Quota | undefined {
+  let best: Quota | undefined;
+  for (const q of [btrfsQuota(dir, o), userGroupQuota(dir)])
+    if (q && (!best || q.limitBytes - q.usedBytes < best.limitBytes - best.usedBytes)) best = q;
   return best;
 }

@@ -45,6 +45,61 @@ function btrfsVolume(): { dir: string; mnt: string; done: () => void } {
   };
 }
 
+/**
+ * A 256 MiB ext4 loop volume with user and group quotas on, or why this kernel cannot make one
+ * (this machine's kernel has CONFIG_QUOTA but not CONFIG_QFMT_V2, which ext4's quota files need,
+ * nor CONFIG_XFS_QUOTA: no file system here can carry user or group quotas).
+ */
+function ext4QuotaVolume(): { mnt: string; done: () => void } | { notRun: string } {
+  const img = fs.mkdtempSync(path.join('/var/tmp', 'keelson-ext4q-img-'));
+  const file = path.join(img, 'vol.img');
+  const mnt = fs.mkdtempSync(path.join('/var/tmp', 'keelson-ext4q-'));
+  const done = () => {
+    try {
+      sh('umount', [mnt]);
+    } catch {
+      /* not mounted */
+    }
+    fs.rmSync(mnt, { recursive: true, force: true });
+    fs.rmSync(img, { recursive: true, force: true });
+  };
+  fs.closeSync(fs.openSync(file, 'w'));
+  fs.truncateSync(file, 256 * MiB);
+  sh('mkfs.ext4', ['-q', '-O', 'quota', '-E', 'quotatype=usrquota:grpquota', file]);
+  try {
+    sh('mount', ['-o', 'loop,usrquota,grpquota', file, mnt]);
+  } catch (e) {
+    done();
+    let config = '';
+    try {
+      config = execFileSync('zcat', ['/proc/config.gz'], { encoding: 'utf8' });
+    } catch {
+      /* the kernel does not publish its configuration */
+    }
+    const missing = ['CONFIG_QUOTA', 'CONFIG_QFMT_V2', 'CONFIG_XFS_QUOTA'].filter((c) => config.includes(`# ${c} is not set`));
+    const why = missing.length
+      ? `this kernel was built without ${missing.join(' and ')}`
+      : `mount -o usrquota,grpquota failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`;
+    return { notRun: `not run: no file system here can carry user or group quotas (${why}); btrfs qgroups and the budget are tested` };
+  }
+  return { mnt, done };
+}
+
+/** Sets the block hard limit of a user's quota on the file system of `dir` (quotactl_fd, Q_SETQUOTA). */
+function setUserQuota(dir: string, uid: number, bytes: number): void {
+  const py = String.raw`
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Dqblk(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ('bhard', 'bsoft', 'space', 'ihard', 'isoft', 'inodes', 'btime', 'itime')] + [('valid', ctypes.c_uint32)]
+q = Dqblk(bhard=int(sys.argv[3]) // 1024, valid=1)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+if libc.syscall(443, fd, ctypes.c_uint(0x80000800), ctypes.c_uint(int(sys.argv[2])), ctypes.byref(q)) != 0:
+    sys.exit(os.strerror(ctypes.get_errno()))
+`;
+  sh('python3', ['-I', '-c', py, dir, String(uid), String(bytes)]);
+}
+
 const env = {
   KEELSON_BACKUP_RESERVE_PERCENT: '0',
   KEELSON_BACKUP_RESERVE_BYTES: '0',
@@ -59,39 +114,51 @@ async function withProject(h: TestHost, slug: string, bytes: number): Promise<{ 
   const creds = { user: `${slug}-o`, password: u.body.accessToken as string };
   assert.equal((await h.api.post('/api/v1/projects').send({ slug, owner: creds.user })).status, 201);
   await until(`${slug} active`, async () => (await h.api.get(`/api/v1/projects/${slug}`)).body.state === 'active', 30_000);
+  await commitBytes(h, slug, creds, 'big.bin', bytes);
+  return creds;
+}
+
+/** Commits a new file of `bytes` random bytes to the project's trunk. */
+async function commitBytes(h: TestHost, slug: string, creds: { user: string; password: string }, name: string, bytes: number) {
   const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'qwc-'));
   try {
     assert.equal((await svn(['checkout', `${h.cfg.publicUrl}/svn/${slug}/trunk`, wc], creds)).code, 0);
-    fs.writeFileSync(path.join(wc, 'big.bin'), crypto.randomBytes(bytes));
-    assert.equal((await svn(['add', path.join(wc, 'big.bin')])).code, 0);
-    const ci = await svn(['commit', '-m', 'big', wc], creds);
+    fs.writeFileSync(path.join(wc, name), crypto.randomBytes(bytes));
+    assert.equal((await svn(['add', path.join(wc, name)])).code, 0);
+    const ci = await svn(['commit', '-m', name, wc], creds);
     assert.equal(ci.code, 0, ci.stderr);
   } finally {
     fs.rmSync(wc, { recursive: true, force: true });
   }
-  return creds;
+}
+
+/** A webhook that keeps what it is sent. */
+async function webhook(): Promise<{ url: string; alerts: { event: string; [k: string]: unknown }[]; close: () => void }> {
+  const http = await import('node:http');
+  const alerts: { event: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      alerts.push(JSON.parse(body));
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/alert`, alerts, close: () => server.close() };
 }
 
 describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
   let vol: ReturnType<typeof btrfsVolume>;
   let h: TestHost;
-  const alerts: unknown[] = [];
-  let hook: import('node:http').Server;
+  let hook: Awaited<ReturnType<typeof webhook>>;
+  let alerts: Awaited<ReturnType<typeof webhook>>['alerts'];
 
   before(async () => {
     vol = btrfsVolume();
-    const http = await import('node:http');
-    hook = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        alerts.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
-    const port = (hook.address() as { port: number }).port;
-    h = await startHost('quota', {}, { ...env, KEELSON_BACKUP_DIR: vol.dir, KEELSON_ALERT_WEBHOOK: `http://127.0.0.1:${port}/alert` });
+    hook = await webhook();
+    alerts = hook.alerts;
+    h = await startHost('quota', {}, { ...env, KEELSON_BACKUP_DIR: vol.dir, KEELSON_ALERT_WEBHOOK: hook.url });
   });
   after(async () => {
     await h?.stop();
@@ -115,7 +182,8 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
       /^refused before writing: quota of .*backups \(btrfs qgroup 0\/\d+\): 3\.0 MiB, [\d.]+ KiB used; needs [\d.]+ MiB$/,
     );
     assert.deepEqual(tree(vol.dir), before, 'nothing was written');
-    assert.equal((alerts.at(-1) as { event: string }).event, 'backup.refused');
+    assert.equal(alerts.at(-1)?.event, 'backup.refused');
+    assert.equal(alerts.at(-1)?.limit, 'quota');
     // The operator sees the quota next to the free space.
     const v = (await h.api.get('/api/v1/backups')).body.volume;
     assert.equal(v.quota.limitBytes, 3 * MiB);
@@ -147,6 +215,7 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
     const staging = path.join(vol.dir, '.staging');
     assert.deepEqual(fs.existsSync(staging) ? fs.readdirSync(staging) : [], [], 'staging removed');
     assert.equal(alerts.length - before, 1, 'one alert');
+    assert.equal(alerts.at(-1)?.limit, 'quota');
     // Live writes were never on this volume: a commit and an API write work.
     const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'qwc-'));
     try {
@@ -159,18 +228,40 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
     }
     assert.equal((await h.api.patch('/api/v1/projects/qbeta').send({ title: 'still writable' })).status, 200);
   });
+
+  it('a user quota smaller than the backup (ext4 with quotas): refused before a byte, the reason names the user quota', async (t) => {
+    const v = ext4QuotaVolume();
+    if ('notRun' in v) return t.skip(v.notRun);
+    try {
+      const dir = path.join(v.mnt, 'backups');
+      fs.mkdirSync(dir);
+      setUserQuota(dir, process.geteuid!(), 3 * MiB);
+      const before = tree(dir);
+      const svc = new BackupService(h.run.db, { ...h.cfg, backupDir: dir }, h.cfg.backup);
+      assert.equal(svc.volume().quota?.limitBytes, 3 * MiB);
+      const b = getBackup(h.run.db, (await svc.runProject('qalpha', { kind: 'full', trigger: 'manual' })).backup!.id)!;
+      assert.equal(b.state, 'refused', JSON.stringify(b));
+      assert.match(b.reason!, /^refused before writing: quota of .*backups \(user quota of uid 0\): 3\.0 MiB, .* used; needs [\d.]+ MiB$/);
+      assert.deepEqual(tree(dir), before, 'nothing was written');
+    } finally {
+      v.done();
+    }
+  });
 });
 
 describe('the backup budget (KEELSON_BACKUP_BUDGET) on a tmpfs', () => {
   let dir: string;
   let h: TestHost;
+  let hook: Awaited<ReturnType<typeof webhook>>;
   before(async () => {
+    hook = await webhook();
     dir = fs.mkdtempSync(path.join('/var/tmp', 'keelson-budget-'));
     sh('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0755', 'tmpfs', dir]);
     h = await startHost('budget', {}, { ...env, KEELSON_BACKUP_DIR: dir, KEELSON_BACKUP_BUDGET: '12M' });
   });
   after(async () => {
     await h?.stop();
+    hook?.close();
     try {
       sh('umount', [dir]);
     } catch {
@@ -194,6 +285,117 @@ describe('the backup budget (KEELSON_BACKUP_BUDGET) on a tmpfs', () => {
     );
     const v = (await h.api.get('/api/v1/backups')).body.volume;
     assert.equal(v.budget.limitBytes, 12 * MiB);
+    assert.equal(v.budget.retention, false, 'retention within the budget is off unless asked for');
     assert.ok(v.budget.usedBytes > 2 * MiB, JSON.stringify(v.budget));
+  });
+});
+
+describe('retention within the budget (KEELSON_BACKUP_BUDGET_RETENTION) on a tmpfs', () => {
+  let dir: string;
+  let h: TestHost;
+  let hook: Awaited<ReturnType<typeof webhook>>;
+  before(async () => {
+    hook = await webhook();
+    dir = fs.mkdtempSync(path.join('/var/tmp', 'keelson-budget-'));
+    sh('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0755', 'tmpfs', dir]);
+    h = await startHost('budgetret', {}, { ...env, KEELSON_BACKUP_DIR: dir });
+  });
+  after(async () => {
+    await h?.stop();
+    hook?.close();
+    try {
+      sh('umount', [dir]);
+    } catch {
+      sh('umount', ['-l', dir]);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Moves a backup's dates `days` back: the catalog then says it was made on an earlier day. */
+  const backdate = (id: number, days: number) => {
+    const at = new Date(Date.now() - days * 86_400_000).toISOString();
+    h.run.db.prepare('UPDATE backups SET started_at = ?, finished_at = ? WHERE id = ?').run(at, at, id);
+  };
+  const held = () => h.run.db.prepare(`SELECT sum(bytes) FROM backups WHERE state = 'verified'`).pluck().get() as number;
+
+  it('a scheduled run over the budget expires the oldest backups the rules allow and fits; never the newest verified one', async () => {
+    const svc0 = new BackupService(h.run.db, h.cfg, h.cfg.backup);
+    const bold = await withProject(h, 'rold', 3 * MiB);
+    await withProject(h, 'rkeep', 2 * MiB);
+    // rold: a full three days ago, an incremental on it two days ago, a new full yesterday
+    // (daily retention keeps all three); rkeep: one backup, its newest, the oldest of all.
+    const keep = (await svc0.runProject('rkeep', { kind: 'full' })).backup!;
+    backdate(keep.id, 4);
+    const f1 = (await svc0.runProject('rold', { kind: 'full' })).backup!;
+    backdate(f1.id, 3);
+    await commitBytes(h, 'rold', bold, 'more.bin', 1 * MiB);
+    const i1 = (await svc0.runProject('rold', { kind: 'incremental' })).backup!;
+    assert.equal(i1.base_id, f1.id);
+    backdate(i1.id, 2);
+    const f2 = (await svc0.runProject('rold', { kind: 'full' })).backup!;
+    backdate(f2.id, 1);
+    for (const b of [keep, f1, i1, f2]) assert.equal(getBackup(h.run.db, b.id)!.state, 'verified');
+    const old = [f1, i1].map((b) => getBackup(h.run.db, b.id)!);
+    const oldBytes = old[0]!.bytes + old[1]!.bytes;
+
+    await withProject(h, 'rnew', 6 * MiB);
+    const settings = { ...h.cfg.backup, backoffMs: 0, budgetRetention: true, alertWebhook: hook.url };
+    // A budget the new backup does not fit even with both old backups gone: nothing is expired.
+    let svc = new BackupService(h.run.db, h.cfg, { ...settings, budgetBytes: held() + MiB });
+    const r1 = getBackup(h.run.db, (await svc.runProject('rnew', { kind: 'full', trigger: 'schedule' })).backup!.id)!;
+    assert.equal(r1.state, 'refused', JSON.stringify(r1));
+    assert.match(r1.reason!, /backup budget .*; retention within the budget may expire only [\d.]+ MiB .*nothing was expired$/);
+    for (const b of [keep, f1, i1, f2]) assert.equal(getBackup(h.run.db, b.id)!.state, 'verified', `#${b.id} kept`);
+    const need = r1.needed_bytes!;
+    assert.ok(need > 5 * MiB, String(need));
+
+    // A budget it fits only with the old chain gone (2 MiB to spare); an operator's own run does not expire.
+    const budget = held() - oldBytes + need + 2 * MiB;
+    svc = new BackupService(h.run.db, h.cfg, { ...settings, budgetBytes: budget });
+    const r2 = getBackup(h.run.db, (await svc.runProject('rnew', { kind: 'full', trigger: 'manual' })).backup!.id)!;
+    assert.equal(r2.state, 'refused');
+    assert.match(r2.reason!, /makes room for scheduled runs only; nothing was expired$/);
+    assert.equal(getBackup(h.run.db, f1.id)!.state, 'verified');
+
+    const before = hook.alerts.length;
+    const r3 = getBackup(h.run.db, (await svc.runProject('rnew', { kind: 'full', trigger: 'schedule' })).backup!.id)!;
+    assert.equal(r3.state, 'verified', JSON.stringify(r3));
+    for (const b of old) {
+      const now = getBackup(h.run.db, b.id)!;
+      assert.equal(now.state, 'expired', `#${b.id}`);
+      assert.match(now.reason!, new RegExp(`^expired by retention within the budget .*made room for backup #${r3.id} of rnew`));
+      assert.equal(fs.existsSync(b.path!), false, `#${b.id}'s files removed`);
+    }
+    // The newest of each project, and rkeep's only (and oldest) backup, stay.
+    for (const b of [keep, f2]) assert.equal(getBackup(h.run.db, b.id)!.state, 'verified', `#${b.id} kept`);
+    assert.ok(held() < budget * 0.9, `${held()} is under 90% of ${budget}: no budget alert`);
+    assert.deepEqual(
+      hook.alerts.slice(before).map((a) => a.event),
+      [],
+    );
+  });
+
+  it('an alert when the backups hold 90% of the budget: once while it stays above', async () => {
+    const svc0 = new BackupService(h.run.db, h.cfg, h.cfg.backup);
+    const c = getBackup(h.run.db, (await svc0.runControl()).backup!.id)!;
+    assert.equal(c.state, 'verified', c.reason ?? '');
+    assert.ok(c.needed_bytes! > 0 && c.needed_bytes! < 1536 * 1024, `Keelson's database backup is small: ${c.needed_bytes} needed`);
+    // One more such backup just fits this budget: then the backups hold over 90% of it.
+    const budget = held() + c.needed_bytes! + 64 * 1024;
+    const svc = new BackupService(h.run.db, h.cfg, { ...h.cfg.backup, budgetBytes: budget, alertWebhook: hook.url });
+    const before = hook.alerts.length;
+    const c2 = (await svc.runControl()).backup!;
+    assert.equal(c2.state, 'verified', `${c2.reason} (held ${held()}, budget ${budget})`);
+    const first = hook.alerts.slice(before);
+    assert.deepEqual(
+      first.map((a) => a.event),
+      ['backup.budget'],
+    );
+    assert.equal(first[0]!.limitBytes, budget);
+    assert.ok((first[0]!.percent as number) >= 90, JSON.stringify(first[0]));
+    assert.match(first[0]!.reason as string, /^the backups hold [\d.]+ MiB of the [\d.]+ MiB backup budget \(9\d%\)$/);
+    // Still above: no second alert.
+    assert.equal((await svc.runControl()).backup!.state, 'verified');
+    assert.equal(hook.alerts.length - before, 1);
   });
 });

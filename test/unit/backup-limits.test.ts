@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { budgetLimit, binding, checkLimits, limitReached, quotaLimit, reserveOf, type Limit } from '../../src/backup/limits.js';
-import { parseQgroups, tightest } from '../../src/sys/quota.js';
+import { parseQgroups, pickQuotactl, readQuotactl, tightest, userGroupQuota } from '../../src/sys/quota.js';
 import { isNoSpace, isQuotaExceeded } from '../../src/backup/control.js';
 
 const MiB = 1024 ** 2;
@@ -94,5 +94,51 @@ describe('backup limits: the smallest of free space, quota and budget, each with
     }
     assert.equal(isQuotaExceeded(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC', errno: -28 })), false);
     assert.equal(isNoSpace(new Error('permission denied')), false);
+  });
+
+  it('user and group quotas (quotactl rows): the tightest soft or hard limit; "quotas off" and "not supported" are no quota', () => {
+    const K = 1024;
+    const r = pickQuotactl([
+      { kind: 'user', id: 0, hard: 8 * MiB, soft: 6 * MiB, used: 5 * MiB },
+      { kind: 'group', id: 0, hard: 4 * MiB, soft: 0, used: 2 * MiB },
+    ]);
+    // The user's soft limit leaves 1 MiB, the group's hard one 2 MiB.
+    assert.deepEqual(r.quota, { source: 'user quota of uid 0', limitBytes: 6 * MiB, usedBytes: 5 * MiB });
+    assert.equal(r.off, false);
+    const none = pickQuotactl([
+      { kind: 'user', id: 0, hard: 0, soft: 0, used: 100 * K },
+      { kind: 'group', id: 0, errno: 'ESRCH' },
+    ]);
+    assert.deepEqual(none, { quota: undefined, off: false, errors: [] });
+    assert.deepEqual(
+      pickQuotactl([
+        { kind: 'user', id: 0, errno: 'ESRCH' },
+        { kind: 'group', id: 0, errno: 'ENOSYS' },
+      ]),
+      {
+        quota: undefined,
+        off: true,
+        errors: [],
+      },
+    );
+    assert.deepEqual(pickQuotactl([{ kind: 'user', id: 7, errno: 'EIO' }]).errors, ['user 7: EIO']);
+  });
+
+  it('quotactl_fd on this machine’s file systems without quotas (ext4 under /var/tmp, tmpfs /dev/shm): no quota, no error', () => {
+    // Real calls: ext4 without quotas answers ESRCH (quotas off); tmpfs ENOSYS here (a kernel
+    // without tmpfs quotas), ESRCH on one with them.
+    for (const dir of ['/var/tmp', '/dev/shm']) {
+      const rows = readQuotactl(dir, 0, 0);
+      assert.deepEqual(
+        rows.map((r) => [r.kind, r.id]),
+        [
+          ['user', 0],
+          ['group', 0],
+        ],
+      );
+      for (const r of rows) assert.ok('errno' in r && ['ESRCH', 'ENOSYS'].includes(r.errno), `${dir}: ${JSON.stringify(r)}`);
+    }
+    assert.equal(userGroupQuota('/var/tmp'), undefined);
+    assert.equal(userGroupQuota('/dev/shm'), undefined);
   });
 });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
-import { applyRetention, retained } from '../../src/backup/retention.js';
+import { applyRetention, retained, roomPlan } from '../../src/backup/retention.js';
 import type { BackupRow } from '../../src/backup/catalog.js';
 import { checkFits, reserveFor, belowFloor } from '../../src/backup/space.js';
 import { type Volume } from '../../src/sys/volume.js';
@@ -54,6 +54,51 @@ describe('retention rules', () => {
       row(4, 0, 'full', null, 'refused'),
     ];
     assert.deepEqual([...retained(rows, { keepDaily: 0, keepWeekly: 0, keepMonthly: 0 })].sort(), [1, 2]);
+  });
+});
+
+describe('retention within the budget (roomPlan)', () => {
+  /** A row of project `p` with `mib` MiB of its own. */
+  const r = (id: number, p: number | null, daysAgo: number, base: number | null, mib: number, state: BackupRow['state'] = 'verified') =>
+    ({ ...row(id, daysAgo, base === null ? 'full' : 'incremental', base, state), project_id: p, bytes: mib * 1048576 }) as BackupRow;
+  const ids = (plan: ReturnType<typeof roomPlan>) => ('expire' in plan ? plan.expire.map((b) => b.id).sort((a, b) => a - b) : plan);
+  const MiB = 1048576;
+  const rows = [
+    // project 1: an old chain 1 <- 2, a newer full 3 with an incremental 4 (the newest).
+    r(1, 1, 30, null, 10),
+    r(2, 1, 29, 1, 2),
+    r(3, 1, 10, null, 10),
+    r(4, 1, 9, 3, 1),
+    // project 2: its only backup, the oldest of all: the newest of its project.
+    r(5, 2, 40, null, 50),
+    // Keelson's database: two, the older one expirable.
+    r(6, null, 20, null, 3),
+    r(7, null, 1, null, 3),
+  ];
+
+  it('expires the oldest first, with everything built on it; never the newest of a scope, never a base a kept one needs', () => {
+    assert.deepEqual(ids(roomPlan(rows, 0)), []);
+    // The oldest expirable is 1 (5 is project 2's newest); 2 is built on it and goes with it.
+    assert.deepEqual(ids(roomPlan(rows, 1)), [1, 2]);
+    assert.deepEqual(ids(roomPlan(rows, 12 * MiB)), [1, 2]);
+    // Then Keelson's database's older backup (20 days) before anything newer.
+    assert.deepEqual(ids(roomPlan(rows, 13 * MiB)), [1, 2, 6]);
+    // 3 and 4 are project 1's newest chain and 5 and 7 the newest of theirs: 15 MiB is all that may go.
+    assert.deepEqual(ids(roomPlan(rows, 15 * MiB)), [1, 2, 6]);
+    assert.deepEqual(roomPlan(rows, 15 * MiB + 1), { freeable: 15 * MiB });
+  });
+
+  it('a running backup’s base chain is kept; failed, refused and expired rows are never chosen', () => {
+    const more = [...rows.filter((b) => b.id !== 4), r(8, 1, 0, 2, 0, 'running'), r(9, 1, 50, null, 99, 'failed')];
+    // 8 is an incremental in progress on 2 (and so on 1): those stay; 3 is now project 1's newest.
+    assert.deepEqual(roomPlan(more, 1), { expire: [more.find((b) => b.id === 6)!] });
+    assert.deepEqual(roomPlan(more, 4 * MiB), { freeable: 3 * MiB });
+  });
+
+  it('a backup a restore reads (or is queued to read) is kept, with its chain', () => {
+    // A restore of 2 keeps 2 and its base 1: only Keelson's older database backup may go.
+    assert.deepEqual(ids(roomPlan(rows, 1, [2])), [6]);
+    assert.deepEqual(roomPlan(rows, 4 * MiB, [2]), { freeable: 3 * MiB });
   });
 });
 
