@@ -68,7 +68,7 @@ export class BackupService {
     const v = volumeOf(this.root);
     const same = sameDevice(this.root, this.cfg.dataDir);
     const r = reserveFor(v, this.settings, same);
-    const limits = backupLimits(this.db, this.root, this.settings, false);
+    const limits = backupLimits(this.db, this.root, this.settings, { sync: false, python: this.cfg.python });
     const shown = (kind: 'quota' | 'budget') => {
       const l = limits.find((x) => x.kind === kind);
       return l ? { name: l.name, limitBytes: l.totalBytes, usedBytes: l.usedBytes, reserveBytes: l.reserveBytes } : null;

@@ -6,8 +6,8 @@ import { sameDevice, volumeOf } from '../sys/volume.js';
 import type { BackupSettings } from './settings.js';
 import { RunControl, SpaceAbort, isNoSpace, isQuotaExceeded, type Progress } from './control.js';
 import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
-import { budgetLimit, checkLimits, limitReached, quotaLimit, type Limit } from './limits.js';
-import { quotaOver } from '../sys/quota.js';
+import { budgetAlertDue, budgetLimit, budgetMark, checkLimits, limitReached, quotaLimit, type Limit } from './limits.js';
+import { quotaOver, quotaOverAsync, type Quota } from '../sys/quota.js';
 import { fmtBytes } from '../sys/bytes.js';
 import { heldBytes } from '../store/backups.js';
 import type { DB } from '../store/db.js';
@@ -40,9 +40,9 @@ export interface RunOptions {
 export type Body = (ctl: RunControl, plan: (need: Need) => void) => Promise<Made>;
 
 /** The quota over `root` and the budget, as limits (see limits.ts); `sync` commits btrfs's accounting first. */
-export function backupLimits(db: DB, root: string, settings: BackupSettings, sync: boolean): Limit[] {
+export function backupLimits(db: DB, root: string, settings: BackupSettings, o: { sync: boolean; python: string }): Limit[] {
   const out: Limit[] = [];
-  const q = quotaOver(root, { sync });
+  const q = quotaOver(root, o);
   if (q) out.push(quotaLimit(root, q, settings.reservePercent));
   if (settings.budgetBytes > 0) out.push(budgetLimit(settings.budgetBytes, heldBytes(db), settings.reservePercent));
   return out;
@@ -58,17 +58,29 @@ class SpaceGuard {
   quota: Limit | undefined;
   private watcher: NodeJS.Timeout | undefined;
   private quotaSampledAt = 0;
+  /** A quota sample in flight (they run as child processes, not on the event loop). */
+  private sampling = false;
+
+  private readonly db: DB;
+  private readonly root: string;
+  private readonly settings: BackupSettings;
+  private readonly python: string;
 
   constructor(
-    private readonly db: DB,
-    private readonly root: string,
-    dataDir: string,
-    private readonly settings: BackupSettings,
+    svc: BackupService,
     private readonly ctl: RunControl,
-    /** Retention within the budget, when on and the run is a scheduled one: makes room, or says why it could not. */
-    private readonly makeRoom?: (toFree: number) => { expired: unknown[] } | { why: string },
+    /** Retention within the budget, when on: makes room, or says why it could not. */
+    private readonly makeRoom?: (needBytes: number, budget: Limit) => { expired: unknown[] } | { why: string },
   ) {
-    this.reserve = reserveFor(this.vol(), settings, sameDevice(root, dataDir));
+    this.db = svc.db;
+    this.root = svc.root;
+    this.settings = svc.settings;
+    this.python = svc.cfg.python;
+    this.reserve = reserveFor(this.vol(), svc.settings, sameDevice(svc.root, svc.cfg.dataDir));
+  }
+
+  private limits(): Limit[] {
+    return backupLimits(this.db, this.root, this.settings, { sync: true, python: this.python });
   }
 
   private vol() {
@@ -96,7 +108,7 @@ class SpaceGuard {
       this.numbers = this.snap();
       throw new SpaceAbort(`refused before writing: ${why}`);
     }
-    let limits = backupLimits(this.db, this.root, this.settings, true);
+    let limits = this.limits();
     let over = checkLimits(limits, n.bytes);
     const budget = limits.find((l) => l.kind === 'budget');
     // Only the budget is over (expiring backups would not lift a quota Keelson does not keep):
@@ -111,10 +123,10 @@ class SpaceGuard {
         n.bytes,
       )
     ) {
-      const r = this.makeRoom(n.bytes + budget.reserveBytes - budget.availableBytes);
+      const r = this.makeRoom(n.bytes, budget);
       if ('why' in r) over += `; ${r.why}`;
       else {
-        limits = backupLimits(this.db, this.root, this.settings, true);
+        limits = this.limits();
         over = checkLimits(limits, n.bytes);
       }
     }
@@ -137,24 +149,32 @@ class SpaceGuard {
         this.numbers = this.snap();
         return this.ctl.abort(new SpaceAbort(`aborted during the run: ${below}`));
       }
-      if (!this.quota || Date.now() - this.quotaSampledAt < 1000) return;
+      if (!this.quota || this.sampling || Date.now() - this.quotaSampledAt < 1000) return;
       this.quotaSampledAt = Date.now();
-      const q = quotaOver(this.root);
-      if (!q) return;
-      const l = quotaLimit(this.root, q, this.settings.reservePercent);
-      this.quota = l;
-      const reached = limitReached([l]);
-      if (reached) {
-        this.numbers = this.snap(l);
-        this.ctl.abort(new SpaceAbort(`aborted during the run: ${reached}`, 'quota'));
-      }
+      this.sampling = true;
+      quotaOverAsync(this.root, { python: this.python })
+        .then((q) => this.quotaSampled(q))
+        .catch((e) => log.warn('space watcher: quota not read', { error: String(e) }))
+        .finally(() => (this.sampling = false));
     } catch (e) {
       log.warn('space watcher', { error: String(e) });
     }
   }
 
+  private quotaSampled(q: Quota | undefined): void {
+    if (!q || !this.watcher) return;
+    const l = quotaLimit(this.root, q, this.settings.reservePercent);
+    this.quota = l;
+    const reached = limitReached([l]);
+    if (reached) {
+      this.numbers = this.snap(l);
+      this.ctl.abort(new SpaceAbort(`aborted during the run: ${reached}`, 'quota'));
+    }
+  }
+
   stop(): void {
     clearInterval(this.watcher);
+    this.watcher = undefined;
   }
 }
 
@@ -168,15 +188,16 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
   ctl.follow(o.signal);
   const forWhat = () => getBackup(svc.db, id)?.slug ?? 'Keelson’s database';
   const space = new SpaceGuard(
-    svc.db,
-    svc.root,
-    svc.cfg.dataDir,
-    svc.settings,
+    svc,
     ctl,
     !svc.settings.budgetRetention
       ? undefined
       : o.trigger === 'schedule'
-        ? (toFree) => expireForBudget(svc.db, id, forWhat(), toFree)
+        ? (need, budget) =>
+            expireForBudget(svc.db, { id, scope: projectId, what: forWhat() }, need, {
+              bytes: budget.totalBytes,
+              reserveBytes: budget.reserveBytes,
+            })
         : () => ({ why: 'retention within the budget makes room for scheduled runs only; nothing was expired' }),
   );
   const leaseTimer = setInterval(() => {
@@ -191,19 +212,21 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
   // Set once the finished backup is renamed into place: an abort in the last moment removes it too.
   let placed: string | undefined;
   const t0 = Date.now();
+  let heldBefore: number | undefined;
   try {
     const plan = (n: Need) => {
       space.admit(n);
       stage = svc.stagingDir(`b${id}`);
-      updateBackup(svc.db, id, { staging_path: stage });
+      // The estimate counts against the budget while the run writes (heldBytes).
+      updateBackup(svc.db, id, { staging_path: stage, needed_bytes: n.bytes });
     };
     const made = await body(ctl, plan);
     placed = made.finalDir;
     ctl.throwIfAborted();
     space.stop();
-    const heldBefore = heldBytes(svc.db);
+    // What the backups held before this one (its own row counts its estimate while it runs).
+    heldBefore = heldBytes(svc.db) - space.need.bytes;
     recordVerified(svc, id, projectId, made, t0, space.need);
-    await budgetAlert(svc, id, heldBefore);
   } catch (err) {
     space.stop();
     const e = ctl.aborted instanceof SpaceAbort ? ctl.aborted : err;
@@ -215,6 +238,8 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
     clearInterval(leaseTimer);
     releaseLease(svc.db, scope, id);
   }
+  // Outside the try: nothing here may turn a verified backup into a failed one.
+  if (heldBefore !== undefined) await budgetAlert(svc, id, heldBefore).catch((e) => log.error('budget alert', { id, error: String(e) }));
   return getBackup(svc.db, id)!;
 }
 
@@ -247,32 +272,31 @@ function recordVerified(svc: BackupService, id: number, projectId: number | null
   }
 }
 
-/** Set once this process has alerted that the budget is 90% used; cleared when it is below again. */
+/** Set once this process has sent the budget alert; cleared when the backups are below the mark again. */
 let budgetAlerted = false;
 
 /**
- * An alert when the backups come to hold 90% of the budget: when a verified backup (after its
- * retention) crosses the mark, and once per process while it stays above (a budget set on a
- * directory already that full is said at once).
+ * The alert when the backups hold 90% of what they may hold under the budget (the budget less
+ * its reserve: a run is refused past that, so 90% of it is the warning): when a verified backup
+ * (after its retention) crosses the mark, and once per process while it stays above (a budget set
+ * on a catalog already that full is said at once).
  */
 async function budgetAlert(svc: BackupService, id: number, heldBefore: number): Promise<void> {
   const budget = svc.settings.budgetBytes;
   if (!budget) return;
   const held = heldBytes(svc.db);
-  const mark = budget * 0.9;
-  if (held < mark) {
-    budgetAlerted = false;
-    return;
-  }
-  if (heldBefore >= mark && budgetAlerted) return;
-  budgetAlerted = true;
-  const percent = Math.floor((held * 100) / budget);
+  const m = budgetMark(budget, svc.settings.reservePercent);
+  const due = budgetAlertDue(heldBefore, held, m.mark, budgetAlerted);
+  budgetAlerted = held >= m.mark;
+  if (!due) return;
+  const percent = Math.floor((held * 100) / m.usable);
   await alert(svc.settings.alertWebhook, 'backup.budget', {
     backup: id,
     limit: 'budget',
-    reason: `the backups hold ${fmtBytes(held)} of the ${fmtBytes(budget)} backup budget (${percent}%)`,
+    reason: `the backups hold ${fmtBytes(held)}, ${percent}% of the ${fmtBytes(m.usable)} they may hold under the ${fmtBytes(budget)} backup budget${m.usable < budget ? ' less its reserve' : ''}`,
     usedBytes: held,
     limitBytes: budget,
+    usableBytes: m.usable,
     percent,
   });
 }

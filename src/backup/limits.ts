@@ -71,3 +71,13 @@ export function limitReached(limits: Limit[]): string | undefined {
       return `${l.name} reached: ${fmtBytes(l.usedBytes)} of ${fmtBytes(l.totalBytes)} used, ${fmtBytes(l.reserveBytes)} must stay unused`;
   return undefined;
 }
+
+/** What backups may hold under the budget (the budget less its reserve), and the alert's mark: 90% of that. */
+export function budgetMark(budgetBytes: number, reservePercent: number): { usable: number; mark: number } {
+  const usable = budgetBytes - reserveOf(budgetBytes, reservePercent);
+  return { usable, mark: Math.ceil(usable * 0.9) };
+}
+
+/** The budget alert is due at or over the mark: when this backup crossed it, or when this process has not said so yet. */
+export const budgetAlertDue = (heldBefore: number, heldAfter: number, mark: number, alreadySaid: boolean): boolean =>
+  heldAfter >= mark && (heldBefore < mark || !alreadySaid);

@@ -12,7 +12,7 @@ import { TracHelper } from '../provision/trac.js';
 import { AuthzChecker } from '../files/authz/canary.js';
 import { log } from '../sys/log.js';
 import { RunControl } from './control.js';
-import { acquireLease, releaseLease, renewLease } from './catalog.js';
+import { acquireLease, getBackup as getBackupRow, releaseLease, renewLease } from './catalog.js';
 import { asideLeftovers } from './aside.js';
 import { newOwner, planRestore, restoreSpace, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
 import { copyChecked, prepareStage, type RestoreRun } from './restore-copy.js';
@@ -118,6 +118,13 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const plan = planRestore(svc, backupId, o);
   const owners = await serviceOwners(svc.cfg);
   acquireLease(db, plan.scope, backupId);
+  // Held now, the lease keeps retention within the budget off this backup; it may have expired it
+  // between the plan and here.
+  const st = getBackupRow(db, backupId)?.state;
+  if (st !== 'verified') {
+    releaseLease(db, plan.scope, backupId);
+    throw new ConflictError(`backup #${backupId} is ${st ?? 'gone'}; only verified backups are restored`);
+  }
   // From here on everything runs inside the try below, whose finally stops the renewal and releases the lease.
   const { run, leaseTimer } = openRun(svc, plan, o, owners);
   const { ctl } = run;

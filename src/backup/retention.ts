@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { DB } from '../store/db.js';
 import { log } from '../sys/log.js';
 import type { BackupSettings } from './settings.js';
-import { backupsInUse, expireBackup, keptBackups, verifiedBackups, type BackupRow } from '../store/backups.js';
+import { backupsInUse, expireBackup, heldBytes, keptBackups, verifiedBackups, type BackupRow } from '../store/backups.js';
 import { fmtBytes } from '../sys/bytes.js';
 
 const day = (d: Date) => d.toISOString().slice(0, 10);
@@ -90,42 +90,64 @@ function removeFiles(expired: BackupRow[]): void {
   }
 }
 
-const newer = (a: BackupRow, b: BackupRow) => a.started_at.localeCompare(b.started_at) || a.id - b.id;
-
 /**
- * Retention within the budget: which backups to expire, oldest first, to free `toFree` bytes.
- * Never the newest verified backup of a scope (each project, and Keelson's database), never a
- * backup a kept one is built on: the newest's chain and the chain of a run in progress are
- * protected, and so is a backup a restore reads or is queued to read (`inUse`, with its chain);
- * a backup goes together with every backup built on it (an incremental without its base is no
- * restore point). `rows` are every verified or running row, of every scope.
- * Returns what to expire, or how much the rules allow to free when that is not enough (then
- * nothing is expired: no backup is lost for a run that would be refused anyway).
+ * Retention within the budget: which backups to expire to free `toFree` bytes for a run of
+ * `scope` (a project id, or null for Keelson's database). What may go: never the newest verified
+ * backup of a scope (each project, and Keelson's database), nor the newest whose test restore did
+ * not fail; never a backup a kept one is built on (the chains of those, and of a run in
+ * progress); never a backup a restore reads or is queued to read (`inUse`, with its chain). A
+ * backup goes together with every backup built on it (an incremental without its base is no
+ * restore point). Who pays: the run's own scope first, then the scope that holds the most; within
+ * a scope the oldest first (by id: ids only grow, clocks may step back). `rows` are every verified
+ * or running row, of every scope. Returns what to expire, or how much the rules allow to free when
+ * that is not enough (then nothing is expired: no backup is lost for a run refused anyway).
  */
-export function roomPlan(rows: BackupRow[], toFree: number, inUse: number[] = []): { expire: BackupRow[] } | { freeable: number } {
+export function roomPlan(
+  rows: BackupRow[],
+  toFree: number,
+  o: { scope?: number | null; inUse?: number[] } = {},
+): { expire: BackupRow[] } | { freeable: number } {
   if (toFree <= 0) return { expire: [] };
   const byId = new Map(rows.map((r) => [r.id, r]));
   const keep = new Set<number>();
   const protect = (id: number | null) => {
     for (let b = id; b !== null && !keep.has(b); b = byId.get(b)?.base_id ?? null) keep.add(b);
   };
-  const newest = new Map<number | null, BackupRow>();
-  for (const r of rows) {
-    if (r.state !== 'verified') protect(r.base_id);
-    else if (!newest.has(r.project_id) || newer(r, newest.get(r.project_id)!) > 0) newest.set(r.project_id, r);
+  const verified = rows.filter((r) => r.state === 'verified').sort((a, b) => b.id - a.id);
+  for (const r of rows) if (r.state !== 'verified') protect(r.base_id);
+  const newest = new Set<number | null>();
+  const newestGood = new Set<number | null>();
+  for (const r of verified) {
+    if (!newest.has(r.project_id)) {
+      newest.add(r.project_id);
+      protect(r.id);
+    }
+    if (!newestGood.has(r.project_id) && r.test_restore_ok !== 0) {
+      newestGood.add(r.project_id);
+      protect(r.id);
+    }
   }
-  for (const r of newest.values()) protect(r.id);
-  for (const id of inUse) protect(id);
+  for (const id of o.inUse ?? []) protect(id);
   const children = new Map<number, BackupRow[]>();
   for (const r of rows) if (r.base_id !== null) children.set(r.base_id, [...(children.get(r.base_id) ?? []), r]);
-  const candidates = rows.filter((r) => r.state === 'verified' && !keep.has(r.id)).sort(newer);
+  // Each scope's candidates, oldest first, and what each scope holds.
+  const queues = new Map<number | null, BackupRow[]>();
+  const holds = new Map<number | null, number>();
+  for (const r of [...verified].reverse()) {
+    holds.set(r.project_id, (holds.get(r.project_id) ?? 0) + r.bytes);
+    if (!keep.has(r.id)) queues.set(r.project_id, [...(queues.get(r.project_id) ?? []), r]);
+  }
   const gone = new Set<number>();
   const expire: BackupRow[] = [];
   let freed = 0;
-  for (const c of candidates) {
-    if (freed >= toFree) break;
-    // The oldest left, with everything built on it (none of which is protected: a protected
-    // backup's whole chain is).
+  while (freed < toFree) {
+    for (const [k, q] of queues) if (!q.some((r) => !gone.has(r.id))) queues.delete(k);
+    if (!queues.size) return { freeable: freed };
+    let scope: number | null | undefined = o.scope !== undefined && queues.has(o.scope) ? o.scope : undefined;
+    if (scope === undefined) for (const k of queues.keys()) if (scope === undefined || holds.get(k)! > holds.get(scope)!) scope = k;
+    const c = queues.get(scope!)!.find((r) => !gone.has(r.id))!;
+    // The oldest left, with everything built on it (none of it protected: a protected backup's
+    // whole chain is, and chains stay within a scope).
     const unit = [c];
     for (let i = 0; i < unit.length; i++) unit.push(...(children.get(unit[i]!.id) ?? []).filter((k) => !gone.has(k.id)));
     for (const r of unit) {
@@ -133,41 +155,53 @@ export function roomPlan(rows: BackupRow[], toFree: number, inUse: number[] = []
       gone.add(r.id);
       expire.push(r);
       freed += r.bytes;
+      holds.set(r.project_id, holds.get(r.project_id)! - r.bytes);
     }
   }
-  return freed >= toFree ? { expire } : { freeable: freed };
+  return { expire };
 }
 
 /**
- * Makes room within the budget for backup `forId`: expires what roomPlan chooses (rows first, in
- * one transaction that re-reads the catalog, then files), logs it, and says in each row why.
- * Returns the expired rows, or the reason nothing was.
+ * Makes room within the budget for backup `forId` of `scope`, which needs `needBytes` with the
+ * budget's reserve left: how much to free is computed in the same transaction that re-reads the
+ * catalog and marks rows `expired` (so two runs making room at once do not both expire for the
+ * same shortfall), then files are deleted and a log line says what went and for what. The rows
+ * say only that retention within the budget expired them: the run they made room for may be
+ * another tenant's, whose name is not theirs to read.
  */
-export function expireForBudget(db: DB, forId: number, forWhat: string, toFree: number): { expired: BackupRow[] } | { why: string } {
+export function expireForBudget(
+  db: DB,
+  run: { id: number; scope: number | null; what: string },
+  needBytes: number,
+  budget: { bytes: number; reserveBytes: number },
+): { expired: BackupRow[] } | { why: string } {
   const r = db
     .transaction(() => {
-      const plan = roomPlan(keptBackups(db), toFree, backupsInUse(db));
-      if (!('expire' in plan)) return plan;
-      for (const b of plan.expire)
-        expireBackup(
-          db,
-          b.id,
-          `expired by retention within the budget (KEELSON_BACKUP_BUDGET_RETENTION): made room for backup #${forId} of ${forWhat}, which needed ${fmtBytes(toFree)} more`,
-        );
-      return plan;
+      const toFree = heldBytes(db) + needBytes + budget.reserveBytes - budget.bytes;
+      const plan = roomPlan(keptBackups(db), toFree, { scope: run.scope, inUse: backupsInUse(db) });
+      if ('expire' in plan)
+        for (const b of plan.expire)
+          expireBackup(
+            db,
+            b.id,
+            'expired by retention within the budget (KEELSON_BACKUP_BUDGET_RETENTION) to make room for a newer backup',
+          );
+      return { plan, toFree };
     })
     .immediate();
-  if (!('expire' in r))
+  const { plan, toFree } = r;
+  if (!('expire' in plan))
     return {
-      why: `retention within the budget may expire only ${fmtBytes(r.freeable)} (never the newest verified backup of a project, never a base a kept backup needs), not the ${fmtBytes(toFree)} needed; nothing was expired`,
+      why: `retention within the budget may expire only ${fmtBytes(plan.freeable)} (never the newest verified backup of a project, never a base a kept backup needs), not the ${fmtBytes(toFree)} needed; nothing was expired`,
     };
-  removeFiles(r.expire);
-  if (r.expire.length)
+  removeFiles(plan.expire);
+  if (plan.expire.length)
     log.info('backups expired within the budget', {
-      for: forId,
-      ids: r.expire.map((b) => b.id),
-      bytes: r.expire.reduce((a, b) => a + b.bytes, 0),
+      for: run.id,
+      of: run.what,
+      expired: plan.expire.map((b) => ({ id: b.id, project: b.slug, bytes: b.bytes })),
+      freed: plan.expire.reduce((a, b) => a + b.bytes, 0),
       needed: toFree,
     });
-  return { expired: r.expire };
+  return { expired: plan.expire };
 }

@@ -13,11 +13,29 @@ export interface BackupJobPayload {
   actor?: string;
 }
 
+/**
+ * Enqueues one backup (a project's, or Keelson's database's with `projectId` null). A backup
+ * already waiting for it is joined, keeping the stronger of both: a full over an incremental, the
+ * scheduler's rules over an operator's request (a scheduled run backs off after refusals and may
+ * make room within the budget; it must not be lost in an operator's request, nor the reverse).
+ */
+export function enqueueBackup(db: DB, projectId: number | null, p: Required<BackupJobPayload>): void {
+  enqueue(db, JOB_BACKUP, projectId, p, Date.now(), (pending) => {
+    const w = JSON.parse(pending || '{}') as BackupJobPayload;
+    const scheduled = w.trigger === 'schedule' ? w : p.trigger === 'schedule' ? p : w;
+    return {
+      kind: w.kind === 'full' || p.kind === 'full' ? 'full' : (w.kind ?? p.kind),
+      trigger: scheduled.trigger ?? 'schedule',
+      actor: scheduled.actor ?? 'scheduler',
+    };
+  });
+}
+
 /** Enqueues backups of every live project (coalesced: one waiting backup job per project). */
 export function enqueueBackups(db: DB, kind: BackupKind, trigger: 'schedule' | 'api', actor = 'scheduler'): number {
   const ids = backedUpProjectIds(db);
   db.transaction(() => {
-    for (const id of ids) enqueue(db, JOB_BACKUP, id, { kind, trigger, actor });
+    for (const id of ids) enqueueBackup(db, id, { kind, trigger, actor });
   })();
   return ids.length;
 }

@@ -6,13 +6,12 @@ import type { Actor, Ctx } from './context.js';
 import type { BackupKind } from '../backup/catalog.js';
 import { backupView } from '../backup/catalog.js';
 import { BackupService } from '../backup/engine.js';
-import { JOB_BACKUP, enqueueBackups } from '../backup/schedule.js';
+import { enqueueBackup, enqueueBackups } from '../backup/schedule.js';
 import { enqueueRestore, jobView } from '../backup/restore-job.js';
 import { backedUpSlugs, getBackup, lastGood, listBackups as backupRows } from '../store/backups.js';
 import { restoreBackup } from '../backup/restore.js';
 import type { Progress } from '../backup/control.js';
 import { getJob } from '../store/jobs.js';
-import { enqueue } from '../store/jobs.js';
 import * as model from '../store/model.js';
 import { InputError, NotAllowedError, NotFoundError } from '../errors.js';
 import { projectFor } from './projects.js';
@@ -55,14 +54,14 @@ export function runBackup(ctx: Ctx, actor: Actor, b: { project?: string; control
   if (b.control && b.project) throw new InputError("control: back up either Keelson's database or a project, not both");
   let queued: (string | null)[];
   if (b.control) {
-    enqueue(db, JOB_BACKUP, null, { kind: 'full', trigger: 'api', actor: actor.label });
+    enqueueBackup(db, null, { kind: 'full', trigger: 'api', actor: actor.label });
     queued = [null];
   } else if (b.project) {
     const p = model.getProject(db, b.project);
     if (!p) throw new NotFoundError(`no project ${b.project}`);
     if (p.state !== 'active' && p.state !== 'suspended')
       throw new InputError(`project: ${p.slug} is ${p.state}; only active or suspended projects are backed up`);
-    enqueue(db, JOB_BACKUP, p.id, { kind: b.kind, trigger: 'api', actor: actor.label });
+    enqueueBackup(db, p.id, { kind: b.kind, trigger: 'api', actor: actor.label });
     queued = [p.slug];
   } else {
     queued = [`${enqueueBackups(db, b.kind, 'api', actor.label)} projects`];

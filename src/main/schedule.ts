@@ -6,12 +6,11 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config.js';
 import type { DB } from '../store/db.js';
-import { enqueue } from '../store/jobs.js';
 import { queueReconcileAll } from '../store/model.js';
 import { log } from '../sys/log.js';
 import { alert } from '../backup/alert.js';
 import type { BackupService } from '../backup/engine.js';
-import { JOB_BACKUP, enqueueBackups } from '../backup/schedule.js';
+import { enqueueBackup, enqueueBackups } from '../backup/schedule.js';
 import { testRestoreSample } from '../backup/restore.js';
 import { sampleDisk } from '../domain/capacity.js';
 
@@ -59,7 +58,7 @@ export function scheduleTable(p: ScheduleParts): ScheduleEntry[] {
     {
       name: 'backup-control',
       cron: b.controlCron,
-      run: () => (enqueue(db, JOB_BACKUP, null, { kind: 'full', trigger: 'schedule' }), wake()),
+      run: () => (enqueueBackup(db, null, { kind: 'full', trigger: 'schedule', actor: 'scheduler' }), wake()),
     },
     {
       name: 'backup-test-restore',

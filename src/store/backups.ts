@@ -303,10 +303,17 @@ export function setRestoreError(db: DB, jobId: number, error: { status: number; 
   db.prepare(`UPDATE restore_jobs SET error = ? WHERE job_id = ?`).run(JSON.stringify(error), jobId);
 }
 
-/** Bytes the catalog's kept backups hold (written by each verified or running backup; shared files counted once, where they were written). */
+/**
+ * Bytes the catalog's backups hold: what each verified backup wrote (shared files counted once,
+ * where they were written), and for a run in progress the larger of what it wrote and the
+ * estimate it was admitted on (so runs admitted at once see each other's share).
+ */
 export function heldBytes(db: DB): number {
   return db
-    .prepare(`SELECT coalesce(sum(bytes), 0) FROM backups WHERE state IN ('verified', 'running', 'verifying')`)
+    .prepare(
+      `SELECT coalesce(sum(CASE WHEN state = 'verified' THEN bytes ELSE max(bytes, coalesce(needed_bytes, 0)) END), 0)
+       FROM backups WHERE state IN ('verified', 'running', 'verifying')`,
+    )
     .pluck()
     .get() as number;
 }

@@ -16,7 +16,18 @@ export interface Job {
 }
 
 /** Work is rows. A change enqueues in the same transaction that records it. */
-export function enqueue(db: DB, kind: string, projectId: number | null, payload: object = {}, runAfter = Date.now()): void {
+/**
+ * Enqueues a job, or joins the one of that kind and project already waiting; `merge` then says
+ * what the waiting job's payload becomes (from its current payload), else it keeps its own.
+ */
+export function enqueue(
+  db: DB,
+  kind: string,
+  projectId: number | null,
+  payload: object = {},
+  runAfter = Date.now(),
+  merge?: (pending: string) => object,
+): void {
   const now = Date.now();
   // The partial unique index (kind, project) WHERE pending coalesces a burst of changes into
   // one waiting job; a job that is already running stays, and the new one runs after it.
@@ -32,6 +43,12 @@ export function enqueue(db: DB, kind: string, projectId: number | null, payload:
       `UPDATE jobs SET run_after = min(run_after, ?)
        WHERE state = 'pending' AND kind = ? AND ifnull(project_id, 0) = ifnull(?, 0)`,
     ).run(runAfter, kind, projectId);
+    if (merge) {
+      const w = db
+        .prepare(`SELECT id, payload FROM jobs WHERE state = 'pending' AND kind = ? AND ifnull(project_id, 0) = ifnull(?, 0)`)
+        .get(kind, projectId) as { id: number; payload: string } | undefined;
+      if (w) db.prepare(`UPDATE jobs SET payload = ? WHERE id = ?`).run(JSON.stringify(merge(w.payload)), w.id);
+    }
   }
 }
 

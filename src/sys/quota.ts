@@ -11,9 +11,36 @@
  * already reports the quota as the size and free space in statfs.
  */
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existingAncestor } from './volume.js';
 import { log } from './log.js';
+
+const execFileAsync = promisify(execFile);
+const EXEC = { encoding: 'utf8', timeout: 10_000 } as const;
+
+/**
+ * A command's output, synchronously (the check before a run) or not (the watcher's samples during
+ * one, which must not stall the API server's event loop); undefined when `none(stderr)` says the
+ * failure means "no quota here".
+ */
+function runSync(cmd: string, args: string[], none: (err: string) => boolean): string | undefined {
+  try {
+    return execFileSync(cmd, args, { ...EXEC, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    if (none(String((e as { stderr?: string }).stderr || e))) return undefined;
+    throw e;
+  }
+}
+async function runAsync(cmd: string, args: string[], none: (err: string) => boolean): Promise<string | undefined> {
+  try {
+    return (await execFileAsync(cmd, args, EXEC)).stdout;
+  } catch (e) {
+    if (none(String((e as { stderr?: string }).stderr || e))) return undefined;
+    throw e;
+  }
+}
 
 export interface Quota {
   /** What limits: `btrfs qgroup 0/256`. */
@@ -35,20 +62,20 @@ export const onBtrfs = (dir: string): boolean => fs.statfsSync(existingAncestor(
 export function btrfsQuota(dir: string, o: { sync?: boolean } = {}): Quota | undefined {
   const d = existingAncestor(dir);
   if (!onBtrfs(d)) return undefined;
-  let out: string;
-  try {
-    out = execFileSync('btrfs', ['qgroup', 'show', '-reF', '--raw', ...(o.sync ? ['--sync'] : []), d], {
-      encoding: 'utf8',
-      timeout: 10_000,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } catch (e) {
-    // Quotas not enabled on this file system: nothing limits beyond the free space.
-    if (/quota not enabled|not enabled|ENOENT/i.test(String((e as { stderr?: string }).stderr ?? e))) return undefined;
-    throw e;
-  }
-  return tightest(parseQgroups(out));
+  const out = runSync('btrfs', btrfsArgs(d, o.sync), quotasOff);
+  return out === undefined ? undefined : tightest(parseQgroups(out));
 }
+
+export async function btrfsQuotaAsync(dir: string): Promise<Quota | undefined> {
+  const d = existingAncestor(dir);
+  if (!onBtrfs(d)) return undefined;
+  const out = await runAsync('btrfs', btrfsArgs(d, false), quotasOff);
+  return out === undefined ? undefined : tightest(parseQgroups(out));
+}
+
+const btrfsArgs = (d: string, sync?: boolean) => ['qgroup', 'show', '-reF', '--raw', ...(sync ? ['--sync'] : []), d];
+/** Quotas not enabled on this file system: nothing limits beyond the free space. */
+const quotasOff = (err: string) => /quota not enabled|not enabled|ENOENT/i.test(err);
 
 export interface QgroupRow {
   id: string;
@@ -137,45 +164,95 @@ export function pickQuotactl(rows: QuotactlRow[]): { quota: Quota | undefined; o
   return { quota, off: off && errors.length === 0, errors };
 }
 
+/** Where quotactl_fd is syscall 443 (every architecture numbered from the common table; not alpha or mips). */
+const QUOTACTL_FD_443 = new Set(['x64', 'arm64', 'arm', 'ia32', 'riscv64', 's390x', 'ppc64', 'loong64']);
+
+const quotactlArgs = (dir: string, uid: number, gid: number) => ['-I', '-B', '-c', GETQUOTA, dir, String(uid), String(gid)];
+
 /** What quotactl_fd answers for the user and group quotas of `uid` and `gid` on the file system of `dir` (throws if python3 fails). */
-export function readQuotactl(dir: string, uid: number, gid: number): QuotactlRow[] {
-  const out = execFileSync('python3', ['-I', '-B', '-c', GETQUOTA, dir, String(uid), String(gid)], {
-    encoding: 'utf8',
-    timeout: 10_000,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return JSON.parse(out) as QuotactlRow[];
+export function readQuotactl(dir: string, uid: number, gid: number, python = 'python3'): QuotactlRow[] {
+  return JSON.parse(runSync(python, quotactlArgs(dir, uid, gid), () => false)!) as QuotactlRow[];
 }
 
-/** File systems (by device) found without user and group quotas, until when. */
-const noQuotaUntil = new Map<number, number>();
+/** File systems (by device) found without user and group quotas (or where reading them failed), until when. */
+const notNow = new Map<number, number>();
+
+interface QuotaOptions {
+  /** The interpreter that runs the quotactl call (Keelson's configured python3). */
+  python?: string;
+  /** btrfs: commit the file system's transaction first, so the usage counts what was just written. */
+  sync?: boolean;
+}
 
 /**
- * The tighter of the user quota of `uid` and the group quota of `gid` on the file system that
- * holds `dir` (this process's own by default: the user that writes the backups), or undefined.
- * A root process may pass its own quotas (CAP_SYS_RESOURCE), but Keelson keeps to them anyway.
+ * Who the writer's files are charged to on `d`: this process's user, and its group, or the
+ * directory's group when the directory is setgid (new files take the directory's group). Undefined
+ * where quotactl_fd cannot be called, or the file system was found without quotas a moment ago.
  */
-export function userGroupQuota(dir: string, uid = process.geteuid?.() ?? 0, gid = process.getegid?.() ?? 0): Quota | undefined {
-  const d = existingAncestor(dir);
-  const dev = fs.statSync(d).dev;
-  if ((noQuotaUntil.get(dev) ?? 0) > Date.now()) return undefined;
-  let rows: QuotactlRow[];
-  try {
-    rows = readQuotactl(d, uid, gid);
-  } catch (e) {
-    log.warn('user and group quotas not read', { dir: d, error: String((e as { stderr?: string }).stderr || e).slice(0, 500) });
+function quotactlTarget(d: string): { dev: number; uid: number; gid: number } | undefined {
+  if (!QUOTACTL_FD_443.has(os.arch())) return undefined;
+  const st = fs.statSync(d);
+  if ((notNow.get(st.dev) ?? 0) > Date.now()) return undefined;
+  const gid = st.mode & 0o2000 /* S_ISGID */ ? st.gid : (process.getegid?.() ?? 0);
+  return { dev: st.dev, uid: process.geteuid?.() ?? 0, gid };
+}
+
+/** The quota of quotactl rows, remembering a file system without quotas (or unreadable ones) for a minute. */
+function settle(d: string, dev: number, rows: QuotactlRow[] | Error): Quota | undefined {
+  if (rows instanceof Error) {
+    notNow.set(dev, Date.now() + 60_000);
+    log.warn('user and group quotas not read', { dir: d, error: String((rows as { stderr?: string }).stderr || rows).slice(0, 500) });
     return undefined;
   }
   const r = pickQuotactl(rows);
   if (r.errors.length) log.warn('user and group quotas not read', { dir: d, errors: r.errors });
-  if (r.off) noQuotaUntil.set(dev, Date.now() + 60_000);
+  if (r.off || r.errors.length) notNow.set(dev, Date.now() + 60_000);
   return r.quota;
 }
 
-/** The quota over `dir` with the least room left: its btrfs qgroups, and the writer's user and group quotas. */
-export function quotaOver(dir: string, o: { sync?: boolean } = {}): Quota | undefined {
+/**
+ * The tighter of the writer's user quota and group quota (see quotactlTarget) on the file system
+ * that holds `dir`, or undefined. A root process may pass its own quotas (CAP_SYS_RESOURCE), but
+ * Keelson keeps to them anyway.
+ */
+export function userGroupQuota(dir: string, o: QuotaOptions = {}): Quota | undefined {
+  const d = existingAncestor(dir);
+  const t = quotactlTarget(d);
+  if (!t) return undefined;
+  let rows: QuotactlRow[] | Error;
+  try {
+    rows = readQuotactl(d, t.uid, t.gid, o.python);
+  } catch (e) {
+    rows = e as Error;
+  }
+  return settle(d, t.dev, rows);
+}
+
+async function userGroupQuotaAsync(dir: string, o: QuotaOptions): Promise<Quota | undefined> {
+  const d = existingAncestor(dir);
+  const t = quotactlTarget(d);
+  if (!t) return undefined;
+  let rows: QuotactlRow[] | Error;
+  try {
+    rows = JSON.parse((await runAsync(o.python ?? 'python3', quotactlArgs(d, t.uid, t.gid), () => false))!) as QuotactlRow[];
+  } catch (e) {
+    rows = e as Error;
+  }
+  return settle(d, t.dev, rows);
+}
+
+const tighter = (qs: (Quota | undefined)[]): Quota | undefined => {
   let best: Quota | undefined;
-  for (const q of [btrfsQuota(dir, o), userGroupQuota(dir)])
-    if (q && (!best || q.limitBytes - q.usedBytes < best.limitBytes - best.usedBytes)) best = q;
+  for (const q of qs) if (q && (!best || q.limitBytes - q.usedBytes < best.limitBytes - best.usedBytes)) best = q;
   return best;
+};
+
+/** The quota over `dir` with the least room left: its btrfs qgroups, and the writer's user and group quotas. */
+export function quotaOver(dir: string, o: QuotaOptions = {}): Quota | undefined {
+  return tighter([btrfsQuota(dir, o), userGroupQuota(dir, o)]);
+}
+
+/** The same, without blocking the event loop (the watcher's samples during a run). */
+export async function quotaOverAsync(dir: string, o: QuotaOptions = {}): Promise<Quota | undefined> {
+  return tighter(await Promise.all([btrfsQuotaAsync(dir), userGroupQuotaAsync(dir, o)]));
 }

@@ -1,6 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { budgetLimit, binding, checkLimits, limitReached, quotaLimit, reserveOf, type Limit } from '../../src/backup/limits.js';
+import {
+  budgetAlertDue,
+  budgetLimit,
+  budgetMark,
+  binding,
+  checkLimits,
+  limitReached,
+  quotaLimit,
+  reserveOf,
+  type Limit,
+} from '../../src/backup/limits.js';
 import { parseQgroups, pickQuotactl, readQuotactl, tightest, userGroupQuota } from '../../src/sys/quota.js';
 import { isNoSpace, isQuotaExceeded } from '../../src/backup/control.js';
 
@@ -128,17 +138,30 @@ describe('backup limits: the smallest of free space, quota and budget, each with
     // Real calls: ext4 without quotas answers ESRCH (quotas off); tmpfs ENOSYS here (a kernel
     // without tmpfs quotas), ESRCH on one with them.
     for (const dir of ['/var/tmp', '/dev/shm']) {
-      const rows = readQuotactl(dir, 0, 0);
+      const [uid, gid] = [process.geteuid!(), process.getegid!()];
+      const rows = readQuotactl(dir, uid, gid);
       assert.deepEqual(
         rows.map((r) => [r.kind, r.id]),
         [
-          ['user', 0],
-          ['group', 0],
+          ['user', uid],
+          ['group', gid],
         ],
       );
       for (const r of rows) assert.ok('errno' in r && ['ESRCH', 'ENOSYS'].includes(r.errno), `${dir}: ${JSON.stringify(r)}`);
     }
     assert.equal(userGroupQuota('/var/tmp'), undefined);
     assert.equal(userGroupQuota('/dev/shm'), undefined);
+  });
+
+  it('the budget alert: at 90% of what the budget lets backups hold (less its reserve), when crossed or not yet said', () => {
+    // A 100 MiB budget with the default 10% reserve: runs are refused past 90 MiB, the alert is at 81 MiB.
+    assert.deepEqual(budgetMark(100 * MiB, 10), { usable: 90 * MiB, mark: Math.ceil(81 * MiB) });
+    assert.deepEqual(budgetMark(100 * MiB, 0), { usable: 100 * MiB, mark: 90 * MiB });
+    const mark = 81 * MiB;
+    assert.equal(budgetAlertDue(80 * MiB, 82 * MiB, mark, false), true, 'crossed');
+    assert.equal(budgetAlertDue(80 * MiB, 82 * MiB, mark, true), true, 'crossed again after falling below');
+    assert.equal(budgetAlertDue(82 * MiB, 83 * MiB, mark, false), true, 'above, not yet said by this process');
+    assert.equal(budgetAlertDue(82 * MiB, 83 * MiB, mark, true), false, 'above and said');
+    assert.equal(budgetAlertDue(70 * MiB, 80 * MiB, mark, false), false, 'below');
   });
 });

@@ -97,8 +97,30 @@ describe('retention within the budget (roomPlan)', () => {
 
   it('a backup a restore reads (or is queued to read) is kept, with its chain', () => {
     // A restore of 2 keeps 2 and its base 1: only Keelson's older database backup may go.
-    assert.deepEqual(ids(roomPlan(rows, 1, [2])), [6]);
-    assert.deepEqual(roomPlan(rows, 4 * MiB, [2]), { freeable: 3 * MiB });
+    assert.deepEqual(ids(roomPlan(rows, 1, { inUse: [2] })), [6]);
+    assert.deepEqual(roomPlan(rows, 4 * MiB, { inUse: [2] }), { freeable: 3 * MiB });
+  });
+
+  it('who pays: the run’s own scope first, then the scope that holds the most; the oldest by id, whatever the clock said', () => {
+    // A run of Keelson's database pays with its own older backup first.
+    assert.deepEqual(ids(roomPlan(rows, 1, { scope: null })), [6]);
+    assert.deepEqual(ids(roomPlan(rows, 4 * MiB, { scope: null })), [1, 2, 6]);
+    // Project 3 holds more than project 1 (23 MiB): its oldest goes first, though project 1's is older.
+    const big = [...rows, r(10, 3, 5, null, 40), r(11, 3, 4, null, 40)];
+    assert.deepEqual(ids(roomPlan(big, 1)), [10]);
+    assert.deepEqual(ids(roomPlan(big, 41 * MiB)), [1, 2, 10]);
+    // A clock stepped back: 21 was made after 20 but says it started earlier. 21 is the newest.
+    const stepped = [r(20, 4, 1, null, 5), r(21, 4, 3, null, 5)];
+    assert.deepEqual(ids(roomPlan(stepped, 1)), [20]);
+  });
+
+  it('the newest backup whose test restore did not fail is kept too (with its chain)', () => {
+    const tested = [r(30, 5, 9, null, 5), r(31, 5, 8, 30, 1), r(32, 5, 1, null, 5)];
+    tested[2]!.test_restore_ok = 0;
+    // 32 is the newest but failed its test restore: 31 (and its base 30) stay as well.
+    assert.deepEqual(roomPlan(tested, 1), { freeable: 0 });
+    tested[2]!.test_restore_ok = 1;
+    assert.deepEqual(ids(roomPlan(tested, 1)), [30, 31]);
   });
 });
 

@@ -5,6 +5,7 @@ import { migrate } from '../../src/store/db.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { claim, complete, enqueue, fail, heartbeat, recoverAbandoned } from '../../src/store/jobs.js';
 import os from 'node:os';
+import { enqueueBackup } from '../../src/backup/schedule.js';
 
 function db() {
   const d = new Database(':memory:');
@@ -22,6 +23,23 @@ describe('job queue', () => {
     const d = db();
     for (let i = 0; i < 100; i++) enqueue(d, 'reconcile', 1);
     enqueue(d, 'reconcile', 2);
+    assert.equal(count(d, 'pending'), 2);
+  });
+
+  it('a backup joining a waiting one keeps the stronger of both: a full, and the scheduler’s rules', () => {
+    const d = db();
+    const payload = () =>
+      JSON.parse((d.prepare(`SELECT payload FROM jobs WHERE state = 'pending' AND project_id = 1`).get() as { payload: string }).payload);
+    enqueueBackup(d, 1, { kind: 'incremental', trigger: 'api', actor: 'op' });
+    enqueueBackup(d, 1, { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
+    assert.deepEqual(payload(), { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
+    // An operator's request joining the scheduled one does not turn it into the operator's.
+    enqueueBackup(d, 1, { kind: 'incremental', trigger: 'api', actor: 'op' });
+    assert.deepEqual(payload(), { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
+    assert.equal(count(d, 'pending'), 1);
+    // Keelson's database (no project) is one waiting job too.
+    enqueueBackup(d, null, { kind: 'full', trigger: 'api', actor: 'op' });
+    enqueueBackup(d, null, { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
     assert.equal(count(d, 'pending'), 2);
   });
 
