@@ -120,6 +120,18 @@ export function markInterrupted(db: DB): BackupRow[] {
 
 // ---- the API's view ----
 
+/**
+ * A backup row as a project's owner sees it: a refusal's reason and numbers describe the shared
+ * backup volume, quota and budget (other tenants' usage among them), which are the operator's.
+ */
+export function ownerBackupView(r: BackupRow) {
+  const v: Partial<ReturnType<typeof backupView>> & { free?: number; reserve?: number | null } = backupView(r);
+  if (r.state !== 'refused') return v;
+  delete v.free;
+  delete v.reserve;
+  return { ...v, reason: 'refused: the backup space shared by this host was short (the operator is alerted and has the details)' };
+}
+
 export function backupView(r: BackupRow) {
   return {
     id: r.id,

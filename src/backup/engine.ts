@@ -29,10 +29,11 @@ import {
 import { asideLeftovers } from './aside.js';
 import { pidAlive, pidOfEntry } from '../provision/owner.js';
 import { sha256, type Manifest } from './manifest.js';
-import { backupLimits, runFrame, type RunOptions } from './frame.js';
+import { runFrame, type RunOptions } from './frame.js';
+import { backupLimits } from './guard.js';
 import { controlBackup, projectBackup, TRAC_DB } from './bodies.js';
 
-// The parts of a backup live beside this file: frame.ts (space check, watcher, catalog, retention),
+// The parts of a backup live beside this file: frame.ts (catalog, retention, alerts), guard.ts (the limits, the check before a byte, the watcher),
 // bodies.ts (what a project's and Keelson's own backup copy and verify), manifest.ts.
 export { integrityCheck, sha256, type Manifest } from './manifest.js';
 export type { RunOptions } from './frame.js';
@@ -152,7 +153,7 @@ export class BackupService {
     if (p.state !== 'active' && p.state !== 'suspended')
       throw new InputError(`project ${slug} is ${p.state}; only active or suspended projects are backed up`);
     const trigger = o.trigger ?? 'manual';
-    if (trigger === 'schedule') {
+    if (trigger === 'schedule' && !o.requested) {
       const until = this.backoffUntil(p.id);
       if (until) return { skipped: `backing off after a refusal until ${new Date(until).toISOString()}` };
     }
@@ -191,7 +192,7 @@ export class BackupService {
   /** Backs up Keelson's own database through SQLite's online backup API. */
   async runControl(o: RunOptions = {}): Promise<RunResult> {
     this.sweep({ reportAsides: false });
-    if ((o.trigger ?? 'manual') === 'schedule') {
+    if ((o.trigger ?? 'manual') === 'schedule' && !o.requested) {
       const until = this.backoffUntil(null);
       if (until) return { skipped: `backing off after a refusal until ${new Date(until).toISOString()}` };
     }

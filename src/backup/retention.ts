@@ -97,15 +97,16 @@ function removeFiles(expired: BackupRow[]): void {
  * not fail; never a backup a kept one is built on (the chains of those, and of a run in
  * progress); never a backup a restore reads or is queued to read (`inUse`, with its chain). A
  * backup goes together with every backup built on it (an incremental without its base is no
- * restore point). Who pays: the run's own scope first, then the scope that holds the most; within
- * a scope the oldest first (by id: ids only grow, clocks may step back). `rows` are every verified
+ * restore point). Who pays: the run's own scope first, then the scope that holds the most, but
+ * only while it holds more than the run's scope will (its holdings and `need`); within a scope the
+ * oldest first (by id: ids only grow, clocks may step back). `rows` are every verified
  * or running row, of every scope. Returns what to expire, or how much the rules allow to free when
  * that is not enough (then nothing is expired: no backup is lost for a run refused anyway).
  */
 export function roomPlan(
   rows: BackupRow[],
   toFree: number,
-  o: { scope?: number | null; inUse?: number[] } = {},
+  o: { scope?: number | null; need?: number; inUse?: number[] } = {},
 ): { expire: BackupRow[] } | { freeable: number } {
   if (toFree <= 0) return { expire: [] };
   const byId = new Map(rows.map((r) => [r.id, r]));
@@ -137,14 +138,18 @@ export function roomPlan(
     holds.set(r.project_id, (holds.get(r.project_id) ?? 0) + r.bytes);
     if (!keep.has(r.id)) queues.set(r.project_id, [...(queues.get(r.project_id) ?? []), r]);
   }
+  // Another project pays only while it holds more than the run's own will (what it holds and
+  // needs): a project that grows cannot strip smaller tenants' history to make room for itself.
+  const own = o.scope === undefined ? -Infinity : (holds.get(o.scope) ?? 0) + (o.need ?? 0);
   const gone = new Set<number>();
   const expire: BackupRow[] = [];
   let freed = 0;
   while (freed < toFree) {
     for (const [k, q] of queues) if (!q.some((r) => !gone.has(r.id))) queues.delete(k);
-    if (!queues.size) return { freeable: freed };
     let scope: number | null | undefined = o.scope !== undefined && queues.has(o.scope) ? o.scope : undefined;
-    if (scope === undefined) for (const k of queues.keys()) if (scope === undefined || holds.get(k)! > holds.get(scope)!) scope = k;
+    if (scope === undefined)
+      for (const k of queues.keys()) if (holds.get(k)! > own && (scope === undefined || holds.get(k)! > holds.get(scope)!)) scope = k;
+    if (scope === undefined) return { freeable: freed };
     const c = queues.get(scope!)!.find((r) => !gone.has(r.id))!;
     // The oldest left, with everything built on it (none of it protected: a protected backup's
     // whole chain is, and chains stay within a scope).
@@ -178,7 +183,7 @@ export function expireForBudget(
   const r = db
     .transaction(() => {
       const toFree = heldBytes(db) + needBytes + budget.reserveBytes - budget.bytes;
-      const plan = roomPlan(keptBackups(db), toFree, { scope: run.scope, inUse: backupsInUse(db) });
+      const plan = roomPlan(keptBackups(db), toFree, { scope: run.scope, need: needBytes, inUse: backupsInUse(db) });
       if ('expire' in plan)
         for (const b of plan.expire)
           expireBackup(
@@ -192,7 +197,7 @@ export function expireForBudget(
   const { plan, toFree } = r;
   if (!('expire' in plan))
     return {
-      why: `retention within the budget may expire only ${fmtBytes(plan.freeable)} (never the newest verified backup of a project, never a base a kept backup needs), not the ${fmtBytes(toFree)} needed; nothing was expired`,
+      why: `retention within the budget may expire only ${fmtBytes(plan.freeable)}, not the ${fmtBytes(toFree)} needed (it keeps every project's newest backups and what they are built on, backups restores read, and takes from other projects only while they hold more than this one); nothing was expired`,
     };
   removeFiles(plan.expire);
   if (plan.expire.length)

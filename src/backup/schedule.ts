@@ -11,6 +11,8 @@ export interface BackupJobPayload {
   kind?: BackupKind;
   trigger?: 'schedule' | 'api';
   actor?: string;
+  /** An operator asked for this run too (it joined a scheduled one): it does not wait out a back-off. */
+  requestedBy?: string;
 }
 
 /**
@@ -19,14 +21,16 @@ export interface BackupJobPayload {
  * scheduler's rules over an operator's request (a scheduled run backs off after refusals and may
  * make room within the budget; it must not be lost in an operator's request, nor the reverse).
  */
-export function enqueueBackup(db: DB, projectId: number | null, p: Required<BackupJobPayload>): void {
+export function enqueueBackup(db: DB, projectId: number | null, p: Required<Omit<BackupJobPayload, 'requestedBy'>>): void {
   enqueue(db, JOB_BACKUP, projectId, p, Date.now(), (pending) => {
     const w = JSON.parse(pending || '{}') as BackupJobPayload;
     const scheduled = w.trigger === 'schedule' ? w : p.trigger === 'schedule' ? p : w;
+    const requestedBy = w.requestedBy ?? (w.trigger === 'api' ? w.actor : p.trigger === 'api' ? p.actor : undefined);
     return {
       kind: w.kind === 'full' || p.kind === 'full' ? 'full' : (w.kind ?? p.kind),
       trigger: scheduled.trigger ?? 'schedule',
       actor: scheduled.actor ?? 'scheduler',
+      ...(requestedBy && scheduled.trigger === 'schedule' ? { requestedBy } : {}),
     };
   });
 }
@@ -48,7 +52,13 @@ export function enqueueBackups(db: DB, kind: BackupKind, trigger: 'schedule' | '
 export function backupJobHandler(svc: BackupService, db: DB) {
   return async (job: Job, signal?: AbortSignal): Promise<void> => {
     const p = JSON.parse(job.payload || '{}') as BackupJobPayload;
-    const o = { kind: p.kind, trigger: p.trigger ?? 'schedule', actor: p.actor ?? 'scheduler', signal } as const;
+    const o = {
+      kind: p.kind,
+      trigger: p.trigger ?? 'schedule',
+      actor: p.actor ?? 'scheduler',
+      requested: !!p.requestedBy,
+      signal,
+    } as const;
     try {
       if (job.project_id === null) {
         await svc.runControl(o);

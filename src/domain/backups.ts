@@ -4,7 +4,7 @@
  */
 import type { Actor, Ctx } from './context.js';
 import type { BackupKind } from '../backup/catalog.js';
-import { backupView } from '../backup/catalog.js';
+import { backupView, ownerBackupView } from '../backup/catalog.js';
 import { BackupService } from '../backup/engine.js';
 import { enqueueBackup, enqueueBackups } from '../backup/schedule.js';
 import { enqueueRestore, jobView } from '../backup/restore-job.js';
@@ -44,7 +44,7 @@ export function backup(ctx: Ctx, actor: Actor, id: number) {
 /** A project's backups for its owners (the volume is the operator's business). */
 export function projectBackups(ctx: Ctx, actor: Actor, slug: string) {
   const p = projectFor(ctx, actor, slug, 'owner');
-  return { backups: backupRows(ctx.db, p.id).map(backupView), projects: lastGood(ctx.db, p.id) };
+  return { backups: backupRows(ctx.db, p.id).map(actor.admin ? backupView : ownerBackupView), projects: lastGood(ctx.db, p.id) };
 }
 
 /** Queues a backup for the worker (it runs under the scheduled ones' rules): Keelson's database, one project, or all. */

@@ -15,10 +15,11 @@ export interface Job {
   last_error: string | null;
 }
 
-/** Work is rows. A change enqueues in the same transaction that records it. */
 /**
- * Enqueues a job, or joins the one of that kind and project already waiting; `merge` then says
- * what the waiting job's payload becomes (from its current payload), else it keeps its own.
+ * Work is rows: a change enqueues in the same transaction that records it. Enqueues a job, or
+ * joins the one of that kind and project already waiting; `merge` then says what the waiting
+ * job's payload becomes (from its current payload), else it keeps its own. One IMMEDIATE
+ * transaction (a savepoint inside the caller's): a worker cannot claim the job halfway.
  */
 export function enqueue(
   db: DB,
@@ -28,28 +29,28 @@ export function enqueue(
   runAfter = Date.now(),
   merge?: (pending: string) => object,
 ): void {
-  const now = Date.now();
-  // The partial unique index (kind, project) WHERE pending coalesces a burst of changes into
-  // one waiting job; a job that is already running stays, and the new one runs after it.
-  const r = db
-    .prepare(
-      `INSERT OR IGNORE INTO jobs (kind, project_id, payload, state, run_after, created_at)
-       VALUES (?, ?, ?, 'pending', ?, ?)`,
-    )
-    .run(kind, projectId, JSON.stringify(payload), runAfter, now);
-  if (r.changes === 0) {
+  db.transaction(() => {
+    const now = Date.now();
+    // The partial unique index (kind, project) WHERE pending coalesces a burst of changes into
+    // one waiting job; a job that is already running stays, and the new one runs after it.
+    const r = db
+      .prepare(
+        `INSERT OR IGNORE INTO jobs (kind, project_id, payload, state, run_after, created_at)
+         VALUES (?, ?, ?, 'pending', ?, ?)`,
+      )
+      .run(kind, projectId, JSON.stringify(payload), runAfter, now);
+    if (r.changes !== 0) return;
     // A waiting job exists (perhaps backing off after a failure): a new change makes it due now.
     db.prepare(
       `UPDATE jobs SET run_after = min(run_after, ?)
        WHERE state = 'pending' AND kind = ? AND ifnull(project_id, 0) = ifnull(?, 0)`,
     ).run(runAfter, kind, projectId);
-    if (merge) {
-      const w = db
-        .prepare(`SELECT id, payload FROM jobs WHERE state = 'pending' AND kind = ? AND ifnull(project_id, 0) = ifnull(?, 0)`)
-        .get(kind, projectId) as { id: number; payload: string } | undefined;
-      if (w) db.prepare(`UPDATE jobs SET payload = ? WHERE id = ?`).run(JSON.stringify(merge(w.payload)), w.id);
-    }
-  }
+    if (!merge) return;
+    const w = db
+      .prepare(`SELECT id, payload FROM jobs WHERE state = 'pending' AND kind = ? AND ifnull(project_id, 0) = ifnull(?, 0)`)
+      .get(kind, projectId) as { id: number; payload: string } | undefined;
+    if (w) db.prepare(`UPDATE jobs SET payload = ? WHERE id = ? AND state = 'pending'`).run(JSON.stringify(merge(w.payload)), w.id);
+  }).immediate();
 }
 
 export function workerId(): string {

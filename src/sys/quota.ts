@@ -123,7 +123,7 @@ fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 out = []
 for kind, qtype, qid in (('user', 0, int(sys.argv[2])), ('group', 1, int(sys.argv[3]))):
     q = Dqblk()
-    # quotactl_fd is syscall 443 on every architecture; QCMD(Q_GETQUOTA, type).
+    # quotactl_fd is syscall 443 (the caller checks the architecture); QCMD(Q_GETQUOTA, type).
     if libc.syscall(443, fd, ctypes.c_uint(0x80000700 | qtype), ctypes.c_uint(qid), ctypes.byref(q)) != 0:
         e = ctypes.get_errno()
         out.append({'kind': kind, 'id': qid, 'errno': errno.errorcode.get(e, str(e))})
@@ -206,7 +206,8 @@ function settle(d: string, dev: number, rows: QuotactlRow[] | Error): Quota | un
   }
   const r = pickQuotactl(rows);
   if (r.errors.length) log.warn('user and group quotas not read', { dir: d, errors: r.errors });
-  if (r.off || r.errors.length) notNow.set(dev, Date.now() + 60_000);
+  // Nothing here, or nothing readable: ask again in a minute. A quota that was read is never skipped.
+  if (r.off || (r.errors.length && !r.quota)) notNow.set(dev, Date.now() + 60_000);
   return r.quota;
 }
 

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import request from 'supertest';
 import { BackupService } from '../../src/backup/engine.js';
 import { budgetMark } from '../../src/backup/limits.js';
 import { getBackup } from '../../src/backup/catalog.js';
@@ -290,6 +291,29 @@ describe('the backup budget (KEELSON_BACKUP_BUDGET) on a tmpfs', () => {
     const v = (await h.api.get('/api/v1/backups')).body.volume;
     assert.equal(v.budget.limitBytes, 12 * MiB);
     assert.equal(v.budget.retention, false, 'retention within the budget is off unless asked for');
+    // The project's owner sees that it was refused, not the shared budget's numbers (other tenants' usage).
+    const owner = request.agent(h.run.url!);
+    const csrf = (await owner.get('/api/v1/session')).body.csrfToken as string;
+    const signin = await owner
+      .post('/api/v1/session')
+      .set('x-csrf-token', csrf)
+      .send({ username: 'bbig-o', password: 'a long enough password' });
+    assert.equal(signin.status, 201);
+    const mine = (await owner.get('/api/v1/projects/bbig/backups')).body.backups.find((x: { id: number }) => x.id === b.id);
+    assert.equal(mine.state, 'refused');
+    assert.equal(mine.reason, 'refused: the backup space shared by this host was short (the operator is alerted and has the details)');
+    assert.equal(mine.free, undefined);
+    assert.doesNotMatch(JSON.stringify(mine), /budget|MiB/);
+    // After the refusal a scheduled run backs off; one an operator asked for as well does not.
+    assert.match((await svc.runProject('bbig', { kind: 'full', trigger: 'schedule' })).skipped ?? '', /^backing off after a refusal/);
+    const asked = await svc.runProject('bbig', { kind: 'full', trigger: 'schedule', requested: true });
+    assert.equal(asked.skipped, undefined);
+    assert.equal(asked.backup!.state, 'refused');
+    // The operator sees the whole reason.
+    assert.match(
+      (await h.api.get('/api/v1/projects/bbig/backups')).body.backups.find((x: { id: number }) => x.id === b.id).reason,
+      /backup budget/,
+    );
     assert.ok(v.budget.usedBytes > 2 * MiB, JSON.stringify(v.budget));
   });
 });
@@ -349,7 +373,10 @@ describe('retention within the budget (KEELSON_BACKUP_BUDGET_RETENTION) on a tmp
     let svc = new BackupService(h.run.db, h.cfg, { ...settings, budgetBytes: held() + MiB });
     const r1 = getBackup(h.run.db, (await svc.runProject('rnew', { kind: 'full', trigger: 'schedule' })).backup!.id)!;
     assert.equal(r1.state, 'refused', JSON.stringify(r1));
-    assert.match(r1.reason!, /backup budget .*; retention within the budget may expire only [\d.]+ MiB .*nothing was expired$/);
+    assert.match(
+      r1.reason!,
+      /backup budget .*; retention within the budget may expire only [\d.]+ MiB, not the [\d.]+ MiB needed .*; nothing was expired$/,
+    );
     for (const b of [keep, f1, i1, f2]) assert.equal(getBackup(h.run.db, b.id)!.state, 'verified', `#${b.id} kept`);
     const need = r1.needed_bytes!;
     assert.ok(need > 5 * MiB, String(need));
@@ -374,7 +401,7 @@ describe('retention within the budget (KEELSON_BACKUP_BUDGET_RETENTION) on a tmp
     }
     // The newest of each project, and rkeep's only (and oldest) backup, stay.
     for (const b of [keep, f2]) assert.equal(getBackup(h.run.db, b.id)!.state, 'verified', `#${b.id} kept`);
-    assert.ok(held() < budget * 0.9, `${held()} is under 90% of ${budget}: no budget alert`);
+    assert.ok(held() < budgetMark(budget, settings.reservePercent).mark, `${held()} is under the alert mark of ${budget}: no budget alert`);
     assert.deepEqual(
       hook.alerts.slice(before).map((a) => a.event),
       [],

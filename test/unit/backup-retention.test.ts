@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
 import { applyRetention, retained, roomPlan } from '../../src/backup/retention.js';
+import { heldBytes } from '../../src/store/backups.js';
 import type { BackupRow } from '../../src/backup/catalog.js';
 import { checkFits, reserveFor, belowFloor } from '../../src/backup/space.js';
 import { type Volume } from '../../src/sys/volume.js';
@@ -109,6 +110,14 @@ describe('retention within the budget (roomPlan)', () => {
     const big = [...rows, r(10, 3, 5, null, 40), r(11, 3, 4, null, 40)];
     assert.deepEqual(ids(roomPlan(big, 1)), [10]);
     assert.deepEqual(ids(roomPlan(big, 41 * MiB)), [1, 2, 10]);
+    // Project 1's run, needing 10 MiB: its own old chain first (12 MiB); for more, only project 3
+    // (80 MiB) holds more than project 1 will (23 + 10); Keelson's database (6) never pays for it.
+    assert.deepEqual(ids(roomPlan(big, 12 * MiB, { scope: 1, need: 10 * MiB })), [1, 2]);
+    assert.deepEqual(ids(roomPlan(big, 13 * MiB, { scope: 1, need: 10 * MiB })), [1, 2, 10]);
+    assert.deepEqual(roomPlan(big, 53 * MiB, { scope: 1, need: 10 * MiB }), { freeable: 52 * MiB });
+    // A project that outgrew everyone takes nothing from the others.
+    assert.deepEqual(roomPlan(big, 1, { scope: 3, need: 1 }), { expire: [big.find((b) => b.id === 10)!] });
+    assert.deepEqual(roomPlan(big, 41 * MiB, { scope: 3, need: 1 }), { freeable: 40 * MiB });
     // A clock stepped back: 21 was made after 20 but says it started earlier. 21 is the newest.
     const stepped = [r(20, 4, 1, null, 5), r(21, 4, 3, null, 5)];
     assert.deepEqual(ids(roomPlan(stepped, 1)), [20]);
@@ -121,6 +130,21 @@ describe('retention within the budget (roomPlan)', () => {
     assert.deepEqual(roomPlan(tested, 1), { freeable: 0 });
     tested[2]!.test_restore_ok = 1;
     assert.deepEqual(ids(roomPlan(tested, 1)), [30, 31]);
+  });
+});
+
+describe('what the backups hold (heldBytes)', () => {
+  it('verified rows count what they wrote; runs in progress the larger of that and their estimate; the rest nothing', () => {
+    const db = new Database(':memory:');
+    migrate(db);
+    const ins = db.prepare(
+      `INSERT INTO backups (project_id, kind, state, bytes, needed_bytes, started_at) VALUES (NULL, 'full', ?, ?, ?, 't')`,
+    );
+    ins.run('verified', 100, 500); // its estimate was larger than what it wrote: 100
+    ins.run('running', 0, 300); // admitted on 300, nothing written yet: 300
+    ins.run('verifying', 0, null); // before its admission: 0
+    for (const st of ['refused', 'failed', 'aborted', 'expired']) ins.run(st, 1000, 1000);
+    assert.equal(heldBytes(db), 400);
   });
 });
 

@@ -32,15 +32,28 @@ describe('job queue', () => {
       JSON.parse((d.prepare(`SELECT payload FROM jobs WHERE state = 'pending' AND project_id = 1`).get() as { payload: string }).payload);
     enqueueBackup(d, 1, { kind: 'incremental', trigger: 'api', actor: 'op' });
     enqueueBackup(d, 1, { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
-    assert.deepEqual(payload(), { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
+    assert.deepEqual(payload(), { kind: 'full', trigger: 'schedule', actor: 'scheduler', requestedBy: 'op' });
     // An operator's request joining the scheduled one does not turn it into the operator's.
-    enqueueBackup(d, 1, { kind: 'incremental', trigger: 'api', actor: 'op' });
-    assert.deepEqual(payload(), { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
+    enqueueBackup(d, 1, { kind: 'incremental', trigger: 'api', actor: 'op2' });
+    assert.deepEqual(payload(), { kind: 'full', trigger: 'schedule', actor: 'scheduler', requestedBy: 'op' });
     assert.equal(count(d, 'pending'), 1);
+    // Two scheduled ones stay plain scheduled.
+    enqueueBackup(d, 2, { kind: 'incremental', trigger: 'schedule', actor: 'scheduler' });
+    enqueueBackup(d, 2, { kind: 'incremental', trigger: 'schedule', actor: 'scheduler' });
+    assert.deepEqual(JSON.parse(d.prepare(`SELECT payload FROM jobs WHERE state = 'pending' AND project_id = 2`).pluck().get() as string), {
+      kind: 'incremental',
+      trigger: 'schedule',
+      actor: 'scheduler',
+    });
     // Keelson's database (no project) is one waiting job too.
     enqueueBackup(d, null, { kind: 'full', trigger: 'api', actor: 'op' });
     enqueueBackup(d, null, { kind: 'full', trigger: 'schedule', actor: 'scheduler' });
-    assert.equal(count(d, 'pending'), 2);
+    assert.equal(count(d, 'pending'), 3);
+    // The operator asked as well: the scheduled run does not wait out a back-off.
+    const control = JSON.parse(
+      d.prepare(`SELECT payload FROM jobs WHERE state = 'pending' AND project_id IS NULL`).pluck().get() as string,
+    );
+    assert.deepEqual(control, { kind: 'full', trigger: 'schedule', actor: 'scheduler', requestedBy: 'op' });
   });
 
   it('a job claimed once is not claimed again, and one project never runs twice at once', () => {
