@@ -68,6 +68,8 @@ export function holderAlive(holder: string): boolean {
 }
 
 export const scopeOf = (projectId: number | null): string => (projectId === null ? 'control' : `project:${projectId}`);
+/** The lease scope of a restore into a new project: it holds the slug while it runs. */
+export const restoreScopeOf = (slug: string): string => `restore:${slug}`;
 
 /** Whether a lease still holds: not expired and its holder's process alive. */
 const holds = (cur: store.LeaseRow, now: number): boolean => cur.expires_at > now && holderAlive(cur.holder);
@@ -89,6 +91,23 @@ export function acquireLease(db: DB, scope: string, backupId: number, now = Date
 export function assertLeaseFree(db: DB, scope: string, now = Date.now()): void {
   const cur = store.getLease(db, scope);
   if (cur && holds(cur, now)) throw new ConflictError(busyMessage(scope, cur));
+}
+
+/**
+ * The backup an in-place restore running over this project reads, if one runs: a restore's lease
+ * names the verified backup it reads, a backup's names its own row, still running.
+ */
+export function restoreRunningOver(db: DB, projectId: number, now = Date.now()): number | undefined {
+  const cur = store.getLease(db, scopeOf(projectId));
+  if (!cur || !holds(cur, now)) return undefined;
+  return store.getBackup(db, cur.backup_id)?.state === 'verified' ? cur.backup_id : undefined;
+}
+
+/** True while a restore into this slug is queued or running: no one else may take the slug meanwhile. */
+export function slugHeldByRestore(db: DB, slug: string, now = Date.now()): boolean {
+  if (store.activeRestoreInto(db, slug)) return true;
+  const cur = store.getLease(db, restoreScopeOf(slug));
+  return !!cur && holds(cur, now);
 }
 
 /** The live holder of a scope's lease, if any. */

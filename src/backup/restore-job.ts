@@ -18,7 +18,7 @@ import { enqueue, type Job } from '../store/jobs.js';
 import { JobTimeoutError } from '../jobs/worker.js';
 import { ConflictError, DomainError } from '../errors.js';
 import { log } from '../sys/log.js';
-import { assertLeaseFree, liveLeaseHolder, scopeOf } from './catalog.js';
+import { assertLeaseFree, liveLeaseHolder, scopeOf, restoreScopeOf } from './catalog.js';
 import { asideLeftovers } from './aside.js';
 import { planRestore, restoreSpace, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
 import { restoreBackup } from './restore.js';
@@ -141,7 +141,7 @@ function interrupted(svc: BackupService, job: Job, rj: RestoreJobRow): never {
   const l = layout(svc.cfg);
   const why = job.last_error ?? `worker ${job.claimed_by ?? '?'} stopped before finishing`;
   let msg = `interrupted: ${why}; a restore is not re-run on its own`;
-  const scope = rj.mode === 'in-place' && job.project_id !== null ? scopeOf(job.project_id) : `restore:${rj.target}`;
+  const scope = rj.mode === 'in-place' && job.project_id !== null ? scopeOf(job.project_id) : restoreScopeOf(rj.target);
   const holder = liveLeaseHolder(db, scope);
   if (holder) msg += ` (${holder} still holds its lease: it may still be running there)`;
   if (rj.mode === 'in-place' && job.project_id !== null) {

@@ -6,7 +6,7 @@ import { sameDevice, volumeOf } from '../sys/volume.js';
 import type { Progress } from './control.js';
 import { listTree, needOf, type Entry } from './files.js';
 import { checkFits, reserveFor } from './space.js';
-import { getBackup, scopeOf, type BackupRow } from './catalog.js';
+import { getBackup, restoreScopeOf, scopeOf, type BackupRow } from './catalog.js';
 import type { Manifest } from './manifest.js';
 import type { BackupService } from './engine.js';
 
@@ -133,7 +133,7 @@ export function planRestore(svc: BackupService, backupId: number, o: RestoreOpti
   const mode = o.inPlace ? 'in-place' : 'new';
   const targetSlug = o.inPlace ? inPlaceTarget(svc, backupId, src, o.to) : newTarget(svc, backupId, src, o);
   const targetId = mode === 'in-place' ? src.id : null;
-  const scope = targetId !== null ? scopeOf(targetId) : `restore:${targetSlug}`;
+  const scope = targetId !== null ? scopeOf(targetId) : restoreScopeOf(targetSlug);
   return { backupId, row, manifest, src, mode, targetSlug, targetId, scope };
 }
 

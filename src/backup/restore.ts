@@ -94,7 +94,9 @@ function recordRestore(r: RestoreRun, repoUuid: string): RestoreResult {
       } else {
         // Back to its state first, then the reconcile: it publishes the access of that state over
         // the deny-all authz, and converges Trac's permission table, which came from the backup.
-        if (r.prevState && r.prevState !== 'suspended') setProjectState(db, src.id, r.prevState as 'active', null);
+        // (Suspending, resuming and deleting wait while the restore runs: see domain/projects.ts.)
+        if (r.prevState && r.prevState !== 'suspended' && getProjectById(db, src.id)?.state === 'suspended')
+          setProjectState(db, src.id, r.prevState as 'active', null);
         forgetTracPermVersion(db, src.id);
         enqueue(db, JOB_RECONCILE, src.id);
       }
@@ -152,7 +154,8 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   } catch (e) {
     // Put back what was moved aside; a new project's placed files go.
     sw.putBack(!!getProject(db, plan.targetSlug));
-    if (run.prevState && run.prevState !== 'suspended') setProjectState(db, plan.src.id, run.prevState as 'active', null);
+    if (run.prevState && run.prevState !== 'suspended' && getProjectById(db, plan.src.id)?.state === 'suspended')
+      setProjectState(db, plan.src.id, run.prevState as 'active', null);
     // The live repository's authz is the deny-all one: the reconciler republishes the real one.
     if (plan.mode === 'in-place') enqueue(db, JOB_RECONCILE, plan.src.id);
     throw e;

@@ -5,6 +5,7 @@
  */
 import type { Actor, Ctx } from './context.js';
 import * as model from '../store/model.js';
+import { restoreRunningOver, slugHeldByRestore } from '../backup/catalog.js';
 import { AuthenticationError, ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import type { Role, Visibility } from '../names.js';
 import { CapacityError, gate } from './capacity.js';
@@ -86,6 +87,7 @@ export function createProject(ctx: Ctx, actor: Actor, b: NewProject): model.Proj
         const g = gate(db, cfg);
         if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
       }
+      if (slugHeldByRestore(db, b.slug)) throw new ConflictError(`slug: ${b.slug} is being restored from a backup; choose another name`);
       return model.createProject(db, actor.label, { slug: b.slug, title: b.title || b.slug, visibility: b.visibility, owner });
     })
     .immediate();
@@ -101,9 +103,20 @@ export function updateProject(ctx: Ctx, actor: Actor, slug: string, changes: { t
 }
 
 export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
-  projectFor(ctx, actor, slug, 'owner');
+  const p = projectFor(ctx, actor, slug, 'owner');
+  notRestoring(ctx, p);
   model.deleteProject(ctx.db, actor.label, slug);
   ctx.fx.enqueued();
+}
+
+/**
+ * An in-place restore suspends the project while it swaps the backup in, and puts its state back
+ * at the end: a suspension, resumption or deletion meanwhile would be undone, or would open the
+ * repository while it is replaced. They wait until it ends.
+ */
+function notRestoring(ctx: Ctx, p: model.ProjectRow): void {
+  const b = restoreRunningOver(ctx.db, p.id);
+  if (b !== undefined) throw new ConflictError(`${p.slug} is being restored from backup #${b}; try again when the restore has ended`);
 }
 
 /** A project keeps at least one owner: checked inside the change's transaction, which it rolls back. */
@@ -144,6 +157,7 @@ export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: bo
   const p = ctx.db
     .transaction(() => {
       const p = model.requireProject(ctx.db, slug);
+      notRestoring(ctx, p);
       if (suspended && p.state !== 'active' && p.state !== 'suspended')
         throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
       if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);

@@ -8,6 +8,7 @@ import type { DB } from '../store/db.js';
 import type { Config } from '../config.js';
 import type { Actor, Ctx } from './context.js';
 import * as model from '../store/model.js';
+import { slugHeldByRestore } from '../backup/catalog.js';
 import * as web from '../store/web.js';
 import { ConflictError, DomainError, InputError, NotAllowedError } from '../errors.js';
 import { log } from '../sys/log.js';
@@ -139,6 +140,8 @@ export function signup(ctx: Ctx, input: SignupInput, address: string) {
       if (model.getUser(db, input.username)) throw new ConflictError(`username: ${input.username} is taken`);
       if (input.project && model.getProject(db, input.project.slug))
         throw new ConflictError(`project.slug: a project named ${input.project.slug} exists`);
+      if (input.project && slugHeldByRestore(db, input.project.slug))
+        throw new ConflictError(`project.slug: ${input.project.slug} is being restored from a backup; choose another name`);
       const { user, accessToken } = model.createUser(db, `signup:${address}`, {
         name: input.username,
         email: input.email,
