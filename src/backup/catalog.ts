@@ -82,8 +82,8 @@ const busyMessage = (scope: string, cur: store.LeaseRow): string =>
  * A lease whose holder's process is gone, or that was not renewed in time, is taken over:
  * a killed backup never blocks the next one.
  */
-export function acquireLease(db: DB, scope: string, backupId: number, now = Date.now()): void {
-  const cur = store.takeLease(db, { scope, backupId, holder: holderId(), expiresAt: now + LEASE_MS }, (c) => holds(c, now));
+export function acquireLease(db: DB, scope: string, backupId: number, kind: store.LeaseRow['kind'] = 'backup', now = Date.now()): void {
+  const cur = store.takeLease(db, { scope, backupId, holder: holderId(), expiresAt: now + LEASE_MS, kind }, (c) => holds(c, now));
   if (cur) throw new ConflictError(busyMessage(scope, cur));
 }
 
@@ -94,13 +94,16 @@ export function assertLeaseFree(db: DB, scope: string, now = Date.now()): void {
 }
 
 /**
- * The backup an in-place restore running over this project reads, if one runs: a restore's lease
- * names the verified backup it reads, a backup's names its own row, still running.
+ * True while an in-place restore runs over this project: its worker's job is running, or a restore
+ * holds the project's lease. A holder on this machine counts while its process lives, even past
+ * the lease's expiry (a stalled restore renews an expired lease nobody took over and goes on);
+ * one on another machine while the lease has not expired.
  */
-export function restoreRunningOver(db: DB, projectId: number, now = Date.now()): number | undefined {
+export function restoreRunningOver(db: DB, projectId: number, now = Date.now()): boolean {
+  if (store.inPlaceRestoreRunning(db, projectId)) return true;
   const cur = store.getLease(db, scopeOf(projectId));
-  if (!cur || !holds(cur, now)) return undefined;
-  return store.getBackup(db, cur.backup_id)?.state === 'verified' ? cur.backup_id : undefined;
+  if (!cur || cur.kind !== 'restore') return false;
+  return cur.holder.split(':')[0] === os.hostname() ? holderAlive(cur.holder) : cur.expires_at > now;
 }
 
 /** True while a restore into this slug is queued or running: no one else may take the slug meanwhile. */

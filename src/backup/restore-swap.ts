@@ -81,8 +81,12 @@ export class Swapper {
     if (this.asideDir) fs.rmSync(this.asideDir, { recursive: true, force: true });
   }
 
-  /** Puts back what was moved aside; a new project's placed trees go (unless a project of that slug owns them now). */
-  putBack(newProjectExists: boolean): void {
+  /**
+   * Puts back what was moved aside; a new project's placed trees go unless the restore was
+   * recorded (then its project owns them). Never decided by looking the slug up: a project someone
+   * else made with that slug meanwhile must not inherit the backup's files.
+   */
+  putBack(recorded: boolean): void {
     for (const mv of this.moved.reverse()) {
       fs.rmSync(mv.live, { recursive: true, force: true });
       fs.renameSync(mv.aside, mv.live);
@@ -92,7 +96,7 @@ export class Swapper {
     } catch (e2) {
       log.warn('restore: aside folder not removed', { path: this.asideDir, error: String(e2) });
     }
-    if (this.r.plan.mode === 'new' && !newProjectExists) for (const d of this.placed) fs.rmSync(d, { recursive: true, force: true });
+    if (this.r.plan.mode === 'new' && !recorded) for (const d of this.placed) fs.rmSync(d, { recursive: true, force: true });
   }
 }
 

@@ -110,6 +110,22 @@ function recordRestore(r: RestoreRun, repoUuid: string): RestoreResult {
 }
 
 /**
+ * What the plan found, checked again now that the lease is held (from here on it cannot change
+ * under the restore): the backup is still verified (retention within the budget may have expired
+ * it); in place, the project is still one that lives; a new slug is still free (a project may
+ * have taken it before the lease held it).
+ */
+function stillSo(svc: BackupService, plan: RestorePlan, backupId: number): void {
+  const db = svc.db;
+  const st = getBackupRow(db, backupId)?.state;
+  if (st !== 'verified') throw new ConflictError(`backup #${backupId} is ${st ?? 'gone'}; only verified backups are restored`);
+  const p = getProject(db, plan.targetSlug);
+  if (plan.mode === 'new' && p) throw new ConflictError(`to: a project named ${plan.targetSlug} exists now; choose another name`);
+  if (plan.mode === 'in-place' && (!p || p.id !== plan.src.id || p.state === 'deleting' || p.state === 'deleted'))
+    throw new ConflictError(`${plan.targetSlug} is ${p ? p.state : 'gone'} now; an in-place restore needs the project it was taken of`);
+}
+
+/**
  * Restores a verified backup: checks the cross-tenant identity (slug, id, repository UUID),
  * copies the files into the data volume's staging folder checking every checksum against the
  * manifest, then swaps them in with renames and has the reconciler republish authz and
@@ -119,18 +135,18 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
   const db = svc.db;
   const plan = planRestore(svc, backupId, o);
   const owners = await serviceOwners(svc.cfg);
-  acquireLease(db, plan.scope, backupId);
-  // Held now, the lease keeps retention within the budget off this backup; it may have expired it
-  // between the plan and here.
-  const st = getBackupRow(db, backupId)?.state;
-  if (st !== 'verified') {
+  acquireLease(db, plan.scope, backupId, 'restore');
+  try {
+    stillSo(svc, plan, backupId);
+  } catch (e) {
     releaseLease(db, plan.scope, backupId);
-    throw new ConflictError(`backup #${backupId} is ${st ?? 'gone'}; only verified backups are restored`);
+    throw e;
   }
   // From here on everything runs inside the try below, whose finally stops the renewal and releases the lease.
   const { run, leaseTimer } = openRun(svc, plan, o, owners);
   const { ctl } = run;
   const sw = new Swapper(run);
+  let recorded = false;
   try {
     // Leftovers of a restore that died are reported, never deleted (they may be the only live copy).
     asideLeftovers(svc.cfg);
@@ -147,13 +163,14 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     ctl.progress('swapping in');
     await swapIn(run, sw);
     const result = recordRestore(run, repoUuid);
+    recorded = true;
     run.prevState = undefined;
     sw.done();
     log.info('backup restored', { backup: backupId, project: result.project, mode: plan.mode, rev: result.youngestRev, at: nowIso() });
     return result;
   } catch (e) {
     // Put back what was moved aside; a new project's placed files go.
-    sw.putBack(!!getProject(db, plan.targetSlug));
+    sw.putBack(recorded);
     if (run.prevState && run.prevState !== 'suspended' && getProjectById(db, plan.src.id)?.state === 'suspended')
       setProjectState(db, plan.src.id, run.prevState as 'active', null);
     // The live repository's authz is the deny-all one: the reconciler republishes the real one.

@@ -103,9 +103,13 @@ export function updateProject(ctx: Ctx, actor: Actor, slug: string, changes: { t
 }
 
 export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
-  const p = projectFor(ctx, actor, slug, 'owner');
-  notRestoring(ctx, p);
-  model.deleteProject(ctx.db, actor.label, slug);
+  // One IMMEDIATE transaction: a restore cannot begin between the check and the deletion.
+  ctx.db
+    .transaction(() => {
+      notRestoring(ctx, projectFor(ctx, actor, slug, 'owner'));
+      model.deleteProject(ctx.db, actor.label, slug);
+    })
+    .immediate();
   ctx.fx.enqueued();
 }
 
@@ -115,8 +119,8 @@ export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
  * repository while it is replaced. They wait until it ends.
  */
 function notRestoring(ctx: Ctx, p: model.ProjectRow): void {
-  const b = restoreRunningOver(ctx.db, p.id);
-  if (b !== undefined) throw new ConflictError(`${p.slug} is being restored from backup #${b}; try again when the restore has ended`);
+  if (restoreRunningOver(ctx.db, p.id))
+    throw new ConflictError(`${p.slug} is being restored from a backup; try again when the restore has ended`);
 }
 
 /** A project keeps at least one owner: checked inside the change's transaction, which it rolls back. */

@@ -62,6 +62,7 @@ export interface LeaseRow {
   backup_id: number;
   holder: string;
   expires_at: number;
+  kind: 'backup' | 'restore';
 }
 
 // ---- backup rows ----
@@ -173,7 +174,7 @@ export function getLease(db: DB, scope: string): LeaseRow | undefined {
  */
 export function takeLease(
   db: DB,
-  l: { scope: string; backupId: number; holder: string; expiresAt: number },
+  l: { scope: string; backupId: number; holder: string; expiresAt: number; kind: LeaseRow['kind'] },
   blocks: (cur: LeaseRow) => boolean,
 ): LeaseRow | undefined {
   return db
@@ -181,9 +182,10 @@ export function takeLease(
       const cur = getLease(db, l.scope);
       if (cur && blocks(cur)) return cur;
       db.prepare(
-        `INSERT INTO backup_leases (scope, backup_id, holder, expires_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(scope) DO UPDATE SET backup_id = excluded.backup_id, holder = excluded.holder, expires_at = excluded.expires_at`,
-      ).run(l.scope, l.backupId, l.holder, l.expiresAt);
+        `INSERT INTO backup_leases (scope, backup_id, holder, expires_at, kind) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(scope) DO UPDATE SET backup_id = excluded.backup_id, holder = excluded.holder,
+           expires_at = excluded.expires_at, kind = excluded.kind`,
+      ).run(l.scope, l.backupId, l.holder, l.expiresAt, l.kind);
       return undefined;
     })
     .immediate();
@@ -259,6 +261,16 @@ export interface RestoreJobRow {
 
 export function getRestoreJob(db: DB, jobId: number): RestoreJobRow | undefined {
   return db.prepare(`SELECT * FROM restore_jobs WHERE job_id = ?`).get(jobId) as RestoreJobRow | undefined;
+}
+
+/** True while a restore job over this project (in place) is running. */
+export function inPlaceRestoreRunning(db: DB, projectId: number): boolean {
+  return !!db
+    .prepare(
+      `SELECT 1 FROM restore_jobs r JOIN jobs j ON j.id = r.job_id
+       WHERE j.project_id = ? AND r.mode = 'in-place' AND j.state = 'running' LIMIT 1`,
+    )
+    .get(projectId);
 }
 
 /** The restore job into a slug that is pending or running, if any. */

@@ -7,7 +7,7 @@ import { AUTHZ_SCHEMA } from './schema/authz.js';
 import { BACKUP_SCHEMA } from './schema/backups.js';
 import { WEB_SCHEMA } from './schema/web.js';
 import { ISOLATION_SCHEMA } from './schema/isolation.js';
-import { RESTORE_SCHEMA } from './schema/restores.js';
+import { LEASE_KIND_SCHEMA, RESTORE_SCHEMA } from './schema/restores.js';
 
 export const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
@@ -98,4 +98,6 @@ export const MIGRATIONS: readonly string[] = [
   ISOLATION_SCHEMA,
   // 6: restores as jobs: restore_jobs, and restores out of the pending-job coalescing (src/store/schema/restores.ts).
   RESTORE_SCHEMA,
+  // 7: a lease says whether a backup or a restore holds it (src/store/schema/restores.ts).
+  LEASE_KIND_SCHEMA,
 ];

@@ -41,8 +41,8 @@ describe('while a restore runs', () => {
     const { db, ctx, p, backup } = setup();
     const verified = backup('verified');
     // The restore holds the project's lease, naming the verified backup it reads.
-    acquireLease(db, scopeOf(p.id), verified);
-    const busy = new RegExp(`alpha is being restored from backup #${verified}; try again when the restore has ended$`);
+    acquireLease(db, scopeOf(p.id), verified, 'restore');
+    const busy = /alpha is being restored from a backup; try again when the restore has ended$/;
     assert.throws(() => setSuspended(ctx, op, 'alpha', true), busy);
     db.prepare(`UPDATE projects SET state = 'suspended' WHERE id = ?`).run(p.id);
     assert.throws(() => setSuspended(ctx, op, 'alpha', false), busy);
@@ -51,11 +51,35 @@ describe('while a restore runs', () => {
     releaseLease(db, scopeOf(p.id), verified);
     // Once it ended: as usual.
     assert.equal(setSuspended(ctx, op, 'alpha', false).state, 'active');
-    // A backup holds the same lease under its own running row: that does not stop anything.
-    const running = backup('running');
-    acquireLease(db, scopeOf(p.id), running);
+    // A backup holds the same lease under its own row, running, then verified a moment before it
+    // lets go: neither stops anything.
+    const own = backup('running');
+    acquireLease(db, scopeOf(p.id), own, 'backup');
     assert.equal(setSuspended(ctx, op, 'alpha', true).state, 'suspended');
-    releaseLease(db, scopeOf(p.id), running);
+    db.prepare(`UPDATE backups SET state = 'verified' WHERE id = ?`).run(own);
+    assert.equal(setSuspended(ctx, op, 'alpha', false).state, 'active');
+    releaseLease(db, scopeOf(p.id), own);
+  });
+
+  it('a stalled restore whose lease expired still counts while its process lives; so does a running restore job', () => {
+    const { db, ctx, p, backup } = setup();
+    const b = backup('verified');
+    // Taken two minutes ago and never renewed: expired, but its holder (this process) lives.
+    acquireLease(db, scopeOf(p.id), b, 'restore', Date.now() - 120_000);
+    assert.throws(() => setSuspended(ctx, op, 'alpha', true), /being restored/);
+    releaseLease(db, scopeOf(p.id), b);
+    // A worker claimed an in-place restore job and has not taken the lease yet.
+    const job = insertRestoreJob(db, { kind: JOB_RESTORE, backupId: b, target: 'alpha', mode: 'in-place', projectId: p.id, payload: {} });
+    let j = claim(db, 'w')!;
+    while (j.kind !== JOB_RESTORE) {
+      complete(db, j.id, 'w');
+      j = claim(db, 'w')!;
+    }
+    assert.equal(j.id, job.id);
+    assert.throws(() => deleteProject(ctx, owner, 'alpha'), /being restored/);
+    complete(db, j.id, 'w');
+    deleteProject(ctx, owner, 'alpha');
+    assert.equal(model.getProject(db, 'alpha')!.state, 'deleting');
   });
 
   it('a restore into a new slug holds the slug from the moment it is queued until it ends', () => {
@@ -88,7 +112,7 @@ describe('while a restore runs', () => {
       j = claim(db, 'w')!;
     }
     assert.equal(j.id, job.id);
-    acquireLease(db, restoreScopeOf('copy'), b);
+    acquireLease(db, restoreScopeOf('copy'), b, 'restore');
     complete(db, j.id, 'w');
     assert.throws(() => createProject(ctx, op, { slug: 'copy', owner: 'olive', visibility: 'private' }), held, 'the lease still holds it');
     releaseLease(db, restoreScopeOf('copy'), b);

@@ -10,6 +10,7 @@ import { getJob } from '../../src/store/jobs.js';
 import { getRestoreJob, insertRestoreJob, markRestoreStarted, setRestoreResult } from '../../src/store/backups.js';
 import { JOB_RESTORE, restoreJobHandler } from '../../src/backup/restore-job.js';
 import { BackupService } from '../../src/backup/engine.js';
+import { acquireLease } from '../../src/backup/catalog.js';
 import { loadConfig } from '../../src/config.js';
 
 function db() {
@@ -76,6 +77,20 @@ describe('restore jobs in the queue', () => {
     d.pragma('user_version = 5');
     migrate(d);
     assert.equal(d.prepare(`SELECT count(*) FROM restore_jobs`).pluck().get(), 1);
+  });
+
+  it('migration 7 (the lease kind) can be applied again; the leases held stay', () => {
+    const d = db();
+    acquireLease(d, 'project:1', 7, 'restore');
+    d.pragma('user_version = 6');
+    migrate(d);
+    const l = d.prepare(`SELECT * FROM backup_leases`).all() as { scope: string; kind: string }[];
+    assert.deepEqual(
+      l.map((x) => [x.scope, x.kind]),
+      [['project:1', 'backup']],
+    );
+    acquireLease(d, 'control', 7, 'restore');
+    assert.equal(d.prepare(`SELECT kind FROM backup_leases WHERE scope = 'control'`).pluck().get(), 'restore');
   });
 });
 

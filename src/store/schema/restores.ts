@@ -27,3 +27,24 @@ export const RESTORE_SCHEMA = `
   );
   CREATE INDEX IF NOT EXISTS restore_jobs_target ON restore_jobs(target);
 `;
+
+/**
+ * Migration 7: a lease says whose it is, `backup` or `restore`. An in-place restore holds the
+ * project's lease naming the backup it reads; the use cases that must wait for it (suspend,
+ * resume, delete: src/domain/projects.ts) ask for a restore's lease, not any lease of the scope.
+ * The table is rebuilt rather than altered, so the migration can be applied again (SQLite has no
+ * ADD COLUMN IF NOT EXISTS); leases held meanwhile are kept (as `backup` leases when re-applied).
+ */
+export const LEASE_KIND_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS backup_leases_v7 (
+    scope      TEXT PRIMARY KEY,
+    backup_id  INTEGER NOT NULL,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    kind       TEXT NOT NULL DEFAULT 'backup' CHECK (kind IN ('backup', 'restore'))
+  );
+  INSERT OR IGNORE INTO backup_leases_v7 (scope, backup_id, holder, expires_at)
+    SELECT scope, backup_id, holder, expires_at FROM backup_leases;
+  DROP TABLE backup_leases;
+  ALTER TABLE backup_leases_v7 RENAME TO backup_leases;
+`;
