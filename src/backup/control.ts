@@ -74,6 +74,20 @@ export function isNoSpace(e: unknown): boolean {
   return /No space left on device|ENOSPC|EDQUOT|database or disk is full|SQLITE_FULL|Disk quota exceeded|system error -122\b/i.test(msg);
 }
 
+/**
+ * A write or create that failed the way SQLite reports EDQUOT (it knows only ENOSPC as "full"):
+ * SQLITE_IOERR_* ("disk I/O error"), or SQLITE_CANTOPEN ("unable to open database file") when the
+ * copy or its journal could not be created; or EIO.
+ */
+export function isWriteError(e: unknown): boolean {
+  const x = e as NodeJS.ErrnoException;
+  return (
+    /^SQLITE_(IOERR|CANTOPEN)/.test(String(x?.code ?? '')) ||
+    x?.code === 'EIO' ||
+    /disk I\/O error|unable to open database file/i.test(String(x?.message ?? e))
+  );
+}
+
 /** EDQUOT in any of its forms: a quota, not the volume, is full. */
 export function isQuotaExceeded(e: unknown): boolean {
   const x = e as NodeJS.ErrnoException;

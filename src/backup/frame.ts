@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { nowIso } from '../store/db.js';
 import { log } from '../sys/log.js';
-import { RunControl, SpaceAbort, isNoSpace, isQuotaExceeded, type Progress } from './control.js';
+import { RunControl, SpaceAbort, isNoSpace, isQuotaExceeded, isWriteError, type Progress } from './control.js';
 import { SpaceGuard } from './guard.js';
 import type { Need } from './space.js';
 import { budgetAlertDue, budgetMark } from './limits.js';
@@ -175,8 +175,10 @@ const quotaMessage = (e: unknown): string =>
 /** A refusal (out of space, before or during the run) or a failure: recorded with its reason, and alerted. */
 async function recordFailure(svc: BackupService, id: number, e: unknown, space: SpaceGuard): Promise<void> {
   const slug = getBackup(svc.db, id)?.slug ?? null;
-  if (e instanceof SpaceAbort || isNoSpace(e)) {
-    const quota = !(e instanceof SpaceAbort) && isQuotaExceeded(e);
+  // SQLite reports EDQUOT from its writes as a plain I/O error (it knows only ENOSPC as "full"):
+  // a write error while the quota over the backups is full is that quota.
+  const quota = !(e instanceof SpaceAbort) && (isQuotaExceeded(e) || ((isNoSpace(e) || isWriteError(e)) && space.quotaReached()));
+  if (e instanceof SpaceAbort || isNoSpace(e) || quota) {
     const reason =
       e instanceof SpaceAbort
         ? e.message

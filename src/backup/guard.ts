@@ -172,6 +172,23 @@ export class SpaceGuard {
     }
   }
 
+  /**
+   * True when the quota over the backups (one was read before the run) is now within 4 MiB of its
+   * limit: a write that just failed there is the quota, whatever the writer called the error.
+   */
+  quotaReached(): boolean {
+    if (!this.quota) return false;
+    try {
+      const q = quotaOver(this.root, { sync: true, python: this.python });
+      if (!q) return false;
+      this.quota = quotaLimit(this.root, q, this.settings.reservePercent);
+      return q.limitBytes - q.usedBytes < 4 * 1024 * 1024;
+    } catch (e) {
+      log.warn('quota not read after a failed write', { error: String(e) });
+      return false;
+    }
+  }
+
   stop(): void {
     clearInterval(this.watcher);
     this.watcher = undefined;

@@ -231,6 +231,38 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
     assert.equal((await h.api.patch('/api/v1/projects/qbeta').send({ title: 'still writable' })).status, 200);
   });
 
+  it('the limit lowered while Keelson’s own database is copied (SQLite’s backup API): refused naming the quota, not an I/O error', async () => {
+    sh('btrfs', ['qgroup', 'limit', '900M', vol.dir]);
+    // Make the database worth copying: a few thousand audit rows.
+    const ins = h.run.db.prepare(`INSERT INTO audit_log (at, actor, action, target, details) VALUES ('t', 'test', 'pad', 'x', ?)`);
+    h.run.db.transaction(() => {
+      for (let i = 0; i < 4000; i++) ins.run('x'.repeat(1000));
+    })();
+    const svc = new BackupService(h.run.db, h.cfg, h.cfg.backup);
+    const before = alerts.length;
+    let lowered = false;
+    const r = await svc.runControl({
+      onProgress: (p) => {
+        if (lowered || p.phase !== 'copying database') return;
+        lowered = true;
+        const used = btrfsQuota(vol.dir, { sync: true })!.usedBytes;
+        sh('btrfs', ['qgroup', 'limit', String(used + 64 * 1024), vol.dir]);
+      },
+    });
+    assert.ok(lowered, 'the run reached its copy');
+    const b = getBackup(h.run.db, r.backup!.id)!;
+    assert.equal(b.state, 'refused', JSON.stringify(b));
+    assert.match(b.reason!, /quota of .*backups \(btrfs qgroup 0\/\d+\)/);
+    assert.doesNotMatch(b.reason!, /I\/O error|Unknown system error/);
+    const staging = path.join(vol.dir, '.staging');
+    assert.deepEqual(fs.existsSync(staging) ? fs.readdirSync(staging) : [], [], 'staging removed');
+    assert.deepEqual(
+      alerts.slice(before).map((a) => [a.event, a.limit]),
+      [['backup.refused', 'quota']],
+    );
+    sh('btrfs', ['qgroup', 'limit', 'none', vol.dir]);
+  });
+
   it('a user quota smaller than the backup (ext4 with quotas): refused before a byte, the reason names the user quota', async (t) => {
     const v = ext4QuotaVolume();
     if ('notRun' in v) return t.skip(v.notRun);

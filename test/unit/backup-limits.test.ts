@@ -12,7 +12,7 @@ import {
   type Limit,
 } from '../../src/backup/limits.js';
 import { parseQgroups, pickQuotactl, readQuotactl, tightest, userGroupQuota } from '../../src/sys/quota.js';
-import { isNoSpace, isQuotaExceeded } from '../../src/backup/control.js';
+import { isNoSpace, isQuotaExceeded, isWriteError } from '../../src/backup/control.js';
 
 const MiB = 1024 ** 2;
 const volume = (free: number, reserve: number): Limit => ({
@@ -104,6 +104,16 @@ describe('backup limits: the smallest of free space, quota and budget, each with
     }
     assert.equal(isQuotaExceeded(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC', errno: -28 })), false);
     assert.equal(isNoSpace(new Error('permission denied')), false);
+    // SQLite reports EDQUOT as an I/O error or as a file it could not create: a write error, which
+    // counts as the quota when the quota is full (frame.ts asks it then).
+    for (const e of [
+      Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' }),
+      Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' }),
+    ]) {
+      assert.equal(isWriteError(e), true, String(e));
+      assert.equal(isQuotaExceeded(e), false, String(e));
+    }
+    assert.equal(isWriteError(Object.assign(new Error('UNIQUE constraint failed'), { code: 'SQLITE_CONSTRAINT' })), false);
   });
 
   it('user and group quotas (quotactl rows): the tightest soft or hard limit; "quotas off" and "not supported" are no quota', () => {
