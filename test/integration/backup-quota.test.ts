@@ -17,9 +17,27 @@ import { budgetMark } from '../../src/backup/limits.js';
 import { getBackup } from '../../src/backup/catalog.js';
 import { btrfsQuota } from '../../src/sys/quota.js';
 import { startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
+import { webhook } from '../helpers/webhook.js';
 
 const MiB = 1024 * 1024;
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+/** Unmounts (lazily if busy) and removes the mount point. */
+function unmount(mnt: string): void {
+  try {
+    sh('umount', [mnt]);
+  } catch {
+    sh('umount', ['-l', mnt]);
+  }
+  fs.rmSync(mnt, { recursive: true, force: true });
+}
+
+/** A 256 MiB tmpfs for the backups: plenty of free space, so only the budget limits. */
+function tmpfsVolume(): string {
+  const dir = fs.mkdtempSync(path.join('/var/tmp', 'keelson-budget-'));
+  sh('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0755', 'tmpfs', dir]);
+  return dir;
+}
 
 /** A 1 GiB btrfs loop volume with quotas on and a subvolume `backups`; returns the subvolume and a cleanup. */
 function btrfsVolume(): { dir: string; mnt: string; done: () => void } {
@@ -36,12 +54,7 @@ function btrfsVolume(): { dir: string; mnt: string; done: () => void } {
     dir: path.join(mnt, 'backups'),
     mnt,
     done: () => {
-      try {
-        sh('umount', [mnt]);
-      } catch {
-        sh('umount', ['-l', mnt]);
-      }
-      fs.rmSync(mnt, { recursive: true, force: true });
+      unmount(mnt);
       fs.rmSync(img, { recursive: true, force: true });
     },
   };
@@ -132,22 +145,6 @@ async function commitBytes(h: TestHost, slug: string, creds: { user: string; pas
   } finally {
     fs.rmSync(wc, { recursive: true, force: true });
   }
-}
-
-/** A webhook that keeps what it is sent. */
-async function webhook(): Promise<{ url: string; alerts: { event: string; [k: string]: unknown }[]; close: () => void }> {
-  const http = await import('node:http');
-  const alerts: { event: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      alerts.push(JSON.parse(body));
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/alert`, alerts, close: () => server.close() };
 }
 
 describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
@@ -289,22 +286,13 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
 describe('the backup budget (KEELSON_BACKUP_BUDGET) on a tmpfs', () => {
   let dir: string;
   let h: TestHost;
-  let hook: Awaited<ReturnType<typeof webhook>>;
   before(async () => {
-    hook = await webhook();
-    dir = fs.mkdtempSync(path.join('/var/tmp', 'keelson-budget-'));
-    sh('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0755', 'tmpfs', dir]);
+    dir = tmpfsVolume();
     h = await startHost('budget', {}, { ...env, KEELSON_BACKUP_DIR: dir, KEELSON_BACKUP_BUDGET: '12M' });
   });
   after(async () => {
     await h?.stop();
-    hook?.close();
-    try {
-      sh('umount', [dir]);
-    } catch {
-      sh('umount', ['-l', dir]);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) unmount(dir);
   });
 
   it('a run that passes the free-space rule but not the budget is refused, naming the budget; a run within it is not', async () => {
@@ -356,19 +344,13 @@ describe('retention within the budget (KEELSON_BACKUP_BUDGET_RETENTION) on a tmp
   let hook: Awaited<ReturnType<typeof webhook>>;
   before(async () => {
     hook = await webhook();
-    dir = fs.mkdtempSync(path.join('/var/tmp', 'keelson-budget-'));
-    sh('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0755', 'tmpfs', dir]);
+    dir = tmpfsVolume();
     h = await startHost('budgetret', {}, { ...env, KEELSON_BACKUP_DIR: dir });
   });
   after(async () => {
     await h?.stop();
     hook?.close();
-    try {
-      sh('umount', [dir]);
-    } catch {
-      sh('umount', ['-l', dir]);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) unmount(dir);
   });
 
   /** Moves a backup's dates `days` back: the catalog then says it was made on an earlier day. */

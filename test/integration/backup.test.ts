@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import nodeHttp from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import request from 'supertest';
@@ -21,6 +20,7 @@ import { AuthzChecker } from '../../src/files/authz/canary.js';
 import { volumeOf } from '../../src/sys/volume.js';
 import { listTree, needOf } from '../../src/backup/files.js';
 import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
+import { webhook } from '../helpers/webhook.js';
 
 /**
  * Backups on real volumes: tmpfs mounted here (as root), the real svnadmin, Trac, Apache and svn
@@ -286,18 +286,9 @@ describe('backups on their own small volume (tmpfs)', () => {
 
   it('a volume another writer fills during the run: the backup aborts, its partial files are gone, the catalog says why', async () => {
     // The refusal is an alert: a JSON POST to the configured webhook.
-    const posts: Record<string, unknown>[] = [];
-    const hook = nodeHttp.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        posts.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
-    const port = (hook.address() as { port: number }).port;
-    const s = service(h, { reserveBytes: 16 * MiB, alertWebhook: `http://127.0.0.1:${port}/hook` });
+    const hook = await webhook();
+    const posts = hook.alerts;
+    const s = service(h, { reserveBytes: 16 * MiB, alertWebhook: hook.url });
     const filler = path.join(vol!, 'filler.bin');
     const run = s.runProject('alpha', { kind: 'full', trigger: 'manual' });
     // As soon as the run has its staging folder, another writer takes the volume down to 8 MiB free.
