@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadBackupSettings, type BackupSettings } from './backup/settings.js';
+import { loadTracLimits, type TracLimits } from './files/trac/limits.js';
 
 /** Every setting has a KEELSON_* variable; the defaults make embedded mode work unconfigured. */
 export interface Config {
@@ -23,8 +24,8 @@ export interface Config {
   tracGroup: string;
   /** How long one run of each job kind may take before it is aborted and retried (KEELSON_JOB_TIMEOUT_*). */
   jobTimeouts: { reconcile: number; credentials: number; backup: number; restore: number };
-  /** Seconds a Trac report's SQL may run before SQLite interrupts it (reports are owners' SQL). */
-  tracReportSeconds: number;
+  /** What one request, project and process may take of the shared Trac daemon (KEELSON_TRAC_*). */
+  trac: TracLimits;
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
   python: string;
   workerConcurrency: number;
@@ -140,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // A restore is not retried: at its timeout it stops, puts back what it moved aside, and fails.
       restore: seconds('KEELSON_JOB_TIMEOUT_RESTORE', env.KEELSON_JOB_TIMEOUT_RESTORE, 3600) * 1000,
     },
-    tracReportSeconds: int('KEELSON_TRAC_REPORT_SECONDS', env.KEELSON_TRAC_REPORT_SECONDS, 10) || 10,
+    trac: loadTracLimits(env),
     python: env.KEELSON_PYTHON || '/usr/bin/python3',
     workerConcurrency: int('KEELSON_WORKER_CONCURRENCY', env.KEELSON_WORKER_CONCURRENCY, 2) || 1,
     backup: loadBackupSettings(env),

@@ -32,7 +32,7 @@ export class Apache {
     const runAsUser = process.getuid?.() === 0;
     // trac.wsgi imports Keelson's guard from the data directory before Trac opens anything.
     await installTracLib(this.l, await serviceOwners(this.cfg));
-    await publishTracWsgi(this.p.wsgi, renderTracWsgi(this.l, { reportSeconds: this.cfg.tracReportSeconds }), this.cfg.python);
+    await publishTracWsgi(this.p.wsgi, renderTracWsgi(this.l, this.cfg.trac), this.cfg.python);
     await publishHealthPage(this.p.health);
     await publishApacheConfig(this.p.conf, renderApacheConfig(this.cfg, this.l, { runAsUser }));
   }

@@ -44,9 +44,18 @@ export function sweepStaging(staging: string): void {
 
 /** The shared Trac settings, and the template new environments are copied from (made if missing); returns its path. */
 export async function prepareTrac(cfg: Config, l: Layout, trac: TracHelper, owners: Owners | undefined): Promise<string> {
-  await publishTracIni(l.tracInherit, renderSharedTracIni({ secureCookies: cfg.publicUrl.startsWith('https:') }), trac, {
-    shared: true,
-  });
+  await publishTracIni(
+    l.tracInherit,
+    renderSharedTracIni({
+      secureCookies: cfg.publicUrl.startsWith('https:'),
+      maxDiffFiles: cfg.trac.maxDiffFiles,
+      maxDiffBytes: cfg.trac.maxDiffBytes,
+    }),
+    trac,
+    {
+      shared: true,
+    },
+  );
   const version = ((await trac.call('ping')) as { trac_version: string }).trac_version;
   // The template is named by what it holds, so a new Trac or new role permissions make a new one.
   const basePerms = renderTracPermissions({ slug: 'template', visibility: 'private', members: [] });

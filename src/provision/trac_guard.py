@@ -38,6 +38,10 @@ import trac.web.auth
 import trac.web.chrome
 from trac.perm import PermissionSystem
 
+import trac_highlight
+import trac_limits
+import trac_paths
+
 _load_installed_eggs = trac.loader.load_eggs('trac.plugins')
 
 
@@ -148,9 +152,11 @@ _execute_report = trac.ticket.report.ReportModule.execute_paginated_report
 def _read_only_report(self, *args, **kwargs):
     _report.active = True
     _report.deadline = time.monotonic() + REPORT_SECONDS
+    trac_limits.report_started()
     try:
         return _execute_report(self, *args, **kwargs)
     finally:
+        trac_limits.report_ended()
         _report.active = False
         _report.deadline = None
 
@@ -171,3 +177,9 @@ import trac.perm  # noqa: E402
 
 trac.perm.DefaultPermissionPolicy.CACHE_EXPIRY = -1
 trac.perm.PermissionSystem.CACHE_EXPIRY = -1
+
+# Path rules decided by libsvn in every view, bounded reports and sessions, highlighting out of
+# process (each module says why).
+trac_paths.install()
+trac_limits.install()
+trac_highlight.install()

@@ -58,7 +58,7 @@ describe('generated files: Apache configuration (apache2 -t) and trac.wsgi (Pyth
   it('trac.wsgi: published when Python compiles it; a rendering with a syntax error is refused and the live file stays', async () => {
     const { dataDir, cfg, l, p } = await setup();
     try {
-      const good = renderTracWsgi(l, { reportSeconds: 10 });
+      const good = renderTracWsgi(l, cfg.trac);
       assert.equal(await publishTracWsgi(p.wsgi, good, cfg.python), true);
       assert.equal(fs.readFileSync(p.wsgi, 'utf8'), good);
       assert.equal(await publishTracWsgi(p.wsgi, good, cfg.python), false);

@@ -101,13 +101,22 @@ ${AUTH}
 `;
 }
 
-/** Trac under /trac/<slug>, one mod_wsgi daemon for every environment. */
+/** Trac under /trac/<slug>: mod_wsgi daemons shared by every environment, one group for signed-in users, one for anonymous visitors. */
 function renderTrac(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
+  const t = cfg.trac;
+  const user = opts.runAsUser ? ` user=${cfg.tracUser} group=${cfg.tracGroup}` : '';
+  // memory-limit is RLIMIT_DATA (the heap and private mappings): past it an allocation fails in
+  // that process alone. request-timeout restarts a process whose requests run too long.
+  const limits = `maximum-requests=5000 request-timeout=${Number(t.requestTimeoutSeconds)} memory-limit=${Number(t.processMemoryBytes)} home=${q(l.tracRoot)}${user}`;
   return `WSGISocketPrefix ${q(path.join(l.apacheDir, 'run', 'wsgi'))}
-WSGIDaemonProcess keelson-trac processes=2 threads=10 maximum-requests=5000 request-timeout=120 display-name=keelson-trac home=${q(l.tracRoot)}${opts.runAsUser ? ` user=${cfg.tracUser} group=${cfg.tracGroup}` : ''}
+WSGIDaemonProcess keelson-trac processes=${Number(t.processes)} threads=${Number(t.threads)} display-name=keelson-trac ${limits}
+# Anonymous visitors have daemons of their own (their threads run at a lower CPU priority, see
+# trac_limits.py): however many they are, signed-in users keep the threads above.
+WSGIDaemonProcess keelson-trac-anon processes=${Number(t.anonProcesses)} threads=${Number(t.anonThreads)} display-name=keelson-trac-anon ${limits}
 # Import Trac when a daemon starts, not on the first request it serves (about 0.8 s).
 WSGIImportScript ${q(p.wsgi)} process-group=keelson-trac application-group=%{GLOBAL}
+WSGIImportScript ${q(p.wsgi)} process-group=keelson-trac-anon application-group=%{GLOBAL}
 WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
 <Directory ${q(l.apacheDir)}>
     <Files trac.wsgi>
@@ -120,7 +129,13 @@ WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
     RequestHeader edit* Cookie "(^|;\\s*)(__Host-)?keelson_[a-z]+=[^;]*" ""
     RequestHeader edit Cookie "^;\\s*" ""
     Header always set X-Content-Type-Options nosniff
-    WSGIProcessGroup keelson-trac
+    # Requests with credentials (checked below: wrong ones never reach Trac) go to the signed-in
+    # group, all others to the anonymous one. Every response that is not one of Trac's own HTML
+    # pages gets a CSP sandbox in trac.wsgi, whatever its URL.
+    SetEnvIf Request_URI "^" KEELSON_TRAC_GROUP=keelson-trac-anon
+    SetEnvIf Authorization "." KEELSON_TRAC_GROUP=keelson-trac
+    WSGIRestrictProcess keelson-trac keelson-trac-anon
+    WSGIProcessGroup %{ENV:KEELSON_TRAC_GROUP}
     WSGIApplicationGroup %{GLOBAL}
 ${AUTH}
     # Credentials are optional in Trac: a request that carries them is authenticated (and
@@ -133,15 +148,6 @@ ${AUTH}
         Require all granted
     </Else>
 </Location>
-# Raw files from tenants served by Trac (attachments, repository files, zips) are sandboxed like /svn.
-<LocationMatch "^/trac/[^/]+/(raw-attachment|zip-attachment|export)/">
-    Header always set Content-Security-Policy "sandbox; default-src 'none'"
-</LocationMatch>
-<LocationMatch "^/trac/[^/]+/browser/">
-    <If "%{QUERY_STRING} =~ /(^|&)format=(raw|txt|zip)/">
-        Header always set Content-Security-Policy "sandbox; default-src 'none'"
-    </If>
-</LocationMatch>
 `;
 }
 
