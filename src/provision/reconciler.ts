@@ -30,6 +30,8 @@ export class IntegrityError extends Error {}
  */
 export class Reconciler {
   readonly trac: TracHelper;
+  /** The commit feed's own Trac helper: a provisioning call stuck in the other never holds up commits, nor the reverse. */
+  readonly feedTrac: TracHelper;
   readonly checker: AuthzChecker;
   /** Apache's and Trac's users (undefined when not root): see owner.ts for who writes what. */
   private owners: Owners | undefined;
@@ -45,8 +47,9 @@ export class Reconciler {
     private readonly db: DB,
   ) {
     this.trac = new TracHelper(cfg, l);
+    this.feedTrac = new TracHelper(cfg, l, { size: 2 });
     this.checker = new AuthzChecker(cfg.python);
-    this.spool = new CommitSpool(l, db, this.trac);
+    this.spool = new CommitSpool(l, db, this.feedTrac);
   }
 
   /** Directories, shared Trac settings, the Trac template; sweeps staging leftovers. */
@@ -77,6 +80,7 @@ export class Reconciler {
 
   close(): void {
     this.trac.close();
+    this.feedTrac.close();
     this.checker.close();
   }
 

@@ -54,6 +54,7 @@ export class CommitSpool {
   constructor(
     private readonly l: Layout,
     private readonly db: DB,
+    /** The feed's own helper (the reconciler's feedTrac), so provisioning calls never hold up commits. */
     private readonly trac: TracHelper,
   ) {}
 
@@ -62,14 +63,33 @@ export class CommitSpool {
    * one whose environment fails (or hangs: the call times out) keeps its files in the spool, gets
    * the error as its lastError and is tried again later with backoff; the others go on.
    */
+  private readonly delivering = new Set<string>();
+  private readonly again = new Set<string>();
+
   async drain(): Promise<number> {
-    let n = 0;
-    for (const [slug, e] of readSpool(this.l.commitSpool)) {
-      if (!(await this.deliver(slug, e))) continue;
-      for (const f of e.files) fs.rmSync(f, { force: true });
-      n += e.revs.length;
-    }
-    return n;
+    // Projects are delivered side by side (the feed's helper pool bounds how many at once), so
+    // one whose Trac hangs until its call times out holds one helper process, not the others.
+    const done = await Promise.all(
+      [...readSpool(this.l.commitSpool)].map(async ([slug, e]) => {
+        // A project already being delivered (by an earlier drain) is left to that one: a hung
+        // project must never take a second helper process.
+        if (this.delivering.has(slug)) {
+          this.again.add(slug);
+          return 0;
+        }
+        this.delivering.add(slug);
+        try {
+          if (!(await this.deliver(slug, e))) return 0;
+        } finally {
+          this.delivering.delete(slug);
+          // Commits that arrived while it was being delivered: looked at again now.
+          if (this.again.delete(slug)) setImmediate(() => void this.drain().catch(() => {}));
+        }
+        for (const f of e.files) fs.rmSync(f, { force: true });
+        return e.revs.length;
+      }),
+    );
+    return done.reduce((a, b) => a + b, 0);
   }
 
   /** Whether the project's spooled files are done with (delivered, or of a project that is gone). */

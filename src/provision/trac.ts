@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../sys/fs.js';
-import { JsonLinesHelper } from './helper.js';
+import { HelperPool } from './helper.js';
 import { PROJECT_ROOT } from '../paths.js';
 import type { Config, Layout } from '../config.js';
 import { serviceOwners, type Owners } from './owner.js';
@@ -28,15 +28,21 @@ export async function installTracLib(l: Layout, owners: Owners | undefined): Pro
  * Client of the long-lived Python helper that imports Trac once (see trac_helper.py). It runs as
  * the Trac user, never root, with an environment of its own (no Keelson secrets), and imports
  * Keelson's guard before it opens any environment.
+ *
+ * A pool of such processes (HelperPool), each running one call at a time: a call stuck in one
+ * project's environment is killed at its timeout and fails alone, while other projects' calls go
+ * on in the other processes (or in a new one that takes its place).
  */
-export class TracHelper extends JsonLinesHelper {
+export class TracHelper extends HelperPool {
   private lib: Promise<void> | undefined;
 
   constructor(
     private readonly cfg: Config,
     private readonly l: Layout,
+    opts: { size?: number; callTimeoutMs?: number } = {},
   ) {
     super(cfg.python, path.join(l.libDir, 'trac_helper.py'), 'trac', {
+      ...opts,
       pythonArgs: ['-I', '-B'],
       cwd: l.tracCache,
       env: {

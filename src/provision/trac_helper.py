@@ -33,6 +33,14 @@ def op_ping(_):
     return {'trac_version': TRAC_VERSION, 'pid': os.getpid(), 'uid': os.getuid()}
 
 
+def op_sleep(req):
+    """Blocks this helper for req['seconds'] (at most 30): how tests make a call hang."""
+    import time
+    seconds = min(max(float(req.get('seconds', 0)), 0.0), 30.0)
+    time.sleep(seconds)
+    return {'slept': seconds, 'pid': os.getpid()}
+
+
 def _converge_perms(env, wanted):
     """Makes the permission table exactly the wanted set, in one transaction."""
     ps = PermissionSystem(env)
