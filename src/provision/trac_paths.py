@@ -25,6 +25,8 @@ import svn.core
 import svn.repos
 
 from trac.versioncontrol.api import RepositoryManager
+
+import trac_limits
 from trac.versioncontrol import svn_authz
 
 _READ = svn.repos.svn_authz_read
@@ -112,7 +114,8 @@ def _check_permission(self, action, username, resource, perm):
             key = (file, _authz_key(file), user, repos.id, rev)
             hit = _changesets.get(key)
             if hit is None:
-                hit = all(can_read(change[0]) for change in repos.get_changeset(rev).get_changes())
+                with trac_limits.whole_change_lists():
+                    hit = all(can_read(change[0]) for change in repos.get_changeset(rev).get_changes())
                 if len(_changesets) > 20000:
                     _changesets.clear()
                 _changesets[key] = hit

@@ -24,7 +24,8 @@ import trac_highlight
 import trac_limits
 trac_guard.REPORT_SECONDS = ${n(o.reportSeconds)}
 trac_limits.LIMITS.update(report_rows=${n(o.reportRows)}, report_bytes=${n(o.reportBytes)},
-                          project_requests=${n(o.projectRequests)}, anon_project_requests=${n(o.anonProjectRequests)})
+                          project_requests=${n(o.projectRequests)}, anon_project_requests=${n(o.anonProjectRequests)},
+                          changeset_paths=${n(o.changesetPaths)})
 trac_highlight.SECONDS = ${n(o.highlightSeconds)}
 import jinja2
 import trac.env

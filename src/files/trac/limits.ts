@@ -27,6 +27,8 @@ export interface TracLimits {
   /** Changed files whose diffs a changeset page shows inline, and their total size ([changeset] in trac.ini). */
   maxDiffFiles: number;
   maxDiffBytes: number;
+  /** Changed paths a changeset page, diff or zip lists at most (Trac lists all: 20,000 paths cost 330 MB). */
+  changesetPaths: number;
 }
 
 function positive(name: string, raw: string | undefined, dflt: number): number {
@@ -55,5 +57,6 @@ export function loadTracLimits(env: NodeJS.ProcessEnv): TracLimits {
     highlightSeconds: positive('KEELSON_TRAC_HIGHLIGHT_SECONDS', env.KEELSON_TRAC_HIGHLIGHT_SECONDS, 2),
     maxDiffFiles: int('KEELSON_TRAC_MAX_DIFF_FILES', 200),
     maxDiffBytes: int('KEELSON_TRAC_MAX_DIFF_BYTES', 2 * MiB),
+    changesetPaths: int('KEELSON_TRAC_CHANGESET_PATHS', 1000),
   };
 }
