@@ -4,14 +4,22 @@
  * (svnadmin create + trac-admin initenv --inherit + repository add + permission add) for N
  * projects in the same run. Prints both medians and the ratio.
  *
- *   npm run build && node dist/bench/provision.js [N]
+ * Then, on the same host, the shared Trac daemon under attack (issue 16): one tenant's own Trac
+ * page p50 idle (the baseline) and while another tenant's anonymous visitors flood its slow
+ * report, its highlighted pages (the 57-byte Pygments input) and its 20,000-path changeset, each
+ * flood from a separate process. Target: within 2x of idle.
+ *
+ *   npm run build && node dist/bench/provision.js [N] [--no-floods]
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { http, startHost, svn, tempDataDir } from '../test/helpers/host.js';
+import { http, startHost, svn, tempDataDir, type TestHost } from '../test/helpers/host.js';
+import { pageP50, p50Under } from '../test/helpers/flood.js';
+import { floods, plantAttacks } from '../test/helpers/trac-attacks.js';
 
-const N = Number(process.argv[2] ?? 20);
+const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 20);
+const FLOODS = !process.argv.includes('--no-floods');
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -47,9 +55,31 @@ async function keelson(): Promise<number[]> {
       split.svn.push(tSvn - t0);
       split.trac.push(performance.now() - tSvn);
     }
+    if (FLOODS) await commons(h);
     return times;
   } finally {
     await h.stop();
+  }
+}
+
+const floodLines: string[] = [];
+
+async function commons(h: TestHost): Promise<void> {
+  const p = await plantAttacks(h, { paths: 20_000 });
+  try {
+    await pageP50(p.victim.url, p.victim.creds, 5);
+    const idle = await pageP50(p.victim.url, p.victim.creds, 30);
+    floodLines.push(`  another tenant's Trac page (signed-in member, private project): idle p50 ${idle.toFixed(1)} ms (baseline)`);
+    for (const f of floods(p)) {
+      const { p50, counts } = await p50Under(p.victim, f, { samples: 30 });
+      const sent = [...counts.values()].reduce((a, b) => a + b, 0);
+      floodLines.push(
+        `    while ${f.concurrency} anonymous clients flood the attacker's ${f.name}: p50 ${p50.toFixed(1)} ms = ${(p50 / idle).toFixed(2)}x idle` +
+          ` (target <= 2x: ${p50 <= 2 * idle ? 'met' : 'NOT met'}; flood: ${sent} requests, ${counts.get(503) ?? 0} answered 503)`,
+      );
+    }
+  } finally {
+    p.cleanup();
   }
 }
 
@@ -92,3 +122,4 @@ console.log(
 console.log(
   `  ratio: keelson is ${(mb / mo).toFixed(2)}x faster (target >= 4x; target median <= 0.250 s: ${mo <= 250 ? 'met' : 'NOT met'})`,
 );
+for (const l of floodLines) console.log(l);

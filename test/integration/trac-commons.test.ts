@@ -1,14 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import nodeHttp from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { http, layout, startHost, until, type TestHost } from '../helpers/host.js';
-import { fixtures } from '../helpers/fixtures.js';
+import { layout, startHost, type TestHost } from '../helpers/host.js';
 import { pageP50, p50Under, timedGet } from '../helpers/flood.js';
+import { daemonPids, floods, FORM_TOKEN, formCookie, plantAttacks, req, rssBytes, type Planted } from '../helpers/trac-attacks.js';
 
 /**
  * The Trac daemon every tenant shares, attacked as in the issue: an owner's report that makes
@@ -19,135 +16,21 @@ import { pageP50, p50Under, timedGet } from '../helpers/flood.js';
  * page idle in the same run.
  */
 
-/** The Scala input from the issue: a quote and 40 backslashes (bookworm's Pygments backtracks on it). */
-const REDOS = '{{{#!scala\n"' + '\\'.repeat(40) + '\n}}}\n';
 /** How far another tenant's page may slow down: 2x its idle p50 (plus 25 ms of timer noise). */
 const within2x = (idle: number, under: number) => under <= 2 * idle + 25;
 
-interface Reply {
-  status: number;
-  headers: nodeHttp.IncomingHttpHeaders;
-  body: string;
-}
-
-function req(
-  method: string,
-  url: string,
-  o: { creds?: { user: string; password: string }; cookie?: string; form?: Record<string, string> } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = { connection: 'close' };
-  if (o.creds) headers.authorization = 'Basic ' + Buffer.from(`${o.creds.user}:${o.creds.password}`).toString('base64');
-  if (o.cookie) headers.cookie = o.cookie;
-  let body: string | undefined;
-  if (o.form) {
-    body = new URLSearchParams(o.form).toString();
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    headers['content-length'] = String(Buffer.byteLength(body));
-  }
-  return new Promise((resolve, reject) => {
-    const r = nodeHttp.request(url, { method, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    r.on('error', reject);
-    r.end(body);
-  });
-}
-
-const FORM_TOKEN = 'keelsontest0123456789';
-const formCookie = `trac_form_token=${FORM_TOKEN}`;
-
-/** The Trac daemon processes (mod_wsgi daemons run as the Trac user; Keelson's helpers are python3). */
-function daemonPids(tracUser: string): number[] {
-  const out = execFileSync('ps', ['-u', tracUser, '-o', 'pid=,comm='], { encoding: 'utf8' });
-  return out
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter(([, comm]) => comm === 'apache2')
-    .map(([pid]) => Number(pid));
-}
-
-function rssBytes(pid: number): number {
-  try {
-    const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 describe('the shared Trac daemon: no request takes more than its share', () => {
   let h: TestHost;
-  let f: ReturnType<typeof fixtures>;
-  let work = '';
-  const reports: Record<string, string> = {};
-  let hugeRev = 0;
+  let p: Planted;
   let idle = 0;
-  const victim = () => ({ url: `${h.tracUrl('victim')}/wiki/WikiStart`, creds: f.creds('alice') });
-  const evil = (p: string) => `${h.tracUrl('evil')}${p}`;
-  const envDir = (slug: string) => path.join(layout(h.cfg).tracRoot, slug);
-  const asTrac = (args: string[]) => execFileSync('runuser', ['-u', h.cfg.tracUser, '--', ...args], { cwd: '/', stdio: 'pipe' });
-
-  const newReport = async (title: string, query: string) => {
-    const r = await req('POST', evil('/report'), {
-      creds: f.creds('mal'),
-      cookie: formCookie,
-      form: { __FORM_TOKEN: FORM_TOKEN, action: 'new', title, query, description: '' },
-    });
-    const id = String(r.headers.location ?? '').match(/\/report\/(\d+)/)?.[1];
-    assert.ok(id, `report not created: ${r.status} ${r.headers.location}`);
-    reports[title] = id;
-  };
+  const victim = () => p.victim;
+  const evil = (u: string) => p.evil(u);
+  const flood = (name: string) => floods(p).find((x) => x.name === name)!;
 
   before(async () => {
     // Reports may run 3 s here (10 by default), so a flood of them is quick to set up.
     h = await startHost('trac-commons', {}, { KEELSON_TRAC_REPORT_SECONDS: '3' });
-    f = fixtures(h);
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-commons-'));
-    for (const u of ['alice', 'mal']) await f.user(u);
-    await f.project('victim', 'alice');
-    await f.project('evil', 'mal', 'public');
-    await newReport('slow', 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) AS x FROM c');
-    await newReport(
-      'blobs',
-      'SELECT zeroblob(33000000) AS a FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) AS t',
-    );
-    await newReport(
-      'many',
-      'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) SELECT x, zeroblob(900000) AS pad FROM c',
-    );
-    fs.writeFileSync(path.join(work, 'redos.txt'), REDOS);
-    fs.chmodSync(work, 0o755);
-    fs.chmodSync(path.join(work, 'redos.txt'), 0o644);
-    asTrac(['trac-admin', envDir('evil'), 'wiki', 'import', 'ReDos', path.join(work, 'redos.txt')]);
-    // The same input committed as a Scala file, shown highlighted by the source browser.
-    const c = await f.commit('evil', 'mal', { 'evil.scala': '"' + '\\'.repeat(40) + '\n', 'x.html': '<script>alert(1)</script>\n' });
-    assert.equal(c.code, 0, c.stderr);
-    // A revision with 5,000 changed paths, committed through the repository's own hooks.
-    const big = path.join(work, 'big');
-    for (let d = 0; d < 10; d++) {
-      fs.mkdirSync(path.join(big, `d${d}`), { recursive: true });
-      for (let i = 0; i < 500; i++) fs.writeFileSync(path.join(big, `d${d}`, `f${i}.txt`), `${d}/${i}\n`);
-    }
-    execFileSync('chmod', ['-R', 'a+rX', work]);
-    const repo = path.join(layout(h.cfg).svnRoot, 'evil');
-    const cfgDir = fs.mkdtempSync('/tmp/svncfg-');
-    fs.chmodSync(cfgDir, 0o777);
-    const out = execFileSync(
-      'runuser',
-      ['-u', h.cfg.apacheUser, '--', 'svn', 'import', '--config-dir', cfgDir, '-m', 'five thousand', big, `file://${repo}/trunk/big`],
-      { cwd: '/', encoding: 'utf8' },
-    );
-    fs.rmSync(cfgDir, { recursive: true, force: true });
-    hugeRev = Number(out.match(/Committed revision (\d+)/)?.[1]);
-    assert.ok(hugeRev > 0, out.slice(-200));
-    await until('the huge changeset in Trac', async () => (await http(evil(`/changeset/${hugeRev}`))).status === 200, 120_000);
-    // An attachment for the sandbox checks.
-    fs.writeFileSync(path.join(work, 'x.html'), '<script>alert(1)</script>\n');
-    fs.chmodSync(path.join(work, 'x.html'), 0o644);
-    asTrac(['trac-admin', envDir('evil'), 'attachment', 'add', 'wiki:WikiStart', path.join(work, 'x.html')]);
+    p = await plantAttacks(h, { paths: 5000 });
     // The victim's page, idle, in this same run (warmed up first).
     await pageP50(victim().url, victim().creds, 5);
     idle = await pageP50(victim().url, victim().creds, 20);
@@ -155,11 +38,11 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
 
   after(async () => {
     await h?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
+    p?.cleanup();
   });
 
   it("a report of huge values cannot make a daemon process hold them, and the daemons' memory has a ceiling", async (t) => {
-    const pids = daemonPids(h.cfg.tracUser);
+    const pids = daemonPids(h);
     assert.ok(pids.length >= 4, `daemon processes: ${pids.join(',')}`);
     for (const pid of pids) {
       const limits = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
@@ -167,7 +50,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
     }
     const before = Math.max(...pids.map(rssBytes));
     let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, ...daemonPids(h.cfg.tracUser).map(rssBytes))), 50);
+    const sampler = setInterval(() => (peak = Math.max(peak, ...daemonPids(h).map(rssBytes))), 50);
     try {
       for (const [name, fmt] of [
         ['blobs', 'csv'],
@@ -175,7 +58,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
         ['many', 'tab'],
         ['blobs', 'html'],
       ] as const) {
-        const r = await req('GET', evil(`/report/${reports[name]}?format=${fmt}&max=100000`));
+        const r = await req('GET', evil(`/report/${p.reports[name]}?format=${fmt}&max=100000`));
         // Trac reports the refusal on the page; the values themselves never arrive.
         assert.ok(r.body.length < 1_000_000, `${name} as ${fmt} returned ${r.body.length} bytes`);
         assert.match(r.body, /string or blob too big|more than Keelson allows/, `${name} ${fmt}: ${r.body.slice(0, 300)}`);
@@ -189,11 +72,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
   });
 
   it("an anonymous flood of one project's slow report: another tenant's page stays within 2x of idle", async (t) => {
-    const { p50, counts } = await p50Under(
-      victim(),
-      { urls: [evil(`/report/${reports.slow}?format=csv`)], concurrency: 22 },
-      { samples: 20 },
-    );
+    const { p50, counts } = await p50Under(victim(), flood('slow report'), { samples: 20 });
     t.diagnostic(
       `victim p50 ${idle.toFixed(1)} ms idle, ${p50.toFixed(1)} ms under the report flood; flood answers ${JSON.stringify([...counts])}`,
     );
@@ -208,11 +87,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
     assert.ok(one.ms < (h.cfg.trac.highlightSeconds + 3) * 1000, `the page took ${one.ms.toFixed(0)} ms`);
     const file = await req('GET', evil('/browser/trunk/evil.scala'));
     assert.equal(file.status, 200);
-    const { p50, counts } = await p50Under(
-      victim(),
-      { urls: [evil('/wiki/ReDos'), evil('/browser/trunk/evil.scala'), evil('/wiki/ReDos?action=diff&version=1')], concurrency: 12 },
-      { samples: 20 },
-    );
+    const { p50, counts } = await p50Under(victim(), flood('highlighted pages'), { samples: 20 });
     t.diagnostic(
       `victim p50 ${idle.toFixed(1)} ms idle, ${p50.toFixed(1)} ms under the highlighter flood; flood answers ${JSON.stringify([...counts])}`,
     );
@@ -220,12 +95,11 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
   });
 
   it("a flood of a 5,000-path changeset's pages: another tenant's page stays within 2x of idle", async (t) => {
-    const page = await req('GET', evil(`/changeset/${hugeRev}`));
+    const page = await req('GET', evil(`/changeset/${p.hugeRev}`));
     assert.match(page.body, /only the first 1000 are shown/);
-    const urls = [evil(`/changeset/${hugeRev}`), evil(`/changeset/${hugeRev}?format=diff`), evil(`/log/?verbose=on&limit=50`)];
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, ...daemonPids(h.cfg.tracUser).map(rssBytes))), 50);
-    const { p50, counts } = await p50Under(victim(), { urls, concurrency: 12 }, { samples: 20 }).finally(() => clearInterval(sampler));
+    const sampler = setInterval(() => (peak = Math.max(peak, ...daemonPids(h).map(rssBytes))), 50);
+    const { p50, counts } = await p50Under(victim(), flood('huge changeset'), { samples: 20 }).finally(() => clearInterval(sampler));
     t.diagnostic(
       `victim p50 ${idle.toFixed(1)} ms idle, ${p50.toFixed(1)} ms under the changeset flood; flood answers ${JSON.stringify([...counts])}; daemon RSS at most ${Math.round(peak / 1048576)} MB`,
     );
@@ -235,7 +109,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
   });
 
   it('anonymous visitors never write into trac.db; signed-in session values are bounded', async () => {
-    const db = () => new Database(path.join(envDir('evil'), 'db', 'trac.db'), { readonly: true });
+    const db = () => new Database(path.join(layout(h.cfg).tracRoot, 'evil', 'db', 'trac.db'), { readonly: true });
     const count = (sql: string) => {
       const d = db();
       try {
@@ -255,7 +129,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
     assert.equal(count(`SELECT count(*) FROM session WHERE authenticated = 0`), 0);
     assert.equal(count(`SELECT count(*) FROM session_attribute WHERE authenticated = 0`), 0);
     const r = await req('POST', evil('/prefs'), {
-      creds: f.creds('mal'),
+      creds: p.f.creds('mal'),
       cookie: formCookie,
       form: { __FORM_TOKEN: FORM_TOKEN, action: 'save', name: 'y'.repeat(100_000), email: 'mal@example.com' },
     });
@@ -276,7 +150,7 @@ describe('the shared Trac daemon: no request takes more than its share', () => {
       '/browser/trunk/x.html?form%61t=raw',
       '/browser/trunk/x.html?format=txt',
       '/export/HEAD/trunk/x.html',
-      `/changeset/${hugeRev}?format=diff`,
+      `/changeset/${p.hugeRev}?format=diff`,
       '/report/1?format=csv',
       '/timeline?format=rss',
     ];
