@@ -11,7 +11,8 @@ gaps that let Trac show what ``mod_authz_svn`` hides:
 
 Here every question goes to ``svn_repos_authz_check_access``, the function ``mod_authz_svn`` calls,
 on the same file. A path is readable when libsvn says so for this user. A changeset is viewable
-when the user may read every path it changed (or it changed none): ``svn log`` shows the message of
+when the user may read every path it changed, and the source of every copy or move (or it changed
+none): ``svn log`` shows the message of
 only such a revision (one with a closed path shows at most its author and date, and none of them
 when every path is closed); Trac lists no other in its log, timeline, RSS or search, and its file page
 and blame column show only the number of one. The answer is always True or False, never "undecided", so no
@@ -115,9 +116,9 @@ def _check_permission(self, action, username, resource, perm):
             hit = _changesets.get(key)
             if hit is None:
                 with trac_limits.whole_change_lists():
-                    hit = all(can_read(change[0]) for change in repos.get_changeset(rev).get_changes())
-                if len(_changesets) > 20000:
-                    _changesets.clear()
+                    hit = all(_change_readable(can_read, change) for change in repos.get_changeset(rev).get_changes())
+                while len(_changesets) >= 20000:
+                    _changesets.pop(next(iter(_changesets)), None)  # the oldest answer goes first
                 _changesets[key] = hit
             return hit
         except Exception:
@@ -127,6 +128,16 @@ def _check_permission(self, action, username, resource, perm):
 
 #: (authz file, its version, user, repository, revision) -> may view the changeset.
 _changesets = {}
+
+
+def _change_readable(can_read, change):
+    """One changed path, as libsvn's svn_repos_check_revision_access sees it: the path, and the
+    source of a copy or move (a readable file copied from a closed one shows nothing of the
+    revision in ``svn log``)."""
+    path, _kind, _change, base_path = change[0], change[1], change[2], change[3]
+    if not can_read(path):
+        return False
+    return not base_path or base_path.strip('/') == path.strip('/') or can_read(base_path)
 
 
 def _authz_key(file):

@@ -21,6 +21,7 @@ const HIDDEN_NAME = 'hidden-secret-b2.txt';
 const MIXED_MSG = 'MIXED-MSG-both';
 const MIXED_NAME = 'hidden-other-c9.txt';
 const PUB_CONTENT = 'PUBLIC-CONTENT-e1';
+const COPY_MSG = 'COPY-MSG-from-closed';
 
 type Who = 'olga' | 'dave' | 'vera' | 'anonymous';
 
@@ -72,7 +73,11 @@ describe('path rules hold in every Trac view, as in svn', () => {
     assert.equal((await svn(['add', path.join(wc, 'hidden-zone', MIXED_NAME)])).code, 0);
     const c = await svn(['commit', '-m', MIXED_MSG, wc], o);
     assert.equal(c.code, 0, c.stderr);
-    await until('r4 in Trac', async () => (await http(`${h.tracUrl('atlas')}/changeset/4`, o)).status === 200);
+    // r5: a readable file copied from a closed one (svn shows nothing of it where the source is closed).
+    assert.equal((await svn(['copy', path.join(wc, 'hidden-zone', HIDDEN_NAME), path.join(wc, 'pub', 'copied.txt')])).code, 0);
+    const cp = await svn(['commit', '-m', COPY_MSG, wc], o);
+    assert.equal(cp.code, 0, cp.stderr);
+    await until('r5 in Trac', async () => (await http(`${h.tracUrl('atlas')}/changeset/5`, o)).status === 200);
   });
 
   after(async () => {
@@ -88,10 +93,12 @@ describe('path rules hold in every Trac view, as in svn', () => {
       ['log', '-v', url],
       ['list', '-R', url],
       ['cat', `${url}/trunk/pub/readme.txt`],
+      ['cat', `${url}/trunk/pub/copied.txt`],
       ['cat', `${url}/trunk/hidden-zone/${HIDDEN_NAME}`],
       ['cat', `${url}/trunk/hidden-zone/${MIXED_NAME}`],
       ['diff', '-c', '3', url],
       ['diff', '-c', '4', url],
+      ['diff', '-c', '5', url],
     ]) {
       const r = await svn(args, creds(who));
       out.push(r.stdout);
@@ -135,6 +142,11 @@ describe('path rules hold in every Trac view, as in svn', () => {
     { url: '/search?q=hidden&changeset=on', names: true },
     { url: `/browser/trunk/pub/readme.txt?annotate=blame`, names: true },
     { url: '/changeset/3/trunk', names: true },
+    { url: '/changeset/5', names: true },
+    { url: '/browser/trunk/pub', names: true },
+    { url: '/browser/trunk/pub/copied.txt', names: true },
+    { url: '/browser/trunk/pub/copied.txt?annotate=blame', names: true },
+    { url: '/log/trunk/pub/copied.txt', names: true },
   ];
 
   async function tracSees(who: Who): Promise<{ seen: Set<string>; where: Map<string, string[]> }> {
@@ -142,7 +154,7 @@ describe('path rules hold in every Trac view, as in svn', () => {
     const where = new Map<string, string[]>();
     for (const v of views) {
       const r = await http(`${h.tracUrl('atlas')}${v.url}`, creds(who));
-      const markers = [HIDDEN_CONTENT, HIDDEN_MSG, MIXED_MSG, PUB_CONTENT, ...(v.names ? [HIDDEN_NAME, MIXED_NAME] : [])];
+      const markers = [HIDDEN_CONTENT, HIDDEN_MSG, MIXED_MSG, COPY_MSG, PUB_CONTENT, ...(v.names ? [HIDDEN_NAME, MIXED_NAME] : [])];
       for (const m of markers) {
         if (r.body.includes(m)) {
           seen.add(m);
@@ -172,6 +184,7 @@ describe('path rules hold in every Trac view, as in svn', () => {
     } else {
       // svn shows a revision with a closed path without its message: Trac does not list it.
       assert.ok(!svnText.includes(MIXED_MSG), `control: svn hides the mixed revision's message from ${who}`);
+      assert.ok(!svnText.includes(COPY_MSG), `control: svn hides the message of a copy from a closed file from ${who}`);
     }
   }
 
