@@ -16,7 +16,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { http, startHost, svn, tempDataDir, type TestHost } from '../test/helpers/host.js';
 import { pageP50, p50Under } from '../test/helpers/flood.js';
-import { floods, plantAttacks } from '../test/helpers/trac-attacks.js';
+import { floods, freshDaemons, plantAttacks } from '../test/helpers/trac-attacks.js';
 
 const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 20);
 const FLOODS = !process.argv.includes('--no-floods');
@@ -66,17 +66,35 @@ const floodLines: string[] = [];
 
 async function commons(h: TestHost): Promise<void> {
   const p = await plantAttacks(h, { paths: 20_000 });
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
   try {
-    await pageP50(p.victim.url, p.victim.creds, 5);
-    const idle = await pageP50(p.victim.url, p.victim.creds, 30);
-    floodLines.push(`  another tenant's Trac page (signed-in member, private project): idle p50 ${idle.toFixed(1)} ms (baseline)`);
+    await freshDaemons(h, p);
+    const victims: { url: string; creds?: { user: string; password: string } }[] = [p.victim, p.bystander];
+    const idle: number[] = [];
+    for (const v of victims) {
+      await pageP50(v.url, v.creds, 5);
+      idle.push(await pageP50(v.url, v.creds, 30));
+    }
+    floodLines.push(
+      `  other tenants' Trac pages, idle p50 (the baseline): a signed-in member of a private project ${ms(idle[0]!)}, anonymous visitors of a public one ${ms(idle[1]!)}`,
+    );
     for (const f of floods(p)) {
-      const { p50, counts } = await p50Under(p.victim, f, { samples: 30 });
+      await freshDaemons(h, p);
+      const { p50s, counts } = await p50Under(victims, f, { samples: 30 });
       const sent = [...counts.values()].reduce((a, b) => a + b, 0);
+      const who = f.creds ? 'clients of one signed-in stranger flood' : 'anonymous clients flood';
+      const ratios = p50s.map((x, i) => x / idle[i]!);
       floodLines.push(
-        `    while ${f.concurrency} anonymous clients flood the attacker's ${f.name}: p50 ${p50.toFixed(1)} ms = ${(p50 / idle).toFixed(2)}x idle` +
-          ` (target <= 2x: ${p50 <= 2 * idle ? 'met' : 'NOT met'}; flood: ${sent} requests, ${counts.get(503) ?? 0} answered 503)`,
+        `    while ${f.concurrency} ${who} the attacker's ${f.name}: member ${ms(p50s[0]!)} = ${ratios[0]!.toFixed(2)}x, anonymous ${ms(p50s[1]!)} = ${ratios[1]!.toFixed(2)}x idle` +
+          ` (target <= 2x: ${ratios.every((r) => r <= 2) ? 'met' : 'NOT met'}; flood: ${sent} requests, ${counts.get(503) ?? 0} answered 503)`,
       );
+      if (f.creds) {
+        await freshDaemons(h, p);
+        const nul = await p50Under(victims, { ...f, urls: [h.tracUrl('no-such-project') + '/wiki'] }, { samples: 30 });
+        floodLines.push(
+          `      the same clients on a URL Trac answers without work (what the HTTP requests cost): member ${ms(nul.p50s[0]!)}, anonymous ${ms(nul.p50s[1]!)}`,
+        );
+      }
     }
   } finally {
     p.cleanup();

@@ -37,25 +37,15 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** Drains the commit spool one run at a time; a call during a run asks for one more run after it. */
+/**
+ * Drains the commit spool on every call, without waiting for an earlier run: the spool delivers
+ * each project at most once at a time and comes back to one whose commits arrived meanwhile, so a
+ * project whose Trac hangs holds up neither the next run nor another project's commits.
+ */
 function spoolDrainer(reconciler: Reconciler): () => void {
-  let draining = false;
-  let again = false;
-  const drain = (): void => {
-    if (draining) return void (again = true);
-    draining = true;
-    reconciler
-      .drainCommitSpool()
-      .catch((e) => log.error('commit spool', { error: String(e) }))
-      .finally(() => {
-        draining = false;
-        if (again) {
-          again = false;
-          drain();
-        }
-      });
+  return (): void => {
+    reconciler.drainCommitSpool().catch((e) => log.error('commit spool', { error: String(e) }));
   };
-  return drain;
 }
 
 /** Restarts Apache when it stops answering. */

@@ -194,6 +194,9 @@ interface PoolProcess {
  * killing anything. A call thus fails after at most twice its timeout, and never waits forever.
  * A killed process leaves the pool at once (its replacement may start before it has exited).
  */
+/** A call that never reached a helper process: every one was busy for its whole timeout. */
+export class HelperBusyError extends Error {}
+
 export class HelperPool {
   private procs = new Set<PoolProcess>();
   private queue: PoolCall[] = [];
@@ -238,7 +241,7 @@ export class HelperPool {
         const i = this.queue.indexOf(c);
         if (i < 0) return;
         this.queue.splice(i, 1);
-        reject(new Error(`${this.name}: ${op} waited ${timeoutMs} ms for a free helper (all ${this.size} busy)`));
+        reject(new HelperBusyError(`${this.name}: ${op} waited ${timeoutMs} ms for a free helper (all ${this.size} busy)`));
       }, timeoutMs);
       c.timer.unref();
       this.queue.push(c);

@@ -4,6 +4,7 @@ import type { Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { setProjectErrorOfKind } from '../store/model.js';
 import type { TracHelper } from './trac.js';
+import { HelperBusyError } from './helper.js';
 import { envDir, repoDir } from './dirs.js';
 import { log } from '../sys/log.js';
 
@@ -102,6 +103,12 @@ export class CommitSpool {
         // changeset_added also catches up on any earlier revisions Trac has not seen.
         await this.trac.call('changeset_added', { path: env, revs: e.revs.sort((a, b) => a - b) }, SPOOL_CALL_TIMEOUT_MS);
       } catch (err) {
+        if (err instanceof HelperBusyError) {
+          // Never attempted (other projects' deliveries held every helper): not this project's
+          // failure; the next drain takes it.
+          this.again.add(slug);
+          return false;
+        }
         const delayMs = Math.min((retry?.delayMs ?? 500) * 2, 300_000);
         this.retry.set(slug, { at: Date.now() + delayMs, delayMs });
         const message = (err as Error).message;

@@ -54,7 +54,7 @@ trac.loader.load_components = _load_installed_components
 trac.env.load_components = _load_installed_components
 
 _TRAC_TEMPLATES = pkg_resources.resource_filename('trac', 'templates')
-_TRAC_HTDOCS = pkg_resources.resource_filename('trac', 'htdocs')
+_TRAC_HTDOCS = TRAC_HTDOCS = pkg_resources.resource_filename('trac', 'htdocs')
 
 
 def _templates_dirs(self):

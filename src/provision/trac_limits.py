@@ -5,13 +5,17 @@ users, one for anonymous visitors: see Keelson's Apache configuration). Python r
 time per process, so a request that computes for long, or holds a thread while it waits, takes that
 from everyone. The bounds here, each a setting (trac.wsgi sets ``LIMITS`` from Keelson's config):
 
-- **threads per project**: a project has at most ``project_requests`` requests in flight per
-  process (``anon_project_requests`` for anonymous visitors); one more is answered 503 at once, so
-  a flood of one project's slow pages costs that project's visitors, not another tenant's. Static
-  files (``/chrome/``) are not counted.
-- **anonymous visitors are lower priority**: the anonymous group's threads run at nice
-  ``anon_nice``, so when signed-in users and an anonymous flood want the same CPU, users win.
-- **changesets**: the changeset page, diff and zip list at most ``changeset_paths`` changed paths.
+- **threads and CPU per payer**: a signed-in user pays for their requests (in any project),
+  anonymous visitors' requests are paid by the project they visit. A payer has at most
+  ``user_requests`` requests in flight per process (``heavy_requests`` in the heavy group,
+  ``anon_project_requests`` for a project's anonymous visitors) and a CPU budget (``cpu_share``
+  seconds per second, ``cpu_burst`` at once); past either, its next request is answered 503 at
+  once, so a flood costs the flooder, not another tenant. Static files (``/chrome/``) are free.
+- **priorities**: the anonymous group's threads run at nice ``anon_nice`` and the heavy group's at
+  ``heavy_nice``, so when a tenant's ordinary pages and a flood of expensive ones want the same CPU,
+  the ordinary pages win.
+- **long lists**: the changeset page, diff and zip list at most ``changeset_paths`` changed paths,
+  the source browser ``folder_entries`` entries of a folder, the log ``log_entries`` revisions.
 - **reports**: rows and bytes a report may return (CSV and ``?max=`` included), and the size of
   one value while a report runs; the SQL time limit is in trac_guard.
 - **sessions**: anonymous visitors never write a session (no rows in trac.db from a ``/prefs`` POST
@@ -23,6 +27,7 @@ from everyone. The bounds here, each a setting (trac.wsgi sets ``LIMITS`` from K
 import os
 import sqlite3
 import threading
+import time
 
 import trac.db.sqlite_backend
 import trac.web.session
@@ -32,16 +37,25 @@ LIMITS = {
     'report_rows': 10000,
     'report_bytes': 16 * 1024 * 1024,
     'report_value_bytes': 1024 * 1024,
-    'project_requests': 4,
+    'user_requests': 3,
+    'heavy_requests': 2,
     'anon_project_requests': 2,
     'anon_nice': 19,
+    'heavy_nice': 19,
+    'cpu_share': 0.1,
+    'cpu_burst': 3.0,
     'session_keys': 64,
     'session_value_bytes': 16 * 1024,
     'changeset_paths': 1000,
+    'folder_entries': 1000,
+    'log_entries': 1000,
 }
 
-#: The process group anonymous requests run in (Keelson's Apache configuration routes them).
+#: The process groups Keelson's Apache configuration routes requests to: anonymous visitors, and
+#: signed-in users' expensive views (reports, queries, changesets, the source browser, log,
+#: timeline, search); everything else signed-in goes to the third, ``keelson-trac``.
 ANON_GROUP = 'keelson-trac-anon'
+HEAVY_GROUP = 'keelson-trac-heavy'
 
 # ---- reports ----
 
@@ -110,31 +124,32 @@ def _bounded_fetchall(self):
                 'or a LIMIT to its SQL.' % (LIMITS['report_rows'], LIMITS['report_bytes'] // 1048576))
 
 
-# ---- changesets ----
+# ---- long lists ----
 #
-# One revision may change any number of paths, and Trac's changeset page, diff and zip list every
-# one: 20,000 paths took 7 s and 330 MB of one daemon process per GET. Inside the changeset views a
-# change list stops after ``changeset_paths`` entries (the page says so). Everything else (the
-# permission check above all, which must see every path) reads the whole list.
+# One revision may change any number of paths and one folder hold any number of entries; Trac's
+# changeset page, diff and zip list every changed path (20,000 took 7.8 s and 330 MB of one daemon
+# process per GET), its source browser every entry of a folder (20,000: 15 s, 14.8 MB of HTML), its
+# log any ``limit=``. Inside those views a list stops after its limit (the page says so).
+# Everything else (the permission check above all, which must see every path) reads whole lists.
 
 _changes = threading.local()
 
 
-def _bounded(get_changes):
+def _bounded(get_list):
     def wrapper(*args, **kwargs):
         limit = getattr(_changes, 'limit', None)
         n = 0
-        for change in get_changes(*args, **kwargs):
+        for item in get_list(*args, **kwargs):
             if limit is not None and n >= limit:
                 _changes.truncated = True
                 return
             n += 1
-            yield change
+            yield item
     return wrapper
 
 
 class whole_change_lists(object):
-    """Within it, change lists are never cut (for the permission check)."""
+    """Within it, lists are never cut (for the permission check)."""
 
     def __enter__(self):
         self._saved = getattr(_changes, 'limit', None)
@@ -144,29 +159,46 @@ class whole_change_lists(object):
         _changes.limit = self._saved
 
 
-def _bound_changeset_views():
-    from trac.versioncontrol import cache
-    from trac.versioncontrol.web_ui.changeset import ChangesetModule
+def _listing_limited(module, key, warning):
     from trac.web.chrome import add_warning
-    from tracopt.versioncontrol.svn import svn_fs
-    for cls in (cache.CachedChangeset, svn_fs.SubversionChangeset):
-        cls.get_changes = _bounded(cls.get_changes)
-    svn_fs.SubversionRepository.get_changes = _bounded(svn_fs.SubversionRepository.get_changes)
-    process = ChangesetModule.process_request
+    process = module.process_request
 
     def bounded_process(self, req):
-        _changes.limit = LIMITS['changeset_paths']
+        _changes.limit = LIMITS[key]
         _changes.truncated = False
         try:
             result = process(self, req)
         finally:
             _changes.limit = None
         if _changes.truncated:
-            add_warning(req, 'This changeset changed more than %d paths: only the first %d are shown.'
-                        % (LIMITS['changeset_paths'], LIMITS['changeset_paths']))
+            add_warning(req, warning % (LIMITS[key], LIMITS[key]))
         return result
 
-    ChangesetModule.process_request = bounded_process
+    module.process_request = bounded_process
+
+
+def _bound_long_lists():
+    from trac.versioncontrol import cache
+    from trac.versioncontrol.web_ui.browser import BrowserModule
+    from trac.versioncontrol.web_ui.changeset import ChangesetModule
+    from trac.versioncontrol.web_ui.log import LogModule
+    from tracopt.versioncontrol.svn import svn_fs
+    for cls in (cache.CachedChangeset, svn_fs.SubversionChangeset):
+        cls.get_changes = _bounded(cls.get_changes)
+    svn_fs.SubversionRepository.get_changes = _bounded(svn_fs.SubversionRepository.get_changes)
+    svn_fs.SubversionNode.get_entries = _bounded(svn_fs.SubversionNode.get_entries)
+    _listing_limited(ChangesetModule, 'changeset_paths',
+                     'This changeset changed more than %d paths: only the first %d are shown.')
+    _listing_limited(BrowserModule, 'folder_entries',
+                     'This folder has more than %d entries: only the first %d are shown.')
+    process_log = LogModule.process_request
+
+    def bounded_log(self, req):
+        if req.args.getint('limit', 0) > LIMITS['log_entries']:
+            req.args['limit'] = LIMITS['log_entries']
+        return process_log(self, req)
+
+    LogModule.process_request = bounded_log
 
 
 # ---- sessions ----
@@ -188,53 +220,114 @@ def _bounded_save(self):
     return _save(self)
 
 
-# ---- threads per project ----
+# ---- threads and CPU per tenant ----
+#
+# Who pays for a request: a signed-in user (whichever project they look at: a stranger must not be
+# able to use up a public project's share and lock its members out), or, for anonymous visitors,
+# the project they visit (anonymous visitors have no name). Each payer has at most so many requests
+# in flight per process, and a CPU budget per process: the thread CPU time its requests used is its
+# debt, which drains at ``cpu_share`` seconds per second; past ``cpu_burst`` seconds of debt its next
+# request is answered 503 until the debt has drained. Python runs one thread at a time, so threads
+# alone bound nothing: four threads rendering ordinary pages in a loop took four fifths of a process.
 
 _gate_lock = threading.Lock()
 _in_flight = {}
+#: payer -> (CPU seconds owed, when last updated)
+_debts = {}
 
 
 class Busy(Exception):
-    pass
+    """args: (what is full, the limit, seconds to wait)"""
 
 
-def enter(group, project):
-    """A slot for one request of ``project``; raises Busy when it has its share in flight."""
-    anon = group == ANON_GROUP
-    cap = LIMITS['anon_project_requests' if anon else 'project_requests']
-    key = (anon, project)
+def _payer(group, project, user):
+    if group == ANON_GROUP or not user:
+        return ('anon', project), LIMITS['anon_project_requests']
+    if group == HEAVY_GROUP:
+        return ('heavy', user), LIMITS['heavy_requests']
+    return ('user', user), LIMITS['user_requests']
+
+
+def _debt(payer, now):
+    owed, at = _debts.get(payer, (0.0, now))
+    return max(0.0, owed - (now - at) * LIMITS['cpu_share'])
+
+
+class Slot(object):
+    def __init__(self, payer):
+        self.payer = payer
+        self.cpu0 = time.thread_time()
+        #: CPU spent for this request outside this thread (highlighting workers).
+        self.extra = 0.0
+
+
+_current = threading.local()
+
+
+def charge(seconds):
+    """Adds CPU spent elsewhere for the request this thread serves (a highlighting worker) to
+    its payer's bill."""
+    slot = getattr(_current, 'slot', None)
+    if slot is not None:
+        slot.extra += max(0.0, seconds)
+
+
+def enter(group, project, user):
+    """A slot for one request of ``project`` by ``user`` (None: anonymous); raises Busy when its
+    payer has its share of threads in flight here or has used its CPU budget."""
+    payer, cap = _payer(group, project, user)
+    now = time.monotonic()
     with _gate_lock:
-        n = _in_flight.get(key, 0)
-        if n >= cap:
-            raise Busy(cap)
-        _in_flight[key] = n + 1
-    if anon:
-        _lower_priority()
-    return key
+        if _in_flight.get(payer, 0) >= cap:
+            raise Busy('requests', cap, 2)
+        owed = _debt(payer, now)
+        if owed > LIMITS['cpu_burst']:
+            raise Busy('cpu', LIMITS['cpu_burst'], int((owed - LIMITS['cpu_burst']) / LIMITS['cpu_share']) + 1)
+        _in_flight[payer] = _in_flight.get(payer, 0) + 1
+    nice = {ANON_GROUP: LIMITS['anon_nice'], HEAVY_GROUP: LIMITS['heavy_nice']}.get(group)
+    if nice:
+        _lower_priority(nice)
+    slot = _current.slot = Slot(payer)
+    return slot
 
 
-def leave(key):
+def leave(slot):
+    """Gives the slot back and charges its payer the CPU time this thread used for it."""
+    used = max(0.0, time.thread_time() - slot.cpu0) + slot.extra
+    if getattr(_current, 'slot', None) is slot:
+        _current.slot = None
+    now = time.monotonic()
     with _gate_lock:
-        n = _in_flight.get(key, 1) - 1
+        n = _in_flight.get(slot.payer, 1) - 1
         if n:
-            _in_flight[key] = n
+            _in_flight[slot.payer] = n
         else:
-            _in_flight.pop(key, None)
+            _in_flight.pop(slot.payer, None)
+        owed = _debt(slot.payer, now) + used
+        if owed > 0:
+            _debts[slot.payer] = (owed, now)
+        else:
+            _debts.pop(slot.payer, None)
+        if len(_debts) > 10000:
+            for k in [k for k in _debts if _debt(k, now) == 0]:
+                del _debts[k]
+            while len(_debts) > 10000:  # still full of debtors: the oldest entries go
+                del _debts[next(iter(_debts))]
 
 
-def _lower_priority():
+def _lower_priority(nice):
     # Linux nice is per thread; raising it needs no privilege (and cannot be undone, which is fine:
-    # every thread of the anonymous group serves anonymous requests only).
+    # every thread of a group serves that group's requests only).
     tid = threading.get_native_id()
     try:
-        if os.getpriority(os.PRIO_PROCESS, tid) < LIMITS['anon_nice']:
-            os.setpriority(os.PRIO_PROCESS, tid, LIMITS['anon_nice'])
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
     except OSError:
         pass
 
 
 class Released(object):
-    """The response body, with the project's slot given back when the server is done with it."""
+    """The response body, with the slot given back (and its CPU charged) when the server is done with it."""
 
     def __init__(self, body, key):
         self._body = body
@@ -252,6 +345,36 @@ class Released(object):
             key, self._key = self._key, None
             if key is not None:
                 leave(key)
+
+
+# ---- Trac's own static files ----
+
+def serve_static(environ, start_response, htdocs):
+    """``/chrome/common/<file>``: Trac's own static files, served straight from its htdocs folder
+    (Debian's files, some of them its symlinks to shared JavaScript) without opening an environment
+    or counting against anyone's share; anything else under ``/chrome/`` is a cheap 404 (Keelson
+    serves no ``/chrome/site/``, and no component of its Trac has other static folders)."""
+    import mimetypes
+    info = environ.get('PATH_INFO', '')
+    rel = info[len('/chrome/common/'):] if info.startswith('/chrome/common/') else ''
+    parts = rel.split('/')
+    full = os.path.join(htdocs, *parts) if rel and all(p and not p.startswith('.') for p in parts) else ''
+    if not full or not os.path.isfile(full):
+        start_response('404 Not Found', [('Content-Type', 'text/plain; charset=utf-8')])
+        return [b'Not found\n']
+    ctype = mimetypes.guess_type(full)[0] or 'application/octet-stream'
+    f = open(full, 'rb')
+    size = os.fstat(f.fileno()).st_size
+    start_response('200 OK', [('Content-Type', ctype), ('Content-Length', str(size)),
+                              ('Cache-Control', 'public, max-age=86400')])
+    wrapper = environ.get('wsgi.file_wrapper')
+    return wrapper(f, 65536) if wrapper else iter(lambda: f.read(65536), b'')
+
+
+def is_file_wrapper(environ, body):
+    """Whether ``body`` is mod_wsgi's file wrapper (a download Trac handed over whole)."""
+    wrapper = environ.get('wsgi.file_wrapper')
+    return isinstance(wrapper, type) and isinstance(body, wrapper)
 
 
 # ---- the sandbox ----
@@ -276,4 +399,4 @@ def install():
     _Cursor.execute = _bounded_execute
     _Cursor.fetchall = _bounded_fetchall
     trac.web.session.DetachedSession.save = _bounded_save
-    _bound_changeset_views()
+    _bound_long_lists()

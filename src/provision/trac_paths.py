@@ -18,6 +18,7 @@ when every path is closed); Trac lists no other in its log, timeline, RSS or sea
 and blame column show only the number of one. The answer is always True or False, never "undecided", so no
 later policy can widen it.
 """
+import collections
 import os
 import re
 import threading
@@ -117,9 +118,10 @@ def _check_permission(self, action, username, resource, perm):
             if hit is None:
                 with trac_limits.whole_change_lists():
                     hit = all(_change_readable(can_read, change) for change in repos.get_changeset(rev).get_changes())
-                while len(_changesets) >= 20000:
-                    _changesets.pop(next(iter(_changesets)), None)  # the oldest answer goes first
-                _changesets[key] = hit
+                with _lock:
+                    while len(_changesets) >= 20000:
+                        _changesets.popitem(last=False)  # the oldest answer goes first
+                    _changesets[key] = hit
             return hit
         except Exception:
             return False
@@ -127,7 +129,7 @@ def _check_permission(self, action, username, resource, perm):
 
 
 #: (authz file, its version, user, repository, revision) -> may view the changeset.
-_changesets = {}
+_changesets = collections.OrderedDict()
 
 
 def _change_readable(can_read, change):

@@ -85,19 +85,23 @@ export function floodProcess(urls: string[], concurrency: number, o: { creds?: C
   };
 }
 
-/** Victim p50 while a flood runs in another process (after a short ramp-up), with the flood's answers. */
+/**
+ * Each victim's p50 while a flood runs in another process (measured after a ramp-up, the victims
+ * one after another), with the flood's answers.
+ */
 export async function p50Under(
-  victim: { url: string; creds?: Creds },
+  victims: { url: string; creds?: Creds }[],
   attack: { urls: string[]; concurrency: number; creds?: Creds },
   o: { samples: number; rampMs?: number },
-): Promise<{ p50: number; counts: Map<number, number> }> {
+): Promise<{ p50s: number[]; counts: Map<number, number> }> {
   const f = floodProcess(attack.urls, attack.concurrency, { creds: attack.creds });
   let counts: Map<number, number> | undefined;
   try {
-    await new Promise((r) => setTimeout(r, o.rampMs ?? 1500));
-    const p50 = await pageP50(victim.url, victim.creds, o.samples);
+    await new Promise((r) => setTimeout(r, o.rampMs ?? 4000));
+    const p50s: number[] = [];
+    for (const v of victims) p50s.push(await pageP50(v.url, v.creds, o.samples));
     counts = await f.stop();
-    return { p50, counts };
+    return { p50s, counts };
   } finally {
     if (!counts) await f.stop();
   }

@@ -81,8 +81,13 @@ export interface Planted {
   reports: Record<string, string>;
   /** The revision with `paths` changed paths. */
   hugeRev: number;
+  /** Another tenant's page: a signed-in member of a private project. */
   victim: { url: string; creds: { user: string; password: string } };
+  /** Another tenant's page as its anonymous visitors see it (a public project). */
+  bystander: { url: string };
   evil: (p: string) => string;
+  /** A Trac URL of any project. */
+  trac: (slug: string, p: string) => string;
   cleanup(): void;
 }
 
@@ -95,11 +100,14 @@ export async function plantAttacks(h: TestHost, o: { paths: number }): Promise<P
   const asTrac = (args: string[]) => execFileSync('runuser', ['-u', h.cfg.tracUser, '--', ...args], { cwd: '/', stdio: 'pipe' });
   for (const u of ['alice', 'mal']) await f.user(u);
   await f.project('victim', 'alice');
-  await f.project('evil', 'mal', 'public');
+  // Another public project, whose anonymous visitors share the anonymous daemons with the flood.
+  await f.project('bystander', 'alice', 'public');
+  // Anyone may sign up and own several projects: the attacker has three.
+  for (const slug of ['evil', 'evil2', 'evil3']) await f.project(slug, 'mal', 'public');
 
   const reports: Record<string, string> = {};
-  const newReport = async (title: string, query: string) => {
-    const r = await req('POST', evil('/report'), {
+  const newReport = async (title: string, query: string, slug = 'evil') => {
+    const r = await req('POST', `${h.tracUrl(slug)}/report`, {
       creds: f.creds('mal'),
       cookie: formCookie,
       form: { __FORM_TOKEN: FORM_TOKEN, action: 'new', title, query, description: '' },
@@ -108,7 +116,10 @@ export async function plantAttacks(h: TestHost, o: { paths: number }): Promise<P
     assert.ok(id, `report not created: ${r.status} ${r.headers.location}`);
     reports[title] = id;
   };
-  await newReport('slow', 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) AS x FROM c');
+  const SLOW = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) AS x FROM c';
+  await newReport('slow', SLOW);
+  await newReport('slow2', SLOW, 'evil2');
+  await newReport('slow3', SLOW, 'evil3');
   await newReport('blobs', 'SELECT zeroblob(33000000) AS a FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) AS t');
   await newReport(
     'many',
@@ -151,13 +162,18 @@ export async function plantAttacks(h: TestHost, o: { paths: number }): Promise<P
     reports,
     hugeRev,
     victim: { url: `${h.tracUrl('victim')}/wiki/WikiStart`, creds: f.creds('alice') },
+    bystander: { url: `${h.tracUrl('bystander')}/wiki/WikiStart` },
     evil,
+    trac: (slug: string, u: string) => `${h.tracUrl(slug)}${u}`,
     cleanup: () => fs.rmSync(work, { recursive: true, force: true }),
   };
 }
 
-/** The three floods of the issue: URLs an anonymous attacker repeats, and how many at once. */
-export function floods(p: Planted): { name: string; urls: string[]; concurrency: number }[] {
+/**
+ * The floods of the issue: URLs an attacker repeats, how many at once, and as whom (anonymous
+ * unless creds are given: anyone may sign up, and then owns several projects).
+ */
+export function floods(p: Planted): { name: string; urls: string[]; concurrency: number; creds?: { user: string; password: string } }[] {
   return [
     { name: 'slow report', urls: [p.evil(`/report/${p.reports.slow}?format=csv`)], concurrency: 22 },
     {
@@ -170,5 +186,28 @@ export function floods(p: Planted): { name: string; urls: string[]; concurrency:
       urls: [p.evil(`/changeset/${p.hugeRev}`), p.evil(`/changeset/${p.hugeRev}?format=diff`), p.evil('/log/?verbose=on&limit=50')],
       concurrency: 12,
     },
+    {
+      name: 'signed-in, three projects',
+      urls: [
+        p.evil(`/report/${p.reports.slow}`),
+        p.evil(`/changeset/${p.hugeRev}`),
+        p.trac('evil2', `/report/${p.reports.slow2}`),
+        p.trac('evil3', `/report/${p.reports.slow3}`),
+        p.evil('/wiki/ReDos'),
+      ],
+      concurrency: 24,
+      creds: p.f.creds('mal'),
+    },
   ];
+}
+
+/** New Trac daemon processes (Apache's graceful restart: every payer's budget starts empty), answering again. */
+export async function freshDaemons(h: TestHost, p: Planted): Promise<void> {
+  execFileSync('apache2', ['-f', path.join(layout(h.cfg).apacheDir, 'httpd.conf'), '-k', 'graceful']);
+  await new Promise((r) => setTimeout(r, 1000));
+  await until(
+    'Trac answers',
+    async () => (await http(p.victim.url, p.victim.creds)).status === 200 && (await http(p.bystander.url)).status === 200,
+  );
+  for (let i = 0; i < 3; i++) await http(p.victim.url, p.victim.creds);
 }

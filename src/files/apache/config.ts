@@ -101,6 +101,22 @@ ${AUTH}
 `;
 }
 
+/** Trac's views whose cost grows with a project's history or a tenant's SQL: signed-in, they go to the heavy daemons. */
+export const HEAVY_VIEWS = [
+  'report',
+  'query',
+  'changeset',
+  'browser',
+  'file',
+  'log',
+  'timeline',
+  'search',
+  'export',
+  'diff',
+  'zip-attachment',
+  'roadmap',
+];
+
 /** Trac under /trac/<slug>: mod_wsgi daemons shared by every environment, one group for signed-in users, one for anonymous visitors. */
 function renderTrac(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
@@ -114,9 +130,13 @@ WSGIDaemonProcess keelson-trac processes=${Number(t.processes)} threads=${Number
 # Anonymous visitors have daemons of their own (their threads run at a lower CPU priority, see
 # trac_limits.py): however many they are, signed-in users keep the threads above.
 WSGIDaemonProcess keelson-trac-anon processes=${Number(t.anonProcesses)} threads=${Number(t.anonThreads)} display-name=keelson-trac-anon ${limits}
+# Signed-in users' expensive views have daemons of their own too (nice 10): a flood of them cannot
+# take the threads or the CPU of everyone's ordinary pages.
+WSGIDaemonProcess keelson-trac-heavy processes=${Number(t.heavyProcesses)} threads=${Number(t.heavyThreads)} display-name=keelson-trac-heavy ${limits}
 # Import Trac when a daemon starts, not on the first request it serves (about 0.8 s).
 WSGIImportScript ${q(p.wsgi)} process-group=keelson-trac application-group=%{GLOBAL}
 WSGIImportScript ${q(p.wsgi)} process-group=keelson-trac-anon application-group=%{GLOBAL}
+WSGIImportScript ${q(p.wsgi)} process-group=keelson-trac-heavy application-group=%{GLOBAL}
 WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
 <Directory ${q(l.apacheDir)}>
     <Files trac.wsgi>
@@ -130,11 +150,12 @@ WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
     RequestHeader edit Cookie "^;\\s*" ""
     Header always set X-Content-Type-Options nosniff
     # Requests with credentials (checked below: wrong ones never reach Trac) go to the signed-in
-    # group, all others to the anonymous one. Every response that is not one of Trac's own HTML
+    # groups (expensive views to the heavy one), all others to the anonymous one. Every response that is not one of Trac's own HTML
     # pages gets a CSP sandbox in trac.wsgi, whatever its URL.
     SetEnvIf Request_URI "^" KEELSON_TRAC_GROUP=keelson-trac-anon
     SetEnvIf Authorization "." KEELSON_TRAC_GROUP=keelson-trac
-    WSGIRestrictProcess keelson-trac keelson-trac-anon
+    SetEnvIfExpr "-n req('Authorization') && %{REQUEST_URI} =~ m#^/trac/[^/]+/(${HEAVY_VIEWS.join('|')})(/|$)#" KEELSON_TRAC_GROUP=keelson-trac-heavy
+    WSGIRestrictProcess keelson-trac keelson-trac-anon keelson-trac-heavy
     WSGIProcessGroup %{ENV:KEELSON_TRAC_GROUP}
     WSGIApplicationGroup %{GLOBAL}
 ${AUTH}

@@ -24,8 +24,10 @@ import trac_highlight
 import trac_limits
 trac_guard.REPORT_SECONDS = ${n(o.reportSeconds)}
 trac_limits.LIMITS.update(report_rows=${n(o.reportRows)}, report_bytes=${n(o.reportBytes)},
-                          project_requests=${n(o.projectRequests)}, anon_project_requests=${n(o.anonProjectRequests)},
-                          changeset_paths=${n(o.changesetPaths)})
+                          user_requests=${n(o.userRequests)}, cpu_share=${Number(o.cpuShare)}, cpu_burst=${Number(o.cpuBurst)},
+                          heavy_requests=${n(o.heavyRequests)}, anon_project_requests=${n(o.anonProjectRequests)},
+                          changeset_paths=${n(o.changesetPaths)}, folder_entries=${n(o.folderEntries)},
+                          log_entries=${n(o.logEntries)})
 trac_highlight.SECONDS = ${n(o.highlightSeconds)}
 import jinja2
 import trac.env
@@ -72,26 +74,34 @@ def _answer(start_response, status, body, headers=()):
 
 def application(environ, start_response):
     # Apache matched /trac/<slug>; the environment is that one project's, never an index.
+    start_response = trac_limits.sandboxing(start_response)
     name = environ.get('SCRIPT_NAME', '').rstrip('/').rsplit('/', 1)[-1]
     path = os.path.join(PARENT, name)
     if not SLUG.match(name) or not os.path.isfile(os.path.join(path, 'VERSION')):
         return _answer(start_response, '404 Not Found', b'No such project\\n')
-    start_response = trac_limits.sandboxing(start_response)
     if environ.get('PATH_INFO', '').startswith('/chrome/'):
-        return _serve(environ, start_response, path)  # Trac's own static files: cheap, not counted
+        return trac_limits.serve_static(environ, start_response, trac_guard.TRAC_HTDOCS)
     try:
-        slot = trac_limits.enter(environ.get('mod_wsgi.process_group', ''), name)
+        slot = trac_limits.enter(environ.get('mod_wsgi.process_group', ''), name, environ.get('REMOTE_USER') or None)
     except trac_limits.Busy as busy:
-        # This project has its share of the daemon's threads in flight: its next visitor waits,
-        # not every other tenant's.
-        return _answer(start_response, '503 Service Unavailable',
-                       b'This project is busy (%d requests at a time); try again shortly\\n' % busy.args[0],
-                       [('Retry-After', '2')])
+        # Whoever pays for this request (the signed-in user, or the project's anonymous visitors)
+        # has its share of the daemon in use: its next request waits, not every other tenant's.
+        what, limit, wait = busy.args
+        text = (b'Too many requests at once from this account (at most %d); try again shortly\\n' % limit
+                if what == 'requests' else
+                b'This account has used its share of the server for now; try again in %d s\\n' % wait)
+        return _answer(start_response, '503 Service Unavailable', text, [('Retry-After', str(wait))])
     try:
-        return trac_limits.Released(_serve(environ, start_response, path), slot)
+        body = _serve(environ, start_response, path)
     except BaseException:
         trac_limits.leave(slot)
         raise
+    if trac_limits.is_file_wrapper(environ, body):
+        # A download Trac handed over whole: mod_wsgi sends it from the file; a slow reader holds
+        # no slot while it does.
+        trac_limits.leave(slot)
+        return body
+    return trac_limits.Released(body, slot)
 
 
 def _serve(environ, start_response, path):
