@@ -150,7 +150,7 @@ export async function plantAttacks(h: TestHost, o: { paths: number }): Promise<P
   const out = execFileSync(
     'runuser',
     ['-u', h.cfg.apacheUser, '--', 'svn', 'import', '--config-dir', cfgDir, '-m', 'many paths', big, `file://${repo}/trunk/big`],
-    { cwd: '/', encoding: 'utf8' },
+    { cwd: '/', encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
   );
   fs.rmSync(cfgDir, { recursive: true, force: true });
   const hugeRev = Number(out.match(/Committed revision (\d+)/)?.[1]);

@@ -108,7 +108,8 @@ describe('path rules hold in every Trac view, as in svn', () => {
 
   /**
    * Every view Trac has of the repository. `names` is false for a view whose URL itself names the
-   * closed file (an error page may echo it), so only content and messages count there.
+   * closed file (an error page may echo it), so only content and messages count there. Zips are
+   * compressed: there only the names inside can show (the central directory is plain).
    */
   const views: { url: string; names: boolean }[] = [
     { url: '/browser/trunk', names: true },
@@ -147,6 +148,13 @@ describe('path rules hold in every Trac view, as in svn', () => {
     { url: '/browser/trunk/pub/copied.txt', names: true },
     { url: '/browser/trunk/pub/copied.txt?annotate=blame', names: true },
     { url: '/log/trunk/pub/copied.txt', names: true },
+    { url: `/file/trunk/hidden-zone/${HIDDEN_NAME}`, names: false },
+    { url: '/log/?revs=3', names: true },
+    { url: '/log/?revs=3-5&verbose=on', names: true },
+    {
+      url: '/changeset?old_path=%2Ftrunk%2Fpub%2Freadme.txt&old=4&new_path=%2Ftrunk%2Fhidden-zone%2F' + HIDDEN_NAME + '&new=4',
+      names: false,
+    },
   ];
 
   async function tracSees(who: Who): Promise<{ seen: Set<string>; where: Map<string, string[]> }> {
