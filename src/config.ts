@@ -12,6 +12,10 @@ export interface Config {
   apachePort: number;
   /** Base URL users see in checkout and Trac links (the private Apache by default). */
   publicUrl: string;
+  /** Apache's request workers (threads; rounded up to whole processes of 25). */
+  apacheWorkers: number;
+  /** Seconds any one read or write of Apache's may wait (its `Timeout`). */
+  apacheTimeout: number;
   /** The system user Apache's workers run as; it must reach every file Apache serves. */
   apacheUser: string;
   apacheGroup: string;
@@ -130,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apacheHost,
     apachePort,
     publicUrl,
+    apacheWorkers: int('KEELSON_APACHE_WORKERS', env.KEELSON_APACHE_WORKERS, 200) || 200,
+    apacheTimeout: int('KEELSON_APACHE_TIMEOUT', env.KEELSON_APACHE_TIMEOUT, 60) || 60,
     apacheUser: env.KEELSON_APACHE_USER || 'www-data',
     apacheGroup: env.KEELSON_APACHE_GROUP || env.KEELSON_APACHE_USER || 'www-data',
     tracUser: env.KEELSON_TRAC_USER || 'keelson-trac',

@@ -1,11 +1,11 @@
 import { log } from '../sys/log.js';
 
 /**
- * Refusals and failures are alerts: one error log line always, and a JSON POST to
+ * Refusals and failures (of backups, and an Apache that does not answer) are alerts: one error log line always, and a JSON POST to
  * KEELSON_ALERT_WEBHOOK when it is set. A webhook that is down never fails the backup.
  */
 export async function alert(webhook: string | undefined, event: string, fields: Record<string, unknown>): Promise<void> {
-  log.error(`backup alert: ${event}`, { alert: event, ...fields });
+  log.error(`alert: ${event}`, { alert: event, ...fields });
   if (!webhook) return;
   try {
     const res = await fetch(webhook, {

@@ -12,6 +12,7 @@ import { Apache } from '../provision/apache.js';
 import { Reconciler } from '../provision/reconciler.js';
 import { Worker } from '../jobs/worker.js';
 import { log } from '../sys/log.js';
+import { alert } from '../backup/alert.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
 import { jobHandlers } from './handlers.js';
@@ -49,10 +50,19 @@ function spoolDrainer(reconciler: Reconciler): () => void {
 }
 
 /** Restarts Apache when it stops answering. */
-const apacheCheck = (apache: Apache) => async () => {
-  if (!(await apache.healthy())) {
-    log.error('apache is not answering; restarting it', { errorLog: apache.errorLog });
-    await apache.start().catch((e) => log.error('apache restart failed', { error: String(e) }));
+/**
+ * Apache's health, every 30 s: an Apache whose main process is gone is started again; one that is
+ * running but does not answer (every worker busy, e.g. under a flood) is an alert, never a restart:
+ * a graceful restart of a busy server only cut the requests in flight.
+ */
+export const apacheCheck = (apache: Apache, webhook: string | undefined) => async () => {
+  if (!apache.mainPid()) {
+    log.error('apache is not running; starting it', { errorLog: apache.errorLog });
+    await apache.start().catch((e) => log.error('apache start failed', { error: String(e) }));
+    return;
+  }
+  if (!(await apache.healthy(5000))) {
+    await alert(webhook, 'apache.unresponsive', { pid: apache.mainPid(), errorLog: apache.errorLog, action: 'none: left running' });
   }
 };
 
@@ -124,7 +134,16 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       drain();
     }
     if (o.scheduler)
-      tasks.push(...startScheduler({ db, cfg, backups, wake, drainSpool: drain, apacheCheck: o.apache ? apacheCheck(apache) : undefined }));
+      tasks.push(
+        ...startScheduler({
+          db,
+          cfg,
+          backups,
+          wake,
+          drainSpool: drain,
+          apacheCheck: o.apache ? apacheCheck(apache, cfg.backup.alertWebhook) : undefined,
+        }),
+      );
     else if (drain) tasks.push(...startSchedule([{ name: 'commit-spool-sweep', cron: '*/5 * * * * *', run: drain }]));
 
     let url: string | undefined;

@@ -55,7 +55,17 @@ export class Apache {
       await run('apache2', ['-f', this.p.conf, '-k', 'graceful']);
     } else {
       fs.rmSync(this.p.pid, { force: true });
-      await run('apache2', ['-f', this.p.conf, '-k', 'start']);
+      // Right after a stop, the old server's processes (mod_wsgi daemons finishing their requests)
+      // can hold the port for a few seconds: a start that cannot bind it is tried again.
+      for (let tries = 0; ; tries++) {
+        try {
+          await run('apache2', ['-f', this.p.conf, '-k', 'start']);
+          break;
+        } catch (e) {
+          if (tries >= 50 || !/Address already in use/.test(String(e))) throw e;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     }
     const deadline = Date.now() + 10_000;
     while (!(await this.healthy())) {

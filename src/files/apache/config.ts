@@ -21,6 +21,7 @@ const MODULES = [
   'env',
   'setenvif',
   'headers',
+  'reqtimeout',
 ];
 
 export function apachePaths(l: Layout) {
@@ -40,6 +41,28 @@ const AUTH = `    AuthType Basic
     AuthBasicProvider dbd
     AuthDBDUserPWQuery "SELECT hash FROM credentials WHERE username = %s"`;
 
+/**
+ * What a connection may hold. A client must send its request line and headers within 10 s (20 s
+ * while it keeps sending at 500 bytes/s) and its body at 500 bytes/s (mod_reqtimeout), and no read
+ * or write may wait longer than KEELSON_APACHE_TIMEOUT: a slow client cannot keep a worker. The
+ * scoreboard has room for twice the worker processes, so a graceful restart while every worker is
+ * busy starts new processes beside the old ones instead of wedging ("scoreboard is full"). Every
+ * worker process starts at once: a burst of connections is read at once, not from the backlog
+ * while processes are added one a second.
+ */
+export function renderConnections(cfg: Config): string {
+  const perChild = 25;
+  const children = Math.max(2, Math.ceil(cfg.apacheWorkers / perChild));
+  return `Timeout ${Number(cfg.apacheTimeout)}
+RequestReadTimeout handshake=10-20,MinRate=500 header=10-20,MinRate=500 body=20,MinRate=500
+KeepAlive On
+KeepAliveTimeout 5
+StartServers ${children}
+ThreadsPerChild ${perChild}
+MaxRequestWorkers ${children * perChild}
+ServerLimit ${children * 2}`;
+}
+
 /** The server itself: where it lives, its modules and user, the credentials database, the document root. */
 function renderServer(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
@@ -54,12 +77,7 @@ LogLevel warn
 ${MODULES.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n')}
 ${opts.runAsUser ? `User ${cfg.apacheUser}\nGroup ${cfg.apacheGroup}` : '# not started as root: runs as the current user'}
 TypesConfig /etc/mime.types
-Timeout 300
-KeepAlive On
-StartServers 2
-ServerLimit 4
-ThreadsPerChild 25
-MaxRequestWorkers 100
+${renderConnections(cfg)}
 
 DBDriver sqlite3
 DBDParams ${q(l.authDb)}
