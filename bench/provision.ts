@@ -88,7 +88,7 @@ async function commons(h: TestHost): Promise<void> {
         `    while ${f.concurrency} ${who} the attacker's ${f.name}: member ${ms(p50s[0]!)} = ${ratios[0]!.toFixed(2)}x, anonymous ${ms(p50s[1]!)} = ${ratios[1]!.toFixed(2)}x idle` +
           ` (target <= 2x: ${ratios.every((r) => r <= 2) ? 'met' : 'NOT met'}; flood: ${sent} requests, ${counts.get(503) ?? 0} answered 503)`,
       );
-      if (f.creds) {
+      {
         await freshDaemons(h, p);
         const nul = await p50Under(victims, { ...f, urls: [h.tracUrl('no-such-project') + '/wiki'] }, { samples: 30 });
         floodLines.push(
