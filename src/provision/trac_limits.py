@@ -329,9 +329,9 @@ def _lower_priority(nice):
 class Released(object):
     """The response body, with the slot given back (and its CPU charged) when the server is done with it."""
 
-    def __init__(self, body, key):
+    def __init__(self, body, slot):
         self._body = body
-        self._key = key
+        self._slot = slot
 
     def __iter__(self):
         return iter(self._body)
@@ -342,9 +342,9 @@ class Released(object):
             if close:
                 close()
         finally:
-            key, self._key = self._key, None
-            if key is not None:
-                leave(key)
+            slot, self._slot = self._slot, None
+            if slot is not None:
+                leave(slot)
 
 
 # ---- Trac's own static files ----

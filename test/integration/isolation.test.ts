@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import nodeHttp from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
+import { FORM_TOKEN, formCookie, req, type Reply } from '../helpers/trac-attacks.js';
 import { layout } from '../../src/config.js';
 import { renderAuthz } from '../../src/files/authz/render.js';
 import { migrate } from '../../src/store/db.js';
@@ -18,46 +18,9 @@ import { chownTree } from '../../src/provision/owner.js';
  * the real svn client) and asserts that the attack fails and the victim is unaffected.
  */
 
-interface Reply {
-  status: number;
-  headers: nodeHttp.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One HTTP request on a fresh connection, with optional Basic credentials, cookie and form body. */
-function req(
-  method: string,
-  url: string,
-  o: { creds?: { user: string; password: string }; cookie?: string; form?: Record<string, string> } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = { connection: 'close' };
-  if (o.creds) headers.authorization = 'Basic ' + Buffer.from(`${o.creds.user}:${o.creds.password}`).toString('base64');
-  if (o.cookie) headers.cookie = o.cookie;
-  let body: string | undefined;
-  if (o.form) {
-    body = new URLSearchParams(o.form).toString();
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    headers['content-length'] = String(Buffer.byteLength(body));
-  }
-  return new Promise((resolve, reject) => {
-    const r = nodeHttp.request(url, { method, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    r.on('error', reject);
-    r.end(body);
-  });
-}
-
 /** A Trac form post: Trac wants __FORM_TOKEN equal to its trac_form_token cookie. */
 function tracPost(url: string, creds: { user: string; password: string }, form: Record<string, string>): Promise<Reply> {
-  return req('POST', url, {
-    creds,
-    cookie: 'trac_form_token=keelsontest0123456789',
-    form: { __FORM_TOKEN: 'keelsontest0123456789', ...form },
-  });
+  return req('POST', url, { creds, cookie: formCookie, form: { __FORM_TOKEN: FORM_TOKEN, ...form } });
 }
 
 /** Exit status of `cmd` run as `user` (runuser), for "can this user write/read that" checks. */
