@@ -60,6 +60,28 @@ export interface Config {
    */
   loginSlowdown: { after: number; windowSeconds: number; firstDelayMs: number; maxDelayMs: number };
   signupPerAddress: { max: number; windowSeconds: number };
+  /**
+   * Every sign-in attempt, right or wrong: per address (KEELSON_LOGIN_ATTEMPTS_ADDRESS) and per
+   * (account, address) (KEELSON_LOGIN_ATTEMPTS_ACCOUNT); over either, 429 for that address.
+   */
+  loginAttemptsPerAddress: { max: number; windowSeconds: number };
+  loginAttemptsPerAccount: { max: number; windowSeconds: number };
+  /** Password hashes (scrypt) computed at once off the main thread, and how many may wait (KEELSON_HASH_*). */
+  hashConcurrency: number;
+  hashQueue: number;
+  /** Live web sessions one user may hold; a new sign-in ends the oldest beyond it (KEELSON_SESSIONS_PER_USER). */
+  sessionsPerUser: number;
+  /** Changes (members, path rules, settings) per acting user and per project (KEELSON_MUTATION_LIMIT_*); over it, 429. */
+  mutationsPerUser: { max: number; windowSeconds: number };
+  mutationsPerProject: { max: number; windowSeconds: number };
+  /** Days audit rows are kept (KEELSON_AUDIT_RETENTION_DAYS). */
+  auditRetentionDays: number;
+  /** Permission-history versions kept per project besides the published one (KEELSON_PERMISSION_HISTORY_KEEP). */
+  permissionHistoryKeep: number;
+  /** Largest request body Apache accepts (one file of a commit, one Trac upload) (KEELSON_MAX_REQUEST_BYTES). */
+  maxRequestBytes: number;
+  /** node-cron schedule of the nightly full storage measure of every project (KEELSON_USAGE_CRON). */
+  usageCron: string;
   /** node-cron schedule of the disk usage sampler (operator chart). */
   diskSampleCron: string;
 }
@@ -92,6 +114,16 @@ function int(name: string, value: string | undefined, fallback: number): number 
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
     throw new Error(`${name} must be a whole number from 0 to 65535, got ${JSON.stringify(value)}`);
   }
+  return n;
+}
+
+/** A byte count (digits, or with K/M/G/T for powers of 1024), at least 1 MiB. */
+function bytes(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const m = value.match(/^(\d{1,15})([KMGT]?)$/i);
+  const n = m ? Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1024 ** 2)
+    throw new Error(`${name} must be a byte count of at least 1M (e.g. 536870912 or 512M), got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -158,6 +190,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginPerAddress: rate('KEELSON_LOGIN_LIMIT_ADDRESS', env.KEELSON_LOGIN_LIMIT_ADDRESS, 20, 900),
     loginSlowdown: loginSlowdown(env),
     signupPerAddress: rate('KEELSON_SIGNUP_LIMIT_ADDRESS', env.KEELSON_SIGNUP_LIMIT_ADDRESS, 10, 3600),
+    loginAttemptsPerAddress: rate('KEELSON_LOGIN_ATTEMPTS_ADDRESS', env.KEELSON_LOGIN_ATTEMPTS_ADDRESS, 30, 60),
+    loginAttemptsPerAccount: rate('KEELSON_LOGIN_ATTEMPTS_ACCOUNT', env.KEELSON_LOGIN_ATTEMPTS_ACCOUNT, 10, 60),
+    hashConcurrency: int('KEELSON_HASH_CONCURRENCY', env.KEELSON_HASH_CONCURRENCY, 2) || 1,
+    hashQueue: int('KEELSON_HASH_QUEUE', env.KEELSON_HASH_QUEUE, 32),
+    sessionsPerUser: int('KEELSON_SESSIONS_PER_USER', env.KEELSON_SESSIONS_PER_USER, 10) || 1,
+    mutationsPerUser: rate('KEELSON_MUTATION_LIMIT_USER', env.KEELSON_MUTATION_LIMIT_USER, 120, 60),
+    mutationsPerProject: rate('KEELSON_MUTATION_LIMIT_PROJECT', env.KEELSON_MUTATION_LIMIT_PROJECT, 60, 60),
+    auditRetentionDays: int('KEELSON_AUDIT_RETENTION_DAYS', env.KEELSON_AUDIT_RETENTION_DAYS, 365) || 1,
+    permissionHistoryKeep: int('KEELSON_PERMISSION_HISTORY_KEEP', env.KEELSON_PERMISSION_HISTORY_KEEP, 100) || 1,
+    maxRequestBytes: bytes('KEELSON_MAX_REQUEST_BYTES', env.KEELSON_MAX_REQUEST_BYTES, 512 * 1024 ** 2),
+    usageCron: env.KEELSON_USAGE_CRON || '17 3 * * *',
     diskSampleCron: env.KEELSON_DISK_SAMPLE_CRON || '*/5 * * * *',
     trustProxy: trustProxy(env.KEELSON_TRUST_PROXY),
   };

@@ -51,8 +51,18 @@ const requireOperator = (actor: Actor): void => {
   if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
 };
 
-export function setCapacity(ctx: Ctx, actor: Actor, c: web.Capacity): GateState {
+/** The operator's capacity settings; a field left out keeps its current value. */
+export type CapacityInput = Omit<web.Capacity, 'projectStorageLimitBytes' | 'maxProjectsPerUser'> &
+  Partial<Pick<web.Capacity, 'projectStorageLimitBytes' | 'maxProjectsPerUser'>>;
+
+export function setCapacity(ctx: Ctx, actor: Actor, input: CapacityInput): GateState {
   requireOperator(actor);
+  const now = web.getCapacity(ctx.db);
+  const c: web.Capacity = {
+    ...input,
+    projectStorageLimitBytes: input.projectStorageLimitBytes === undefined ? now.projectStorageLimitBytes : input.projectStorageLimitBytes,
+    maxProjectsPerUser: input.maxProjectsPerUser === undefined ? now.maxProjectsPerUser : input.maxProjectsPerUser,
+  };
   web.setCapacity(ctx.db, actor.label, c);
   return gate(ctx.db, ctx.cfg);
 }

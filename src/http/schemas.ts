@@ -88,6 +88,9 @@ export const capacityBody = z.strictObject({
   maxProjects: z.coerce.number().int('a whole number').min(0, 'at least 0').max(1_000_000).nullable(),
   minFreeBytes: z.coerce.number().int('a whole number').min(0, 'at least 0'),
   signupMode: z.enum(['open', 'invite', 'closed']),
+  /** Optional so scripts written before these existed keep working: absent keeps the current value. */
+  projectStorageLimitBytes: z.coerce.number().int('a whole number').min(0, 'at least 0').max(2 ** 50).nullable().optional(),
+  maxProjectsPerUser: z.coerce.number().int('a whole number').min(0, 'at least 0').max(1_000_000).nullable().optional(),
 });
 export const waitlistBody = z.strictObject({ email });
 export const inviteBody = z.strictObject({ email: email.optional() });

@@ -8,6 +8,7 @@ import { BACKUP_SCHEMA } from './schema/backups.js';
 import { WEB_SCHEMA } from './schema/web.js';
 import { ISOLATION_SCHEMA } from './schema/isolation.js';
 import { LEASE_KIND_SCHEMA, RESTORE_SCHEMA } from './schema/restores.js';
+import { LIMITS_SCHEMA } from './schema/limits.js';
 
 export const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
@@ -100,4 +101,6 @@ export const MIGRATIONS: readonly string[] = [
   RESTORE_SCHEMA,
   // 7: a lease says whether a backup or a restore holds it (src/store/schema/restores.ts).
   LEASE_KIND_SCHEMA,
+  // 8: per-tenant limits: storage usage, per-user project limit, retention indexes (src/store/schema/limits.ts).
+  LIMITS_SCHEMA,
 ];

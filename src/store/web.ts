@@ -44,8 +44,18 @@ export interface Capacity {
   /** Free bytes the data volume must keep; new projects stop below it. */
   minFreeBytes: number;
   signupMode: SignupMode;
+  /** Storage limit (repository + Trac) of a project without its own; null = no limit. */
+  projectStorageLimitBytes: number | null;
+  /** Projects one (non-admin) user may own, unless their account has its own limit; null = no limit. */
+  maxProjectsPerUser: number | null;
 }
-export const DEFAULT_CAPACITY: Capacity = { maxProjects: null, minFreeBytes: 0, signupMode: 'open' };
+export const DEFAULT_CAPACITY: Capacity = {
+  maxProjects: null,
+  minFreeBytes: 0,
+  signupMode: 'open',
+  projectStorageLimitBytes: 2 * 1024 ** 3,
+  maxProjectsPerUser: 10,
+};
 
 export function getCapacity(db: DB): Capacity {
   return { ...DEFAULT_CAPACITY, ...(getSetting<Partial<Capacity>>(db, 'capacity') ?? {}) };

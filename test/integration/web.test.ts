@@ -424,7 +424,7 @@ describe('web UI security', () => {
   it('the capacity gate turns signup into a waitlist without creating anything', async () => {
     const { app, db } = makeApp();
     createUser(db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });
-    setCapacity(db, 'test', { maxProjects: 0, minFreeBytes: 0, signupMode: 'open' });
+    setCapacity(db, 'test', { maxProjects: 0, minFreeBytes: 0, signupMode: 'open', projectStorageLimitBytes: null, maxProjectsPerUser: null });
     const a = request.agent(app);
     const page = await a.get('/signup');
     assert.match(page.text, /not taking new projects right now/);
