@@ -7,7 +7,7 @@ import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { ownRepository, purgeRepository, type Owners } from '../provision/owner.js';
 import type { TracHelper } from '../provision/trac.js';
 import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
-import { publishPostCommitHook } from '../files/hooks/post-commit.js';
+import { publishHooks } from '../files/hooks/post-commit.js';
 import type { ProjectAccess } from '../files/authz/render.js';
 import { writeCheckedAuthz } from '../files/authz/publish.js';
 import type { AuthzChecker } from '../files/authz/canary.js';
@@ -109,8 +109,8 @@ export async function prepareStage(r: RestoreRun): Promise<string> {
       { shared: false },
     );
   }
-  // Today's hook for the project it becomes, not the backup's day's (nor, for a copy, the original's).
-  await publishPostCommitHook(svnStage, targetSlug, l.commitSpool);
+  // Today's hooks for the project it becomes, not the backup's day's (nor, for a copy, the original's).
+  await publishHooks(svnStage, targetSlug, l);
   // A backup may be older than the rules: what Keelson does not own goes before anything is served.
   purgeRepository(svnStage);
   await ownRepository(svnStage, r.owners, { deep: true });

@@ -1,16 +1,14 @@
 /**
  * The capacity gate (how many projects, how much free disk, who may sign up), the disk samples
- * behind the operator's chart, and a project's storage use.
+ * behind the operator's chart.
  */
-import path from 'node:path';
 import type { Ctx, Actor } from './context.js';
 import type { Config } from '../config.js';
-import { layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import * as web from '../store/web.js';
 import { DomainError, NotAllowedError } from '../errors.js';
 import { volumeOf } from '../sys/volume.js';
-import { du } from '../sys/du.js';
+import { defaultLimitChanged } from './storage.js';
 
 export { SIGNUP_MODES, type Capacity, type SignupMode, type DiskSample } from '../store/web.js';
 
@@ -64,6 +62,7 @@ export function setCapacity(ctx: Ctx, actor: Actor, input: CapacityInput): GateS
     maxProjectsPerUser: input.maxProjectsPerUser === undefined ? now.maxProjectsPerUser : input.maxProjectsPerUser,
   };
   web.setCapacity(ctx.db, actor.label, c);
+  if (c.projectStorageLimitBytes !== now.projectStorageLimitBytes) defaultLimitChanged(ctx);
   return gate(ctx.db, ctx.cfg);
 }
 
@@ -78,16 +77,3 @@ export function sampleDisk(db: DB, cfg: Config): void {
 }
 
 export const diskSamples = (db: DB, sinceMs: number): web.DiskSample[] => web.diskSamples(db, sinceMs);
-
-const usageCache = new Map<string, { at: number; bytes: number }>();
-/** Repository + Trac environment size of a project; cached for a minute (a walk per page view would be wasteful). */
-export async function projectUsage(cfg: Config, slug: string): Promise<number> {
-  const l = layout(cfg);
-  const key = `${cfg.dataDir}:${slug}`;
-  const hitc = usageCache.get(key);
-  if (hitc && Date.now() - hitc.at < 60_000) return hitc.bytes;
-  const bytes = (await du(path.join(l.svnRoot, slug))) + (await du(path.join(l.tracRoot, slug)));
-  // A project still being made has nothing on disk yet: not worth remembering.
-  if (bytes > 0) usageCache.set(key, { at: Date.now(), bytes });
-  return bytes;
-}

@@ -16,6 +16,7 @@ import { alert } from '../backup/alert.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
 import { jobHandlers } from './handlers.js';
+import { queueStorageLimits } from '../store/usage.js';
 import { scheduleTable, startSchedule, type ScheduleParts } from './schedule.js';
 import { sampleDisk } from '../domain/capacity.js';
 
@@ -126,6 +127,9 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
         concurrency: cfg.workerConcurrency,
         staleMs: Number(process.env.KEELSON_JOB_STALE_MS) || 30_000,
       });
+      // Every quota file checked against the database once per start (a limit changed while no
+      // worker ran, a project never measured): a job, so it does not hold up the start.
+      queueStorageLimits(db);
       worker.start();
       // Commits reach Trac through the spool the post-commit hooks write; watch it, and sweep it
       // now for whatever arrived while no worker ran.
@@ -141,6 +145,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
           backups,
           wake,
           drainSpool: drain,
+          measureUsage: o.worker ? () => reconciler.usage.measureAll() : undefined,
           apacheCheck: o.apache ? apacheCheck(apache, cfg.backup.alertWebhook) : undefined,
         }),
       );

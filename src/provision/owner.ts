@@ -122,7 +122,7 @@ export async function ownTracEnv(dir: string, o: Owners | undefined, opts: { dee
 /** What a repository may hold in `conf/` and `hooks/` besides Keelson's atomic-write temporaries. */
 const REPO_ALLOWED: Record<string, RegExp> = {
   conf: /^(authz|passwd|svnserve\.conf|hooks-env\.tmpl)$/,
-  hooks: /^(post-commit|[a-z-]+\.tmpl)$/,
+  hooks: /^(post-commit|pre-commit|pre-lock|[a-z-]+\.tmpl)$/,
 };
 /** Temporaries of writeFileAtomic / writeTempSync: `.<name>.<pid>.<hex>.tmp`. */
 const TEMP = /^\.[A-Za-z0-9_.-]+\.\d+\.[0-9a-f]+\.tmp$/;

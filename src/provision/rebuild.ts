@@ -3,7 +3,7 @@ import type { Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { setProjectError } from '../store/model.js';
 import { readAllAccess } from '../store/permissions.js';
-import { stagePostCommitHook } from '../files/hooks/post-commit.js';
+import { stageHooks } from '../files/hooks/post-commit.js';
 import { discardStaged, renameStaged, syncFileSystem, type Staged } from '../sys/fs.js';
 import type { AuthzChecker } from '../files/authz/canary.js';
 import { commitAuthz, discard, planAuthz, stageAuthz, sweepDeadTempsSync, type PreparedAuthz } from '../files/authz/publish.js';
@@ -40,7 +40,7 @@ interface Item {
   slug: string;
   authz: PreparedAuthz;
   text: string;
-  hook: Staged;
+  hooks: Staged[];
   /** The hook is written (to its temporary name) with the authz file, once that one is checked. */
   repoDir: string;
 }
@@ -87,7 +87,7 @@ function renderAll(ctx: RebuildContext, all: ReturnType<typeof readAllAccess>, f
         owner: undefined,
         publisher: `rebuild:pid:${process.pid}`,
       });
-      items.push({ id: p.id, slug: p.slug, text, authz: prepared, hook: { target: '' }, repoDir: dir });
+      items.push({ id: p.id, slug: p.slug, text, authz: prepared, hooks: [], repoDir: dir });
     } catch (e) {
       fail(p.id, p.slug, e);
     }
@@ -108,7 +108,7 @@ async function checkAndStage(ctx: RebuildContext, items: Item[], fail: Fail): Pr
   const write = (i: Item) => {
     try {
       stageAuthz(i.authz, i.text);
-      i.hook = stagePostCommitHook(i.repoDir, i.slug, ctx.l.commitSpool);
+      i.hooks = stageHooks(i.repoDir, i.slug, ctx.l);
     } catch (e) {
       bad.add(i);
       fail(i.id, i.slug, e);
@@ -141,7 +141,7 @@ function commitAll(ctx: RebuildContext, commit: Item[], fail: Fail): number {
           try {
             const res = commitAuthz(ctx.db, r.authz);
             if (res.stale) log.info('authz publish skipped: a newer version is already published', { slug: r.slug });
-            const hook = renameStaged(r.hook);
+            const hook = r.hooks.map(renameStaged).some(Boolean);
             if (res.changed || hook) changed++;
           } catch (e) {
             fail(r.id, r.slug, e);
@@ -180,7 +180,7 @@ export async function rebuildFiles(
     const bad = await checkAndStage(ctx, items, fail);
     phase('check+write');
     const good = items.filter((i) => !bad.has(i));
-    const writing = good.some((i) => i.authz.tmp || i.hook.tmp);
+    const writing = good.some((i) => i.authz.tmp || i.hooks.some((h) => h.tmp));
     if (writing) await syncFileSystem(ctx.l.svnRoot);
     phase('syncfs');
     changed = commitAll(ctx, good, fail);
@@ -192,7 +192,7 @@ export async function rebuildFiles(
   } finally {
     for (const r of items) {
       await discard(r.authz);
-      await discardStaged(r.hook);
+      for (const h of r.hooks) await discardStaged(h);
     }
   }
   return { projects: all.length, changed, needFull, failed, credentials, ms: Date.now() - t0, phases };

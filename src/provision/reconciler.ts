@@ -5,7 +5,7 @@ import type { DB } from '../store/db.js';
 import { getProjectById, setProjectError, setProjectState, setTracPermVersion, audit, type ProjectRow } from '../store/model.js';
 import { readAccess } from '../store/permissions.js';
 import { renderTracPermissions, type ProjectAccess } from '../files/authz/render.js';
-import { checkHookTemplate, publishPostCommitHook } from '../files/hooks/post-commit.js';
+import { checkHookTemplate, publishHooks } from '../files/hooks/post-commit.js';
 import { fsyncDir } from '../sys/fs.js';
 import { syncCredentials } from '../files/credentials/credentials.js';
 import { AuthzChecker } from '../files/authz/canary.js';
@@ -18,6 +18,7 @@ import * as dirs from './dirs.js';
 import { prepareDirectories, prepareTrac, sweepStaging } from './setup.js';
 import { rebuildFiles, type RebuildOptions, type RebuildResult } from './rebuild.js';
 import { CommitSpool } from './spool.js';
+import { Usage } from './usage.js';
 import { log } from '../sys/log.js';
 
 export class IntegrityError extends Error {}
@@ -36,6 +37,8 @@ export class Reconciler {
   /** Apache's and Trac's users (undefined when not root): see owner.ts for who writes what. */
   private owners: Owners | undefined;
   private readonly spool: CommitSpool;
+  /** Storage measures and the quota files the pre-commit hooks and Trac read. */
+  readonly usage: Usage;
   private template = '';
   private ready: Promise<void> | undefined;
   private filesReady: Promise<void> | undefined;
@@ -49,7 +52,8 @@ export class Reconciler {
     this.trac = new TracHelper(cfg, l);
     this.feedTrac = new TracHelper(cfg, l, { size: 2 });
     this.checker = new AuthzChecker(cfg.python);
-    this.spool = new CommitSpool(l, db, this.feedTrac);
+    this.usage = new Usage(l, db);
+    this.spool = new CommitSpool(l, db, this.feedTrac, this.usage);
   }
 
   /** Directories, shared Trac settings, the Trac template; sweeps staging leftovers. */
@@ -69,6 +73,7 @@ export class Reconciler {
     await prepareDirectories(this.cfg, this.l, this.owners);
     sweepStaging(this.l.staging);
     this.startupCredentials = syncCredentials(this.db, this.l.authDb, this.owners?.apache);
+    await this.usage.publishDefault();
     // libsvn's authz parser loaded now, so the first publish does not wait for it.
     await this.checker.call('ping');
   }
@@ -172,6 +177,8 @@ export class Reconciler {
           log.warn("Trac's permission table had drifted from Keelson's; converged", { slug: p.slug, added: r.added, removed: r.removed });
       }
       setTracPermVersion(this.db, p.id, version);
+      // The project's storage measured and its quota file written (a new project: measured whole).
+      await this.usage.refresh(p.slug);
     } catch (e) {
       if (stagedEnv) fs.rmSync(stagedEnv, { recursive: true, force: true });
       throw e;
@@ -213,8 +220,8 @@ export class Reconciler {
     const stage = this.stagingPath(`svn-${p.slug}`);
     try {
       await createRepository(stage, p.repo_uuid);
-      // The hook goes in before the layout commit, so revision 1 reaches Trac like any other.
-      await publishPostCommitHook(stage, p.slug, this.l.commitSpool);
+      // The hooks go in before the layout commit, so revision 1 reaches Trac like any other.
+      await publishHooks(stage, p.slug, this.l);
       await makeStandardLayout(stage);
       await writeCheckedAuthz(path.join(stage, 'conf', 'authz'), access, this.checker);
       await ownRepository(stage, this.owners, { deep: true });
@@ -239,7 +246,7 @@ export class Reconciler {
       publisher: `pid:${process.pid}`,
     });
     if (r.stale) log.info('authz publish skipped: a newer version is already published', { slug, version });
-    const hook = await publishPostCommitHook(repoDir, slug, this.l.commitSpool);
+    const hook = await publishHooks(repoDir, slug, this.l);
     const removed = purgeRepository(repoDir);
     if (removed.length) log.warn('removed from a repository what Keelson does not own', { slug, removed });
     await ownRepository(repoDir, this.owners, { deep: false });
@@ -256,7 +263,7 @@ export class Reconciler {
     const wasReady = this.filesReady !== undefined;
     await this.initFiles();
     // The hook is one template with a checked slug: the shell parses it once here, not per project.
-    await checkHookTemplate(this.l.commitSpool);
+    await checkHookTemplate(this.l);
     // initFiles has just synced the credentials, unless it ran earlier in this process.
     const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.owners?.apache) : { upserted: 0, removed: 0 };
     const cred = {

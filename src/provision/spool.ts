@@ -5,6 +5,7 @@ import type { DB } from '../store/db.js';
 import { setProjectErrorOfKind } from '../store/model.js';
 import type { TracHelper } from './trac.js';
 import { HelperBusyError } from './helper.js';
+import type { Usage } from './usage.js';
 import { envDir, repoDir } from './dirs.js';
 import { log } from '../sys/log.js';
 
@@ -57,6 +58,8 @@ export class CommitSpool {
     private readonly db: DB,
     /** The feed's own helper (the reconciler's feedTrac), so provisioning calls never hold up commits. */
     private readonly trac: TracHelper,
+    /** Each commit is measured against the project's storage limit as it is fed. */
+    private readonly usage?: Usage,
   ) {}
 
   /**
@@ -80,6 +83,9 @@ export class CommitSpool {
         }
         this.delivering.add(slug);
         try {
+          // The commits' bytes counted first, whatever Trac does with them (the hook adds the
+          // revisions since, so a late measure is never a hole, only more work for the hook).
+          await this.usage?.refresh(slug).catch((err: Error) => log.warn('storage measure failed', { slug, error: err.message }));
           if (!(await this.deliver(slug, e))) return 0;
         } finally {
           this.delivering.delete(slug);

@@ -7,7 +7,7 @@ import type { Config, Layout } from '../config.js';
 import { serviceOwners, type Owners } from './owner.js';
 
 /** Keelson's Python for Trac: the guard every Trac process imports first, and the helper. */
-const TRAC_LIB = ['trac_guard.py', 'trac_helper.py', 'trac_paths.py', 'trac_limits.py', 'trac_highlight.py'];
+const TRAC_LIB = ['trac_guard.py', 'trac_helper.py', 'trac_paths.py', 'trac_limits.py', 'trac_highlight.py', 'trac_quota.py'];
 
 /**
  * Copies Keelson's Python for Trac into the data directory (root's, 0644), where the Trac user can

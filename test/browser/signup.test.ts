@@ -97,7 +97,7 @@ describe('signup to checkout, in a browser', () => {
     assert.equal(await card.locator('.state').textContent(), 'active');
     assert.equal(await card.locator('.role').textContent(), 'owner');
     assert.equal(await card.locator('code').textContent(), `svn checkout ${checkoutUrl}`);
-    assert.match((await card.textContent()) ?? '', /\d+(\.\d)? (KiB|MiB) used/);
+    assert.match((await card.textContent()) ?? '', /\d+(\.\d)? (KiB|MiB) of 2\.0 GiB used/);
     assert.equal(await card.getByRole('link', { name: /Trac:/ }).getAttribute('href'), `${h.cfg.publicUrl}/trac/first-proj`);
     assert.equal(await horizontalOverflow(ada), 0);
     await shot(ada, '03-dashboard-owner');

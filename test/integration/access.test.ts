@@ -147,6 +147,8 @@ describe('a project on the real stack', () => {
     const files = [
       path.join(repo, 'conf', 'authz'),
       path.join(repo, 'hooks', 'post-commit'),
+      path.join(repo, 'hooks', 'pre-commit'),
+      path.join(repo, 'hooks', 'pre-lock'),
       path.join(h.run.reconciler.envDir('alpha'), 'conf', 'trac.ini'),
     ];
     const before = files.map((f) => fs.readFileSync(f, 'utf8'));

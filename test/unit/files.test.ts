@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { publishHookText, publishPostCommitHook, renderPostCommitHook } from '../../src/files/hooks/post-commit.js';
+import { publishHookText, publishHooks, renderPostCommitHook } from '../../src/files/hooks/post-commit.js';
 import { publishTracIni, renderProjectTracIni, renderSharedTracIni } from '../../src/files/trac/ini.js';
 import { TracHelper } from '../../src/provision/trac.js';
 import { layout, loadConfig } from '../../src/config.js';
@@ -23,11 +23,11 @@ describe('generated files: one writer each, checked before publishing', () => {
   it('post-commit hook: published with mode 0755, unchanged bytes are not rewritten', async () => {
     const d = repo();
     try {
-      assert.equal(await publishPostCommitHook(d, 'alpha', '/srv/spool'), true);
+      assert.equal(await publishHooks(d, 'alpha', { commitSpool: '/srv/spool', quotaDir: '/srv/quota' }), true);
       const file = path.join(d, 'hooks', 'post-commit');
       assert.equal(fs.readFileSync(file, 'utf8'), renderPostCommitHook('alpha', '/srv/spool'));
       assert.equal(fs.statSync(file).mode & 0o777, 0o755);
-      assert.equal(await publishPostCommitHook(d, 'alpha', '/srv/spool'), false);
+      assert.equal(await publishHooks(d, 'alpha', { commitSpool: '/srv/spool', quotaDir: '/srv/quota' }), false);
     } finally {
       fs.rmSync(d, { recursive: true, force: true });
     }
@@ -36,12 +36,16 @@ describe('generated files: one writer each, checked before publishing', () => {
   it('post-commit hook: a rendering the shell cannot parse is refused (sh -n) and the live hook stays', async () => {
     const d = repo();
     try {
-      await publishPostCommitHook(d, 'alpha', '/srv/spool');
+      await publishHooks(d, 'alpha', { commitSpool: '/srv/spool', quotaDir: '/srv/quota' });
       const file = path.join(d, 'hooks', 'post-commit');
       const before = fs.readFileSync(file);
       await assert.rejects(publishHookText(file, '#!/bin/sh\nif then fi (\n'), /sh -n/);
       assert.ok(fs.readFileSync(file).equals(before));
-      assert.deepEqual(fs.readdirSync(path.join(d, 'hooks')), ['post-commit'], 'a temporary file was left behind');
+      assert.deepEqual(
+        fs.readdirSync(path.join(d, 'hooks')).sort(),
+        ['post-commit', 'pre-commit', 'pre-lock'],
+        'a temporary file was left behind',
+      );
     } finally {
       fs.rmSync(d, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { claim, complete, enqueue, fail, recoverAbandoned, type Job } from '../../src/store/jobs.js';
 import { getJob } from '../../src/store/jobs.js';
 import { getRestoreJob, insertRestoreJob, markRestoreStarted, setRestoreResult } from '../../src/store/backups.js';
@@ -74,16 +75,15 @@ describe('restore jobs in the queue', () => {
   it('migration 6 can be applied again (an install re-running migrations from an older version)', () => {
     const d = db();
     restore(d, 'alpha', 1);
-    d.pragma('user_version = 5');
-    migrate(d);
+    // Migration 6 itself again (later migrations add columns, which SQLite cannot do twice).
+    d.exec(MIGRATIONS[5]!);
     assert.equal(d.prepare(`SELECT count(*) FROM restore_jobs`).pluck().get(), 1);
   });
 
   it('migration 7 (the lease kind) can be applied again; the leases held stay', () => {
     const d = db();
     acquireLease(d, 'project:1', 7, 'restore');
-    d.pragma('user_version = 6');
-    migrate(d);
+    d.exec(MIGRATIONS[6]!);
     const l = d.prepare(`SELECT * FROM backup_leases`).all() as { scope: string; kind: string }[];
     assert.deepEqual(
       l.map((x) => [x.scope, x.kind]),

@@ -55,6 +55,8 @@ export function renderConnections(cfg: Config): string {
   const children = Math.max(2, Math.ceil(cfg.apacheWorkers / perChild));
   return `Timeout ${Number(cfg.apacheTimeout)}
 RequestReadTimeout handshake=10-20,MinRate=500 header=10-20,MinRate=500 body=20,MinRate=500
+# One request body (one file of a commit, one Trac form) at most this large (KEELSON_MAX_REQUEST_BYTES).
+LimitRequestBody ${Number(cfg.maxRequestBytes)}
 KeepAlive On
 KeepAliveTimeout 5
 StartServers ${children}
@@ -135,6 +137,9 @@ export const HEAVY_VIEWS = [
   'roadmap',
 ];
 
+/** Trac's request body limit: twice its attachment size limit (the shared trac.ini's max_size). */
+export const TRAC_BODY_BYTES = 20 * 1024 * 1024;
+
 /** Trac under /trac/<slug>: mod_wsgi daemons shared by every environment, one group for signed-in users, one for anonymous visitors. */
 function renderTrac(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
@@ -167,6 +172,8 @@ WSGIScriptAliasMatch ^/trac/([a-z][a-z0-9-]+[a-z0-9]) ${q(p.wsgi)}
     RequestHeader edit* Cookie "(^|;\\s*)(__Host-)?keelson_[a-z]+=[^;]*" ""
     RequestHeader edit Cookie "^;\\s*" ""
     Header always set X-Content-Type-Options nosniff
+    # Trac takes attachments up to 10 MiB ([attachment] max_size); a form is never much more.
+    LimitRequestBody ${TRAC_BODY_BYTES}
     # Requests with credentials (checked below: wrong ones never reach Trac) go to the signed-in
     # groups (expensive views to the heavy one), all others to the anonymous one. Every response that is not one of Trac's own HTML
     # pages gets a CSP sandbox in trac.wsgi, whatever its URL.

@@ -29,6 +29,10 @@ trac_limits.LIMITS.update(report_rows=${n(o.reportRows)}, report_bytes=${n(o.rep
                           changeset_paths=${n(o.changesetPaths)}, folder_entries=${n(o.folderEntries)},
                           log_entries=${n(o.logEntries)})
 trac_highlight.SECONDS = ${n(o.highlightSeconds)}
+import trac_quota
+trac_quota.QUOTA_DIR = ${JSON.stringify(l.quotaDir)}
+trac_quota.SVN_ROOT = ${JSON.stringify(l.svnRoot)}
+trac_quota.install()
 import jinja2
 import trac.env
 import trac.web.main

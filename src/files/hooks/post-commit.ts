@@ -4,6 +4,7 @@ import { assertSlug } from '../../names.js';
 import os from 'node:os';
 import { readIfExists, writeFileAtomic, writeTempSync, type Staged } from '../../sys/fs.js';
 import { run } from '../../sys/process.js';
+import { renderPreCommitHook, renderPreLockHook } from './pre-commit.js';
 
 /** Single-quotes a string for /bin/sh. */
 export function shQuote(s: string): string {
@@ -13,7 +14,8 @@ export function shQuote(s: string): string {
 /**
  * The post-commit hook. Hooks run with an empty environment as Apache's user, so it uses
  * absolute paths and does no Trac work itself (importing Trac costs ~0.5 s a commit): it drops
- * "<slug>.<rev>" into the spool, where the worker's long-lived Trac helper picks it up.
+ * "<slug>.<rev>" into the spool, where the worker's long-lived Trac helper picks it up (and the
+ * worker measures the commit against the project's storage limit).
  */
 export function renderPostCommitHook(slug: string, spoolDir: string): string {
   assertSlug(slug);
@@ -29,8 +31,25 @@ exit 0
 `;
 }
 
+/** Where the hooks' inputs live (from the layout). */
+export interface HookDirs {
+  commitSpool: string;
+  quotaDir: string;
+}
+
+/** The hooks Keelson owns in every repository, by file name. */
+export const HOOK_NAMES = ['post-commit', 'pre-commit', 'pre-lock'] as const;
+
+function renderHooks(slug: string, d: HookDirs): { name: (typeof HOOK_NAMES)[number]; text: string }[] {
+  return [
+    { name: 'post-commit', text: renderPostCommitHook(slug, d.commitSpool) },
+    { name: 'pre-commit', text: renderPreCommitHook(slug, d.quotaDir) },
+    { name: 'pre-lock', text: renderPreLockHook(slug) },
+  ];
+}
+
 /** Where a repository's post-commit hook lives. */
-export const hookPath = (repoDir: string): string => path.join(repoDir, 'hooks', 'post-commit');
+export const hookPath = (repoDir: string, name: (typeof HOOK_NAMES)[number] = 'post-commit'): string => path.join(repoDir, 'hooks', name);
 
 /** `/bin/sh -n`: the shell that runs the hook parses it first; a syntax error is never published. */
 async function checkShell(file: string): Promise<void> {
@@ -38,11 +57,13 @@ async function checkShell(file: string): Promise<void> {
 }
 
 /**
- * The one writer of a repository's post-commit hook: render, check with `sh -n`, write beside it,
- * fsync, rename (root's, 0755). Returns false when the file already held these bytes.
+ * The one writer of a repository's hooks: each rendered, checked with `sh -n`, written beside it,
+ * fsynced, renamed (root's, 0755). Returns false when the files already held these bytes.
  */
-export async function publishPostCommitHook(repoDir: string, slug: string, spoolDir: string): Promise<boolean> {
-  return publishHookText(hookPath(repoDir), renderPostCommitHook(slug, spoolDir));
+export async function publishHooks(repoDir: string, slug: string, d: HookDirs): Promise<boolean> {
+  let changed = false;
+  for (const h of renderHooks(slug, d)) if (await publishHookText(hookPath(repoDir, h.name), h.text)) changed = true;
+  return changed;
 }
 
 /** The write itself, for a rendered text (exported for the test that feeds it a broken one). */
@@ -51,28 +72,31 @@ export async function publishHookText(file: string, text: string): Promise<boole
 }
 
 /**
- * For the bulk rebuild: `sh -n` on Keelson's one template (rendered for a probe slug) once, instead
+ * For the bulk rebuild: `sh -n` on Keelson's templates (rendered for a probe slug) once, instead
  * of on each of thousands of files that differ only in a checked slug.
  */
-export async function checkHookTemplate(spoolDir: string): Promise<void> {
+export async function checkHookTemplate(d: HookDirs): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-hook-'));
   try {
-    const file = path.join(dir, 'post-commit');
-    fs.writeFileSync(file, renderPostCommitHook('probe-check', spoolDir));
-    await checkShell(file);
+    for (const h of renderHooks('probe-check', d)) {
+      const file = path.join(dir, h.name);
+      fs.writeFileSync(file, h.text);
+      await checkShell(file);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /**
- * The bulk rebuild's form (after checkHookTemplate): the hook written to its temporary name (no
+ * The bulk rebuild's form (after checkHookTemplate): each hook written to its temporary name (no
  * fsync; the caller syncs the file system once and renames), or nothing to rename when the live
  * file already holds it.
  */
-export function stagePostCommitHook(repoDir: string, slug: string, spoolDir: string): Staged {
-  const target = hookPath(repoDir);
-  const text = renderPostCommitHook(slug, spoolDir);
-  if (readIfExists(target) === text) return { target };
-  return { target, tmp: writeTempSync(target, text, { mode: 0o755 }) };
+export function stageHooks(repoDir: string, slug: string, d: HookDirs): Staged[] {
+  return renderHooks(slug, d).map((h) => {
+    const target = hookPath(repoDir, h.name);
+    if (readIfExists(target) === h.text) return { target };
+    return { target, tmp: writeTempSync(target, h.text, { mode: 0o755 }) };
+  });
 }

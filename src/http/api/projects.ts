@@ -8,6 +8,7 @@ import * as projects from '../../domain/projects.js';
 import * as s from '../schemas.js';
 import { actorOf, requireProjectRole, requireSignedIn, type Authed } from '../auth.js';
 import { projectView } from './views.js';
+import { setStorageLimit } from '../../domain/storage.js';
 
 export function projectRoutes(ctx: Ctx): express.Router {
   const r = express.Router();
@@ -29,7 +30,12 @@ export function projectRoutes(ctx: Ctx): express.Router {
   });
   r.patch('/projects/:slug', requireProjectRole(ctx, 'owner'), (req: Authed, res) => {
     const { slug } = s.slugParams.parse(req.params);
-    res.json(view(projects.updateProject(ctx, actorOf(req), slug, s.patchProjectBody.parse(req.body))));
+    const { storageLimitBytes, ...changes } = s.patchProjectBody.parse(req.body);
+    const a = actorOf(req);
+    // The limit first: an owner's PATCH that includes it is refused whole (403), nothing changed.
+    if (storageLimitBytes !== undefined) setStorageLimit(ctx, a, slug, storageLimitBytes);
+    const p = changes.title !== undefined || changes.visibility !== undefined ? projects.updateProject(ctx, a, slug, changes) : undefined;
+    res.json(view(p ?? projects.projectFor(ctx, req.actor, slug, 'viewer')));
   });
   r.delete('/projects/:slug', requireProjectRole(ctx, 'owner'), (req: Authed, res) => {
     const { slug } = s.slugParams.parse(req.params);

@@ -2,6 +2,8 @@
 import type { Ctx } from '../../domain/context.js';
 import { members, type ProjectRow } from '../../domain/projects.js';
 import type { UserRow } from '../../domain/users.js';
+import type { ProjectAllowance } from '../../domain/limits.js';
+import { storageOfProject } from '../../domain/storage.js';
 
 export function projectView(ctx: Ctx, p: ProjectRow) {
   return {
@@ -12,6 +14,7 @@ export function projectView(ctx: Ctx, p: ProjectRow) {
     svnUrl: `${ctx.cfg.publicUrl}/svn/${p.slug}`,
     tracUrl: `${ctx.cfg.publicUrl}/trac/${p.slug}`,
     members: members(ctx, p.id),
+    storage: storageOfProject(ctx, p.id),
     lastError: p.last_error,
     createdAt: p.created_at,
   };
@@ -19,4 +22,16 @@ export function projectView(ctx: Ctx, p: ProjectRow) {
 
 export function userView(u: UserRow) {
   return { name: u.name, email: u.email, admin: !!u.is_admin, createdAt: u.created_at, disabled: !!u.disabled_at };
+}
+
+/** One account with its project allowance (GET and PATCH /api/v1/users/:name). */
+export function userDetailView(d: { user: UserRow; projects: ProjectAllowance }) {
+  return {
+    ...userView(d.user),
+    /** The account's own limit; null: the operator's default (maxProjectsPerUser) applies. */
+    maxProjects: d.projects.own,
+    /** What applies: the account's own limit, else the default; null: no limit (operators have none). */
+    projectLimit: d.projects.limit,
+    projectsOwned: d.projects.owned,
+  };
 }

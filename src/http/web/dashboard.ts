@@ -1,11 +1,11 @@
 /** A user's own projects and the new-project form. */
 import express, { type Response } from 'express';
 import { memberProjects, members, createProject, type ProjectRow } from '../../domain/projects.js';
-import { gate, projectUsage } from '../../domain/capacity.js';
-import { DomainError } from '../../errors.js';
+import { gate } from '../../domain/capacity.js';
+import { DomainError, ThrottledError } from '../../errors.js';
+import { projectAllowance } from '../../domain/limits.js';
 import { SLUG_RULE, VISIBILITIES } from '../../names.js';
 import { emptyForm, field, formError, formMeta, html, select, type FormState, type Html } from './html.js';
-import { fmtBytes } from '../../sys/bytes.js';
 import * as s from '../schemas.js';
 import { formObject, typed, domainForm, parse, PAGE_SIZE, type Kit, type Req } from './kit.js';
 
@@ -18,16 +18,26 @@ export interface DashboardOpts {
 
 async function projectItem(k: Kit, user: string, p: ProjectRow): Promise<Html> {
   const role = members(k.ctx, p.id).find((m) => m.user === user)?.role ?? '';
-  const usage = await projectUsage(k.ctx.cfg, p.slug);
   return html`<li class="project card">
     <h3><a href="/p/${p.slug}">${p.title}</a> <small>${p.slug}</small></h3>
-    <p>${k.stateBadge(p.slug, p.state)} · <span class="role">${role}</span> · ${p.visibility} · ${fmtBytes(usage)} used</p>
+    <p>${k.stateBadge(p.slug, p.state)} · <span class="role">${role}</span> · ${p.visibility} · ${k.storageLine(p)}</p>
     <p class="copyline">
       <code id="co-${p.slug}">svn checkout ${k.svnUrl(p.slug)}</code>
       <button type="button" class="copy" data-copy="co-${p.slug}">Copy</button>
     </p>
     <p><a href="${k.tracUrl(p.slug)}">Trac: ${k.tracUrl(p.slug)}</a></p>
   </li>`;
+}
+
+/** How many projects the user owns against their own limit (none shown for operators or without a limit). */
+function allowanceLine(k: Kit, req: Req): Html | string {
+  const a = projectAllowance(k.ctx, req.actor!, k.me(req)!.name);
+  if (a.limit === null) return '';
+  const full = a.owned >= a.limit;
+  const text = `You own ${a.owned} of at most ${a.limit} project${a.limit === 1 ? '' : 's'}`;
+  return html`<p class="${full ? 'notice warn' : 'hint'}" id="project-allowance">
+    ${text}${full ? ': delete one or ask the operator to raise your limit' : ''}.
+  </p>`;
 }
 
 function newProjectForm(k: Kit, req: Req, admin: boolean, f: FormState): Html {
@@ -37,7 +47,8 @@ function newProjectForm(k: Kit, req: Req, admin: boolean, f: FormState): Html {
     : html`<form method="post" action="/projects" class="card" novalidate aria-labelledby="new-h">
         ${formMeta(req.csrfToken!, '/dashboard')}
         <h2 id="new-h">New project</h2>
-        ${formError(f)} ${field(f, 'np-slug', 'slug', 'Project name', { hint: SLUG_RULE, required: true, autocomplete: 'off' })}
+        ${allowanceLine(k, req)} ${formError(f)}
+        ${field(f, 'np-slug', 'slug', 'Project name', { hint: SLUG_RULE, required: true, autocomplete: 'off' })}
         ${field(f, 'np-title', 'title', 'Title')} ${select(f, 'np-visibility', 'visibility', 'Visibility', VISIBILITIES, 'private')}
         <button type="submit">Create project</button>
       </form>`;
@@ -79,6 +90,7 @@ async function createProjectPost(k: Kit, req: Req, res: Response) {
     res.redirect(303, `/p/${proj.slug}`);
   } catch (e) {
     if (!(e instanceof DomainError)) throw e;
+    if (e instanceof ThrottledError) res.set('retry-after', String(e.retryAfter));
     const f = domainForm(e, values, ['slug', 'title', 'visibility']);
     if (e.status === 409 && !f.errors.slug) f.errors.slug = e.message;
     await dashboard(k, req, res, e.status, { form: f });

@@ -2,8 +2,9 @@
 import express, { type Response } from 'express';
 import { searchUsers, setUserDisabled } from '../../domain/users.js';
 import { members, setSuspended, searchProjects, type ProjectRow } from '../../domain/projects.js';
-import { gate, projectUsage, diskSamples, setCapacity, SIGNUP_MODES } from '../../domain/capacity.js';
-import { DomainError } from '../../errors.js';
+import { gate, diskSamples, setCapacity, SIGNUP_MODES } from '../../domain/capacity.js';
+import { setStorageLimit, storageOfProject } from '../../domain/storage.js';
+import { DomainError, InputError } from '../../errors.js';
 import { emptyForm, field, formError, formMeta, html, type FormState, type Html, select } from './html.js';
 import { fmtBytes } from '../../sys/bytes.js';
 import { diskChart } from './chart.js';
@@ -26,6 +27,8 @@ function gateCard(req: Req, g: Gate, form: FormState): Html {
       ${formMeta(req.csrfToken!, '/admin')}${formError(form)}
       ${field(form, 'cap-max', 'maxProjects', 'Maximum projects', { inputmode: 'numeric', hint: 'empty for no limit' })}
       ${field(form, 'cap-free', 'minFreeBytes', 'Minimum free bytes on the data volume', { inputmode: 'numeric', hint: 'new projects stop below this; 0 for no floor' })}
+      ${field(form, 'cap-storage', 'projectStorageLimitBytes', 'Storage limit of a project (bytes)', { inputmode: 'numeric', hint: 'repository and Trac together, for projects without their own; empty for no limit' })}
+      ${field(form, 'cap-per-user', 'maxProjectsPerUser', 'Projects one user may own', { inputmode: 'numeric', hint: 'operators are exempt; empty for no limit' })}
       ${select(form, 'cap-mode', 'signupMode', 'Signup', SIGNUP_MODES, c.signupMode)} <button type="submit">Save</button>
     </form>
   </section>`;
@@ -40,6 +43,8 @@ function hostPage(k: Kit, req: Req, res: Response, status: number, f?: FormState
       maxProjects: c.maxProjects === null ? '' : String(c.maxProjects),
       minFreeBytes: String(c.minFreeBytes),
       signupMode: c.signupMode,
+      projectStorageLimitBytes: c.projectStorageLimitBytes === null ? '' : String(c.projectStorageLimitBytes),
+      maxProjectsPerUser: c.maxProjectsPerUser === null ? '' : String(c.maxProjectsPerUser),
     });
   const now = Date.now();
   const span = 30 * 86_400_000;
@@ -64,12 +69,11 @@ function hostPage(k: Kit, req: Req, res: Response, status: number, f?: FormState
 
 function capacityPost(k: Kit, req: Req, res: Response) {
   const values = typed(req.body);
-  const b = formObject(req.body, ['maxProjects']);
-  const p = parse(
-    s.capacityBody,
-    { ...b, maxProjects: b.maxProjects === '' || b.maxProjects === undefined ? null : b.maxProjects },
-    values,
-  );
+  const nullable = ['maxProjects', 'projectStorageLimitBytes', 'maxProjectsPerUser'];
+  const b = formObject(req.body, nullable);
+  // An empty box is "no limit"; a box the form did not send keeps its value.
+  for (const k of nullable) if (b[k] === '' || (k === 'maxProjects' && b[k] === undefined)) b[k] = null;
+  const p = parse(s.capacityBody, b, values);
   if (!p.ok) return hostPage(k, req, res, 400, p.form);
   setCapacity(k.ctx, req.actor!, p.data);
   hostPage(k, req, res, 200, undefined, 'Capacity settings saved.');
@@ -90,12 +94,21 @@ async function projectRow(k: Kit, req: Req, p: ProjectRow): Promise<Html> {
     .map((m) => m.user)
     .join(', ');
   const act = p.state === 'suspended' ? 'resume' : p.state === 'active' ? 'suspend' : '';
+  const own = storageOfProject(k.ctx, p.id)?.ownLimitBytes ?? null;
   return html`<tr>
     <th scope="row"><a href="/p/${p.slug}">${p.slug}</a></th>
     <td>${p.title}</td>
     <td>${k.stateBadge(p.slug, p.state)}</td>
     <td>${owners}</td>
-    <td>${fmtBytes(await projectUsage(k.ctx.cfg, p.slug))}</td>
+    <td>
+      ${k.storageLine(p)}
+      <form method="post" action="/admin/projects/${p.slug}/storage" class="inline">
+        ${formMeta(req.csrfToken!, '/admin/projects')}
+        <label for="lim-${p.slug}" class="sr">storage limit of ${p.slug}</label>
+        <input id="lim-${p.slug}" name="storageLimit" size="8" value="${own === null ? '' : String(own)}" placeholder="default" />
+        <button type="submit" class="small">set limit</button>
+      </form>
+    </td>
     <td>${p.created_at.slice(0, 10)}</td>
     <td>${act ? rowAction(req, '/admin/projects', p.slug, act, act === 'suspend') : ''}</td>
   </tr>`;
@@ -211,6 +224,13 @@ export function hostPages(k: Kit, r: express.Router) {
   adminAction(k, r, 'projects', 'slug', s.slug, ['suspend', 'resume'], (req, slug, act) => {
     setSuspended(k.ctx, req.actor!, slug, act === 'suspend');
     return `${slug}: ${act === 'suspend' ? 'suspended' : 'resumed'}`;
+  });
+  // A project's own storage limit: bytes (or 512M, 2G), empty for the operator's default.
+  adminAction(k, r, 'projects', 'slug', s.slug, ['storage'], (req, slug) => {
+    const limit = s.storageLimitText.safeParse((req.body as Record<string, unknown> | undefined)?.storageLimit ?? '');
+    if (!limit.success) throw new InputError(`storage limit: ${limit.error.issues[0]?.message ?? 'not a byte count'}`);
+    const st = setStorageLimit(k.ctx, req.actor!, slug, limit.data);
+    return `${slug}: storage limit ${st.ownLimitBytes === null ? 'follows the default' : fmtBytes(st.ownLimitBytes)}`;
   });
   r.get('/admin/users', ...admin, (req: Req, res) => usersPage(k, req, res));
   // Disabling takes the user's SVN/Trac credentials away on the next request and drops them from

@@ -10,6 +10,8 @@ import { visibleProject as visibleTo, type ProjectRow } from '../../domain/proje
 import * as s from '../schemas.js';
 import { requireCsrf, csrfValid, type WebRequest } from '../auth.js';
 import { DomainError } from '../../errors.js';
+import { storageOfProject, type Storage } from '../../domain/storage.js';
+import { fmtBytes } from '../../sys/bytes.js';
 import type { Role } from '../../names.js';
 import { emptyForm, field, formError, formMeta, html, page, raw, type FormState, type Html, type PageUser } from './html.js';
 
@@ -162,6 +164,23 @@ export function welcomeBanner(user: string, token: string, svnUrl?: string): Htm
   </section>`;
 }
 
+/**
+ * A project's storage as its members see it: "12.0 MiB of 2.0 GiB used", and past 80% and 95% of
+ * the limit (or over it) a warning that says what stops working.
+ */
+export function storageLine(slug: string, st: Storage | null): Html {
+  if (!st) return html``;
+  const used = html`<span data-storage-of="${slug}"
+    >${fmtBytes(st.usedBytes)}${st.limitBytes !== null ? ` of ${fmtBytes(st.limitBytes)}` : ''} used</span
+  >`;
+  if (st.warning === null) return used;
+  const text =
+    st.warning === 'over'
+      ? 'over the storage limit: commits that add files and new attachments are refused'
+      : `past ${st.warning} of the storage limit`;
+  return html`${used} <strong class="state failed" data-storage-warning="${st.warning}">${text}</strong>`;
+}
+
 export const stateBadge = (slug: string, state: string) => html`<span class="state ${state}" data-state-of="${slug}">${state}</span>`;
 
 function visibleProject(ctx: Ctx, req: Req, slug: string): { p: ProjectRow; role: Role | undefined } | undefined {
@@ -223,6 +242,7 @@ export function makeKit(ctx: Ctx) {
     send,
     signedIn: signedInGuard(),
     stateBadge,
+    storageLine: (p: ProjectRow) => storageLine(p.slug, storageOfProject(ctx, p.id)),
     svnUrl: (slug: string) => `${ctx.cfg.publicUrl}/svn/${slug}`,
     takeDraft: (req: Req) => takeDraft(ctx, req),
     tracUrl: (slug: string) => `${ctx.cfg.publicUrl}/trac/${slug}`,

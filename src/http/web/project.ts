@@ -1,12 +1,10 @@
 /** A project's page, and its owners' forms (members, settings, deletion). */
 import express, { type Response } from 'express';
 import { members, setMember, removeMember, updateProject, deleteProject, type ProjectRow } from '../../domain/projects.js';
-import { projectUsage } from '../../domain/capacity.js';
 import { type Actor } from '../../domain/context.js';
-import { DomainError } from '../../errors.js';
+import { DomainError, ThrottledError } from '../../errors.js';
 import { ROLES, VISIBILITIES, type Role } from '../../names.js';
 import { emptyForm, field, formError, formMeta, html, raw, select, type FormState, type Html } from './html.js';
-import { fmtBytes } from '../../sys/bytes.js';
 import * as s from '../schemas.js';
 import { formObject, typed, domainForm, parse, MEMBERS_PAGE, type Kit, type Req } from './kit.js';
 
@@ -124,11 +122,11 @@ function dangerZone(req: Req, p: ProjectRow, f: FormState): Html {
   </form>`;
 }
 
-function projectHeader(k: Kit, p: ProjectRow, role: Role | undefined, usage: number): Html {
+function projectHeader(k: Kit, p: ProjectRow, role: Role | undefined): Html {
   return html`<h1>${p.title} <small>${p.slug}</small></h1>
     <p>
       ${k.stateBadge(p.slug, p.state)} · ${p.visibility} · your role: <strong id="my-role">${role ?? 'none (public project)'}</strong> ·
-      ${fmtBytes(usage)} used
+      ${k.storageLine(p)}
     </p>
     ${p.last_error && role === 'owner' ? html`<p class="error banner">Last provisioning error: ${p.last_error}</p>` : ''}`;
 }
@@ -141,13 +139,12 @@ export async function projectPage(k: Kit, req: Req, res: Response, slug: string,
   const u = k.me(req)!;
   const draft = k.takeDraft(req);
   const fm = (key: string) => o.forms?.[key] ?? emptyForm(draft ?? {});
-  const usage = await projectUsage(k.ctx.cfg, p.slug);
   const fSettings = o.forms?.settings ?? emptyForm({ title: p.title, visibility: p.visibility, ...(draft ?? {}) });
   k.render(req, res, status, {
     title: p.title,
     url: o.url ?? `/p/${p.slug}`,
     notice: o.notice ?? (draft && Object.keys(draft).length ? k.DRAFT_NOTICE : undefined),
-    body: html`${o.welcome ? k.welcomeBanner(u.name, o.welcome.token, k.svnUrl(p.slug)) : ''} ${projectHeader(k, p, role, usage)}
+    body: html`${o.welcome ? k.welcomeBanner(u.name, o.welcome.token, k.svnUrl(p.slug)) : ''} ${projectHeader(k, p, role)}
     ${checkoutCard(k, p.slug, u.name)} ${membersCard(k, req, p, owner, fm('member'))} ${pathRulesCard(p, owner)}
     ${owner ? html`${settingsForm(req, p, fSettings)} ${dangerZone(req, p, fm('delete'))}` : ''}`,
   });
@@ -181,6 +178,7 @@ async function formFailed(
   fields: string[],
 ) {
   if (!(e instanceof DomainError)) throw e;
+  if (e instanceof ThrottledError) res.set('retry-after', String(e.retryAfter));
   await projectPage(k, req, res, slug, e.status, { forms: { [key]: domainForm(e, values, fields) } });
 }
 
@@ -224,8 +222,12 @@ const saveSettings: OwnerHandler = async (k, req, res, p, actor) => {
   const values = typed(req.body);
   const parsed = parse(s.patchProjectBody, formObject(req.body, ['title']), values);
   if (!parsed.ok) return projectPage(k, req, res, p.slug, 400, { forms: { settings: parsed.form } });
-  updateProject(k.ctx, actor, p.slug, parsed.data);
-  res.redirect(303, `/p/${p.slug}`);
+  try {
+    updateProject(k.ctx, actor, p.slug, parsed.data);
+    res.redirect(303, `/p/${p.slug}`);
+  } catch (e) {
+    await formFailed(k, req, res, p.slug, e, 'settings', values, ['title', 'visibility']);
+  }
 };
 
 const deletePost: OwnerHandler = async (k, req, res, p, actor) => {
