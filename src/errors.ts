@@ -34,3 +34,12 @@ export class ConflictError extends DomainError {
     super(409, 'conflict', message);
   }
 }
+/** 429: over a rate limit; `retryAfter` (seconds) becomes the `Retry-After` header. */
+export class ThrottledError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfter: number,
+  ) {
+    super(429, 'throttled', message);
+  }
+}

@@ -6,6 +6,7 @@ import type { Actor, Ctx } from './context.js';
 import * as perms from '../store/permissions.js';
 import type { PathRule } from '../files/authz/render.js';
 import { projectFor } from './projects.js';
+import { countChange } from './limits.js';
 
 export function pathRules(ctx: Ctx, actor: Actor | undefined, slug: string): PathRule[] {
   const p = projectFor(ctx, actor, slug, 'viewer');
@@ -14,6 +15,7 @@ export function pathRules(ctx: Ctx, actor: Actor | undefined, slug: string): Pat
 
 export function setPathRules(ctx: Ctx, actor: Actor, slug: string, rules: PathRule[]): { rules: PathRule[]; version: number } {
   const p = projectFor(ctx, actor, slug, 'owner');
+  countChange(ctx, actor, slug);
   const version = perms.setPathRules(ctx.db, actor.label, slug, rules);
   ctx.fx.enqueued();
   return { rules: perms.pathRules(ctx.db, p.id), version };
@@ -24,9 +26,13 @@ export function permissionHistory(ctx: Ctx, actor: Actor, slug: string, limit: n
   return perms.permissionHistory(ctx.db, slug, limit);
 }
 
-/** Restores version `version` as a new version (refused if no owner would remain). */
+/**
+ * Restores version `version` as a new version (refused if no owner would remain); when the state
+ * is already that version's, nothing is written and the current version is returned.
+ */
 export function revertPermissions(ctx: Ctx, actor: Actor, slug: string, version: number): number {
   projectFor(ctx, actor, slug, 'owner');
+  countChange(ctx, actor, slug);
   const v = perms.revertPermissions(ctx.db, actor.label, slug, version);
   ctx.fx.enqueued();
   return v;

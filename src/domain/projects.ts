@@ -9,6 +9,7 @@ import { restoreRunningOver, slugHeldByRestore } from '../backup/catalog.js';
 import { AuthenticationError, ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import type { Role, Visibility } from '../names.js';
 import { CapacityError, gate } from './capacity.js';
+import { countChange, refuseOverProjectLimit } from './limits.js';
 
 export type { ProjectRow, MemberRow } from '../store/model.js';
 
@@ -72,17 +73,22 @@ export interface NewProject {
 }
 
 /**
- * Creates a project. A user creates projects they own, through the capacity gate (checked inside
- * the transaction, so two racing for the last slot cannot both get it); an operator may name any
- * owner and passes the gate.
+ * Creates a project. A user creates projects they own, within their own project limit and through
+ * the capacity gate (both checked inside the transaction, so two racing for the last place cannot
+ * both get it); an operator may name any owner and passes the gate, not the owner's limit
+ * (an admin owner has none).
  */
 export function createProject(ctx: Ctx, actor: Actor, b: NewProject): model.ProjectRow {
   const { db, cfg } = ctx;
   const owner = b.owner ?? actor.user;
   if (!owner) throw new NotAllowedError('owner: name the owner of the new project');
   if (owner !== actor.user && !actor.admin) throw new NotAllowedError('owner: you can only create projects you own');
+  countChange(ctx, actor);
   const p = db
     .transaction(() => {
+      // The owner's own limit first: it is the one that tells them what to do. An operator naming
+      // the owner is past it, as past the capacity gate: the operator's act is the host's decision.
+      if (!actor.admin) refuseOverProjectLimit(db, owner, actor.user);
       if (!actor.admin) {
         const g = gate(db, cfg);
         if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
@@ -95,14 +101,32 @@ export function createProject(ctx: Ctx, actor: Actor, b: NewProject): model.Proj
   return p;
 }
 
+/**
+ * Changes a project's settings. Settings already as asked are no change: no audit row, no new
+ * permission version, no reconcile.
+ */
 export function updateProject(ctx: Ctx, actor: Actor, slug: string, changes: { title?: string; visibility?: Visibility }) {
   projectFor(ctx, actor, slug, 'owner');
-  const p = model.updateProject(ctx.db, actor.label, slug, changes);
+  countChange(ctx, actor, slug);
+  const p = ctx.db
+    .transaction(() => {
+      const now = model.requireProject(ctx.db, slug);
+      return unchanged(now, changes) ? now : model.updateProject(ctx.db, actor.label, slug, changes);
+    })
+    .immediate();
   ctx.fx.enqueued();
   return p;
 }
 
+/** Whether every field given already has that value (a field this does not know counts as a change). */
+function unchanged(p: model.ProjectRow, changes: Record<string, unknown>): boolean {
+  const same: Record<string, (v: unknown) => boolean> = { title: (v) => v === p.title, visibility: (v) => v === p.visibility };
+  return Object.entries(changes).every(([k, v]) => v === undefined || same[k]?.(v) === true);
+}
+
 export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
+  projectFor(ctx, actor, slug, 'owner');
+  countChange(ctx, actor, slug);
   // One IMMEDIATE transaction: a restore cannot begin between the check and the deletion.
   ctx.db
     .transaction(() => {
@@ -131,6 +155,7 @@ function keepAnOwner(ctx: Ctx, projectId: number, user: string, slug: string): v
 /** Adds a member or changes their role (the last owner cannot step down). */
 export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, role: Role): void {
   const p = projectFor(ctx, actor, slug, 'owner');
+  countChange(ctx, actor, slug);
   if (!model.getUser(ctx.db, user)) throw new NotFoundError(`user: there is no user ${user}`);
   ctx.db
     .transaction(() => {
@@ -143,6 +168,7 @@ export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, ro
 /** Removes a member and their path rules (the last owner cannot be removed). */
 export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string): void {
   const p = projectFor(ctx, actor, slug, 'owner');
+  countChange(ctx, actor, slug);
   ctx.db
     .transaction(() => {
       model.removeMember(ctx.db, actor.label, slug, user);
@@ -154,7 +180,8 @@ export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string)
 
 /**
  * An operator suspends (every access denied in the generated files) or resumes a project. Only an
- * active project is suspended, and only a suspended one resumed; suspending twice is harmless.
+ * active project is suspended, and only a suspended one resumed; suspending twice changes nothing
+ * (no audit row, no version, no job).
  */
 export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: boolean): model.ProjectRow {
   if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
@@ -165,6 +192,7 @@ export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: bo
       if (suspended && p.state !== 'active' && p.state !== 'suspended')
         throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
       if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
+      if (suspended && p.state === 'suspended') return p;
       return model.setSuspended(ctx.db, actor.label, p, suspended);
     })
     .immediate();

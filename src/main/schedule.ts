@@ -13,6 +13,7 @@ import type { BackupService } from '../backup/engine.js';
 import { enqueueBackup, enqueueBackups } from '../backup/schedule.js';
 import { testRestoreSample } from '../backup/restore.js';
 import { sampleDisk } from '../domain/capacity.js';
+import { sweepRetention } from '../domain/retention.js';
 
 export interface ScheduleEntry {
   name: string;
@@ -31,6 +32,8 @@ export interface ScheduleParts {
   wake: () => void;
   /** Present when this process runs the worker: the commit spool sweep. */
   drainSpool?: () => void;
+  /** Present when this process runs the worker: the nightly full storage measure of every project. */
+  measureUsage?: () => Promise<{ projects: number; ms: number }>;
   /** Present when this process runs Apache: the health check that restarts it. */
   apacheCheck?: () => Promise<void>;
 }
@@ -73,8 +76,19 @@ export function scheduleTable(p: ScheduleParts): ScheduleEntry[] {
   );
   // Disk usage of the data and backup volumes for the operator's chart.
   t.push({ name: 'disk-sample', cron: cfg.diskSampleCron, run: () => sampleDisk(db, cfg) });
+  // Keelson's own rows (audit, permission history, sessions, throttles, finished jobs) within their
+  // retention; hourly, in small batches, so the database grows with the work done, not the calls.
+  t.push({
+    name: 'retention',
+    cron: '23 * * * *',
+    run: async () => log.info('retention sweep', { deleted: await sweepRetention(db, cfg) }),
+  });
   // Nightly drift repair: every project re-rendered from the database.
   t.push({ name: 'reconcile-all', cron: '17 3 * * *', run: () => (log.info('nightly reconcile', { projects: enqueueAll(db) }), wake()) });
+  // Every project's storage measured whole (the commits' incremental measure drifts by a little).
+  const measure = p.measureUsage;
+  if (measure)
+    t.push({ name: 'storage-measure', cron: cfg.usageCron, run: async () => log.info('nightly storage measure', await measure()) });
   if (p.apacheCheck) t.push({ name: 'apache-health', cron: '*/30 * * * * *', run: p.apacheCheck });
   return t;
 }

@@ -52,10 +52,14 @@ export function readAccess(db: DB, projectId: number): { project: VersionedProje
 /**
  * Call inside the transaction that changed the permission state: bumps the project's version,
  * stores the new state with who changed what, and enqueues the publish. Returns the new version.
+ * A state equal to the newest version's is no change: no version, no history row, no publish
+ * (the current version is returned), so repeating a change costs no space.
  */
 export function recordPermissionChange(db: DB, projectId: number, actor: string, action: string, summary: string): number {
   const p = db.prepare(`SELECT * FROM projects WHERE id = ?`).get(projectId) as VersionedProject;
   const known = db.prepare(`SELECT max(version) FROM permission_history WHERE project_id = ?`).pluck().get(projectId) as number | null;
+  const state = JSON.stringify(snapshot(db, p));
+  if (known !== null && lastSnapshot(db, projectId, known) === state) return p.perm_version;
   // A new project starts at version 1; every later change adds one.
   const version = known === null ? p.perm_version : p.perm_version + 1;
   db.prepare(`UPDATE projects SET perm_version = ? WHERE id = ?`).run(version, projectId);
@@ -66,11 +70,21 @@ export function recordPermissionChange(db: DB, projectId: number, actor: string,
     actor,
     action,
     summary,
-    JSON.stringify(snapshot(db, p)),
+    state,
   );
   enqueue(db, JOB_RECONCILE, projectId);
   return version;
 }
+
+const lastSnapshot = (db: DB, projectId: number, version: number): string | undefined =>
+  db.prepare(`SELECT snapshot FROM permission_history WHERE project_id = ? AND version = ?`).pluck().get(projectId, version) as
+    string | undefined;
+
+const membershipRows = (db: DB, projectId: number): unknown[] =>
+  db.prepare(`SELECT user_id, role FROM memberships WHERE project_id = ? ORDER BY user_id`).raw().all(projectId);
+
+const currentVersion = (db: DB, projectId: number): number =>
+  db.prepare(`SELECT perm_version FROM projects WHERE id = ?`).pluck().get(projectId) as number;
 
 export interface HistoryEntry {
   version: number;
@@ -126,8 +140,7 @@ export function setPathRules(db: DB, actor: string, slug: string, rules: PathRul
       db.prepare(`DELETE FROM path_rules WHERE project_id = ?`).run(p.id);
       const ins = db.prepare(`INSERT INTO path_rules (project_id, path, subject, access) VALUES (?, ?, ?, ?)`);
       for (const r of rules) ins.run(p.id, r.path, r.subject, r.access);
-      if (JSON.stringify(before) === JSON.stringify(pathRules(db, p.id)))
-        return db.prepare(`SELECT perm_version FROM projects WHERE id = ?`).pluck().get(p.id) as number;
+      if (JSON.stringify(before) === JSON.stringify(pathRules(db, p.id))) return currentVersion(db, p.id);
       audit(db, actor, 'paths.set', slug, { rules });
       const summary = rules.length ? rules.map((r) => `${r.path}: ${r.subject}=${r.access || 'none'}`).join(', ') : 'no path rules';
       return recordPermissionChange(db, p.id, actor, 'paths.set', summary);
@@ -148,6 +161,7 @@ export function revertPermissions(db: DB, actor: string, slug: string, version: 
         { snapshot: string } | undefined;
       if (!row) throw new NotFoundError(`${slug} has no permission version ${version}`);
       const s = JSON.parse(row.snapshot) as PermissionSnapshot;
+      const before = JSON.stringify([snapshot(db, p), membershipRows(db, p.id)]);
       const gone: string[] = [];
       const restored: { id: number; user: string; role: string }[] = [];
       for (const m of s.members) {
@@ -168,6 +182,11 @@ export function revertPermissions(db: DB, actor: string, slug: string, version: 
         if (r.subject === '*' || r.subject.startsWith('@') || kept.has(r.subject))
           // An old state may give everyone write access, which is no longer allowed: read at most.
           insR.run(p.id, r.path, r.subject, r.subject === '*' && r.access === 'rw' ? 'r' : r.access);
+      // Already that state (reverting twice, or to the state it has): nothing to record. The rows
+      // were rewritten to the same values, which costs no space. (Memberships are compared as rows
+      // too: a disabled user's, which the snapshot leaves out, is a change to record.)
+      const after = JSON.stringify([snapshot(db, { ...p, visibility: s.visibility }), membershipRows(db, p.id)]);
+      if (after === before) return currentVersion(db, p.id);
       db.prepare(`UPDATE projects SET visibility = ?, updated_at = ? WHERE id = ?`).run(s.visibility, nowIso(), p.id);
       audit(db, actor, 'permissions.revert', slug, { to: version, gone });
       return recordPermissionChange(

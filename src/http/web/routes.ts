@@ -8,7 +8,7 @@
 import express, { type ErrorRequestHandler } from 'express';
 import type { Ctx } from '../../domain/context.js';
 import { sessionAuth } from '../auth.js';
-import { DomainError } from '../../errors.js';
+import { DomainError, ThrottledError } from '../../errors.js';
 import { log } from '../../sys/log.js';
 import { html, page } from './html.js';
 import { makeKit, type Req } from './kit.js';
@@ -58,6 +58,7 @@ export function webErrors(_ctx: Ctx): ErrorRequestHandler {
           ? (err.status as number)
           : 500;
     if (status === 500) log.error('page failed', { method: req.method, path: req.path, error: String(err?.stack ?? err) });
+    if (err instanceof ThrottledError) res.set('retry-after', String(err.retryAfter));
     const message = status === 500 ? 'Something went wrong on our side; the error is in the server log.' : String(err?.message ?? err);
     const user = req.actor?.kind === 'user' && req.actor.user ? { name: req.actor.user, admin: req.actor.admin } : undefined;
     res
