@@ -28,7 +28,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { loadConfig, layout, type Config, type Layout } from '../src/config.js';
 import { openDatabase, nowIso, type DB } from '../src/store/db.js';
-import { createApiToken, hashPassword } from '../src/store/model.js';
+import { createApiToken } from '../src/store/model.js';
+import { hashPassword } from '../src/sys/password.js';
 import { apacheHash, newAccessToken } from '../src/files/credentials/credentials.js';
 import { Apache } from '../src/provision/apache.js';
 import { run } from '../src/sys/process.js';
@@ -171,7 +172,7 @@ async function buildHost(root: string, tag: string, nProjects: number, nUsers: n
   const cfg = loadConfig(env);
   const l = layout(cfg);
   const db = openDatabase(l.db);
-  sharedHash ??= hashPassword('bench password, shared by every generated user');
+  sharedHash ??= await hashPassword('bench password, shared by every generated user');
   const now = nowIso();
 
   say(`${tag}: ${nUsers} users and tokens`);

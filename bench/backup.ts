@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { loadConfig, layout } from '../src/config.js';
 import { openDatabase, type DB } from '../src/store/db.js';
 import { createProject, createUser } from '../src/store/model.js';
+import { hashPassword } from '../src/sys/password.js';
 import { BackupService } from '../src/backup/engine.js';
 
 function arg(name: string, fallback: number): number {
@@ -45,7 +46,7 @@ const cfg = loadConfig({ KEELSON_DATA_DIR: path.join(root, 'data') });
 const l = layout(cfg);
 for (const d of [l.svnRoot, l.tracRoot, l.staging]) fs.mkdirSync(d, { recursive: true });
 const db: DB = openDatabase(l.db);
-createUser(db, 'bench', { name: 'bench', email: 'b@example.com', password: 'a long enough password' });
+createUser(db, 'bench', { name: 'bench', email: 'b@example.com', passwordHash: await hashPassword('a long enough password') });
 
 /** A project row and its repository (no Trac environment: repositories only). */
 function project(slug: string, fromRepo?: string): { id: number; dir: string } {

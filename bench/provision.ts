@@ -9,6 +9,9 @@
  * report, its highlighted pages (the 57-byte Pygments input) and its 20,000-path changeset, each
  * flood from a separate process. Target: within 2x of idle.
  *
+ * Then the storage limit's cost per commit (bench/quota.ts): commit p50 with and without the
+ * pre-commit quota hook, interleaved in the same run. Target: at most 5 ms.
+ *
  *   npm run build && node dist/bench/provision.js [N] [--no-floods]
  */
 import fs from 'node:fs';
@@ -17,6 +20,8 @@ import { execFileSync } from 'node:child_process';
 import { http, startHost, svn, tempDataDir, type TestHost } from '../test/helpers/host.js';
 import { pageP50, p50Under } from '../test/helpers/flood.js';
 import { floods, freshDaemons, plantAttacks } from '../test/helpers/trac-attacks.js';
+import { quotaCost } from './quota.js';
+import { frontFloods } from './front-floods.js';
 
 const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 20);
 const FLOODS = !process.argv.includes('--no-floods');
@@ -56,6 +61,9 @@ async function keelson(): Promise<number[]> {
       split.trac.push(performance.now() - tSvn);
     }
     if (FLOODS) await commons(h);
+    // Keelson's front doors (bench/front-floods.ts): the sign-in and slow-connection floods.
+    if (FLOODS) floodLines.push(...(await frontFloods(h, { slug: 'bench0', creds })));
+    quotaLines.push(...(await quotaCost(h, creds)));
     return times;
   } finally {
     await h.stop();
@@ -63,6 +71,7 @@ async function keelson(): Promise<number[]> {
 }
 
 const floodLines: string[] = [];
+const quotaLines: string[] = [];
 
 async function commons(h: TestHost): Promise<void> {
   const p = await plantAttacks(h, { paths: 20_000 });
@@ -141,3 +150,4 @@ console.log(
   `  ratio: keelson is ${(mb / mo).toFixed(2)}x faster (target >= 4x; target median <= 0.250 s: ${mo <= 250 ? 'met' : 'NOT met'})`,
 );
 for (const l of floodLines) console.log(l);
+for (const l of quotaLines) console.log(l);

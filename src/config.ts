@@ -117,13 +117,14 @@ function int(name: string, value: string | undefined, fallback: number): number 
   return n;
 }
 
-/** A byte count (digits, or with K/M/G/T for powers of 1024), at least 1 MiB. */
+/** A byte count (digits, or with K/M/G/T for powers of 1024), from 1 MiB to 2 GiB. */
 function bytes(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const m = value.match(/^(\d{1,15})([KMGT]?)$/i);
   const n = m ? Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1024 ** 2)
-    throw new Error(`${name} must be a byte count of at least 1M (e.g. 536870912 or 512M), got ${JSON.stringify(value)}`);
+  // Apache's LimitRequestBody takes at most 2 GiB.
+  if (!Number.isSafeInteger(n) || n < 1024 ** 2 || n > 2 * 1024 ** 3)
+    throw new Error(`${name} must be a byte count from 1M to 2G (e.g. 536870912 or 512M), got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -200,7 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditRetentionDays: int('KEELSON_AUDIT_RETENTION_DAYS', env.KEELSON_AUDIT_RETENTION_DAYS, 365) || 1,
     permissionHistoryKeep: int('KEELSON_PERMISSION_HISTORY_KEEP', env.KEELSON_PERMISSION_HISTORY_KEEP, 100) || 1,
     maxRequestBytes: bytes('KEELSON_MAX_REQUEST_BYTES', env.KEELSON_MAX_REQUEST_BYTES, 512 * 1024 ** 2),
-    usageCron: env.KEELSON_USAGE_CRON || '17 3 * * *',
+    usageCron: env.KEELSON_USAGE_CRON || '47 3 * * *',
     diskSampleCron: env.KEELSON_DISK_SAMPLE_CRON || '*/5 * * * *',
     trustProxy: trustProxy(env.KEELSON_TRUST_PROXY),
   };
@@ -234,6 +235,8 @@ export function layout(cfg: Config) {
     apacheDir: path.join(d, 'apache'),
     /** Post-commit hooks drop "<slug>.<rev>" files here for the worker to tell Trac. */
     commitSpool: path.join(d, 'spool', 'commits'),
+    /** Each project's storage limit and usage for its pre-commit hook and Trac (src/files/quota/quota.ts). */
+    quotaDir: path.join(d, 'quota'),
     cacheDir: path.join(d, 'cache'),
     /** The Trac daemon's writable scratch (Python egg cache): owned by the Trac user. */
     tracCache: path.join(d, 'cache', 'trac-run'),

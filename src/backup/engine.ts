@@ -30,7 +30,7 @@ import { asideLeftovers } from './aside.js';
 import { pidAlive, pidOfEntry } from '../provision/owner.js';
 import { sha256, type Manifest } from './manifest.js';
 import { runFrame, type RunOptions } from './frame.js';
-import { backupLimits } from './guard.js';
+import { limitsWith, sampledQuota } from './guard.js';
 import { controlBackup, projectBackup, TRAC_DB } from './bodies.js';
 
 // The parts of a backup live beside this file: frame.ts (catalog, retention, alerts), guard.ts (the limits, the check before a byte, the watcher),
@@ -65,11 +65,17 @@ export class BackupService {
     return path.join(layout(this.cfg).tracRoot, slug);
   }
 
-  volume() {
+  /**
+   * The backup volume with its reserve, quota and budget, for listings. The quota is the last one
+   * sampled in this process (a run's check or watcher) when under a minute old, else read without
+   * blocking the event loop: a listing never runs a program synchronously.
+   */
+  async volume() {
+    const quota = await sampledQuota(this.root, this.cfg.python);
     const v = volumeOf(this.root);
     const same = sameDevice(this.root, this.cfg.dataDir);
     const r = reserveFor(v, this.settings, same);
-    const limits = backupLimits(this.db, this.root, this.settings, { sync: false, python: this.cfg.python });
+    const limits = limitsWith(this.db, this.root, this.settings, quota);
     const shown = (kind: 'quota' | 'budget') => {
       const l = limits.find((x) => x.kind === kind);
       return l ? { name: l.name, limitBytes: l.totalBytes, usedBytes: l.usedBytes, reserveBytes: l.reserveBytes } : null;

@@ -15,13 +15,49 @@ import { budgetLimit, checkLimits, limitReached, quotaLimit, type Limit } from '
 import { updateBackup } from './catalog.js';
 import type { BackupService } from './engine.js';
 
-/** The quota over `root` and the budget, as limits (see limits.ts); `sync` commits btrfs's accounting first. */
+/** The quota over `root` (read now; `sync` commits btrfs's accounting first) and the budget, as limits (see limits.ts). */
 export function backupLimits(db: DB, root: string, settings: BackupSettings, o: { sync: boolean; python: string }): Limit[] {
-  const out: Limit[] = [];
   const q = quotaOver(root, o);
+  noteQuota(root, q);
+  return limitsWith(db, root, settings, q);
+}
+
+/** The quota `q` (when there is one) and the budget, as limits. */
+export function limitsWith(db: DB, root: string, settings: BackupSettings, q: Quota | undefined): Limit[] {
+  const out: Limit[] = [];
   if (q) out.push(quotaLimit(root, q, settings.reservePercent));
   if (settings.budgetBytes > 0) out.push(budgetLimit(settings.budgetBytes, heldBytes(db), settings.reservePercent));
   return out;
+}
+
+/**
+ * The last quota read over each backup directory in this process (a run's check, its watcher's
+ * samples, a listing's read), and when. Reading one runs programs (btrfs, python3).
+ */
+const lastQuota = new Map<string, { at: number; quota: Quota | undefined }>();
+const reading = new Map<string, Promise<Quota | undefined>>();
+const noteQuota = (root: string, quota: Quota | undefined) => lastQuota.set(root, { at: Date.now(), quota });
+
+/**
+ * The quota over `root` for a listing (GET /api/v1/backups): the last sample when it is younger
+ * than `maxAgeMs`, else one read as child processes that the event loop does not wait on (one at
+ * a time; callers meanwhile share it). A failed read logs and gives the last sample, if any.
+ */
+export async function sampledQuota(root: string, python: string, maxAgeMs = 60_000): Promise<Quota | undefined> {
+  const last = lastQuota.get(root);
+  if (last && Date.now() - last.at < maxAgeMs) return last.quota;
+  let p = reading.get(root);
+  if (!p) {
+    p = quotaOverAsync(root, { python })
+      .then((q) => (noteQuota(root, q), q))
+      .catch((e) => {
+        log.warn('backup quota not read', { dir: root, error: String(e) });
+        return last?.quota;
+      })
+      .finally(() => reading.delete(root));
+    reading.set(root, p);
+  }
+  return p;
 }
 
 /** The space side of a run: the check before anything is written, then the watcher while it writes. */
@@ -162,6 +198,7 @@ export class SpaceGuard {
   }
 
   private quotaSampled(q: Quota | undefined): void {
+    noteQuota(this.root, q);
     if (!q || !this.watcher) return;
     const l = quotaLimit(this.root, q, this.settings.reservePercent);
     this.quota = l;
@@ -180,6 +217,7 @@ export class SpaceGuard {
     if (!this.quota) return false;
     try {
       const q = quotaOver(this.root, { sync: true, python: this.python });
+      noteQuota(this.root, q);
       if (!q) return false;
       this.quota = quotaLimit(this.root, q, this.settings.reservePercent);
       return q.limitBytes - q.usedBytes < 4 * 1024 * 1024;

@@ -63,8 +63,8 @@ async function runSub(ctx: Ctx, slug: string | undefined, values: Values): Promi
 }
 
 /** `keelson backup list [SLUG]`: the catalog as JSON. */
-function listSub(ctx: Ctx, slug: string | undefined): number {
-  console.log(JSON.stringify(backups.listBackups(ctx, CLI, slug), null, 2));
+async function listSub(ctx: Ctx, slug: string | undefined): Promise<number> {
+  console.log(JSON.stringify(await backups.listBackups(ctx, CLI, slug), null, 2));
   return 0;
 }
 
@@ -112,7 +112,7 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
   const ctx = openContext(cfg);
   try {
     if (sub === 'run') return await runSub(ctx, p.positionals[0], values);
-    if (sub === 'list') return listSub(ctx, p.positionals[0]);
+    if (sub === 'list') return await listSub(ctx, p.positionals[0]);
     if (sub === 'restore') return await restoreSub(ctx, p.positionals[0], values);
     return 2;
   } finally {

@@ -27,10 +27,11 @@ const requireOperator = (actor: Actor): void => {
 };
 
 /** Every attempt, each project's last good backup, and the backup volume with its reserve (operator). */
-export function listBackups(ctx: Ctx, actor: Actor, project?: string) {
+export async function listBackups(ctx: Ctx, actor: Actor, project?: string) {
   requireOperator(actor);
   const id = project ? model.requireProject(ctx.db, project).id : undefined;
-  return { backups: backupRows(ctx.db, id).map(backupView), projects: lastGood(ctx.db, id), volume: serviceOf(ctx).volume() };
+  const volume = await serviceOf(ctx).volume();
+  return { backups: backupRows(ctx.db, id).map(backupView), projects: lastGood(ctx.db, id), volume };
 }
 
 /** One backup as the catalog shows it (operator). */

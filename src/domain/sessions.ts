@@ -17,7 +17,9 @@ export function actorForToken(ctx: Ctx, token: string): Actor | undefined {
 /** Makes an admin API token (shown once; only its hash is kept). */
 export const createApiToken = (ctx: Ctx, name: string, scopes?: string[]): string => model.createApiToken(ctx.db, name, scopes);
 
-export const startSession = (ctx: Ctx, userId: number): string => web.createSession(ctx.db, userId, ctx.cfg.sessionIdleSeconds);
+/** A new browser session; the user's oldest beyond KEELSON_SESSIONS_PER_USER end with it. */
+export const startSession = (ctx: Ctx, userId: number): string =>
+  web.createSession(ctx.db, userId, ctx.cfg.sessionIdleSeconds, ctx.cfg.sessionsPerUser);
 
 /** The live session of a cookie token with its user and actor, sliding its expiry; undefined if gone. */
 export function sessionFor(ctx: Ctx, token: string) {

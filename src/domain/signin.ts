@@ -10,24 +10,21 @@ import type { Actor, Ctx } from './context.js';
 import * as model from '../store/model.js';
 import { slugHeldByRestore } from '../backup/catalog.js';
 import * as web from '../store/web.js';
-import { ConflictError, DomainError, InputError, NotAllowedError } from '../errors.js';
+import { ConflictError, DomainError, InputError, NotAllowedError, ThrottledError } from '../errors.js';
 import { log } from '../sys/log.js';
+import { verifyPassword } from '../sys/password.js';
 import { CapacityError, gate } from './capacity.js';
+import { refuseOverProjectLimit } from './limits.js';
+import { BusyError, hashPassword, withHashSlot } from './passwords.js';
 
-export class ThrottledError extends DomainError {
-  constructor(
-    message: string,
-    readonly retryAfter: number,
-  ) {
-    super(429, 'throttled', message);
-  }
-}
+// Shared with the mutation limits (src/domain/limits.ts); re-exported for the sign-in pages.
+export { ThrottledError };
 
 /** Same message whether the account exists, is disabled, or the password is wrong. */
 export const LOGIN_FAILED = 'Wrong user name or password.';
 
-// A hash of a random password, so an unknown name costs the same scrypt as a known one.
-let dummyHash: string | undefined;
+// A stored hash that matches no password, so an unknown name costs the same scrypt as a known one.
+const DUMMY_HASH = `scrypt$16384$8$1$${crypto.randomBytes(16).toString('base64')}$${crypto.randomBytes(32).toString('base64')}`;
 
 const minutes = (s: number) => `${Math.max(1, Math.ceil(s / 60))} minute${s > 60 ? 's' : ''}`;
 
@@ -52,6 +49,10 @@ function loginKeys(username: string, address: string) {
     addr: `login:addr:${address}`,
     /** Failures for this account from every address: never a 429, only a slow-down. */
     acct: `login:acct:${name}`,
+    /** Every attempt, right or wrong, for this account from this address: over the limit, 429 for this pair. */
+    triesPair: `login:tries:acct-addr:${JSON.stringify([name, address])}`,
+    /** Every attempt from this address for any account: over the limit, 429 for this address. */
+    triesAddr: `login:tries:addr:${address}`,
   };
 }
 
@@ -61,29 +62,69 @@ function refuseIfThrottled(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>)
 }
 
 /**
- * Checks a user name and password (sign-in, and the current password when changing it). Guessing
- * is limited per (account, address) and per address, with 429 for that address only; an account
- * as a whole is never locked, so nobody can lock another user out: once it has failed often from
- * anywhere, every attempt for it (right or wrong) is answered late, by at most the configured cap.
- * A success clears this address's count for the account, not the account-wide one.
+ * Counts one attempt, right or wrong, per (account, address) and per address, or refuses it when
+ * either is over its limit (KEELSON_LOGIN_ATTEMPTS_*): a right password does not buy a hash
+ * without limit. No account-wide count: other addresses are never refused for it.
+ */
+function countAttempt(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>): void {
+  const wait = Math.max(
+    web.throttled(db, k.triesPair, cfg.loginAttemptsPerAccount),
+    web.throttled(db, k.triesAddr, cfg.loginAttemptsPerAddress),
+  );
+  if (wait > 0) throw new ThrottledError(`Too many sign-ins from your address. Try again in ${minutes(wait)}.`, wait);
+  web.hit(db, k.triesPair, cfg.loginAttemptsPerAccount);
+  web.hit(db, k.triesAddr, cfg.loginAttemptsPerAddress);
+}
+
+/**
+ * Checks a user name and password (sign-in, and the current password when changing it). Every
+ * attempt, right or wrong, is counted per (account, address) and per address (countAttempt).
+ * Guessing is limited per (account, address) and per address, with 429 for that address only; an
+ * account as a whole is never locked, so nobody can lock another user out: once it has failed often
+ * from anywhere, every attempt for it (right or wrong) is answered late, by at most the configured
+ * cap. A success clears this address's count for the account, not the account-wide one. The
+ * password is checked off the event loop, in the bounded hash pool (src/domain/passwords.ts).
  */
 export async function login(ctx: Ctx, username: string, password: string, address: string): Promise<model.UserRow> {
+  try {
+    return await checkLogin(ctx, username, password, address);
+  } catch (e) {
+    // A refusal (429, or 503 from a full hash pool) is answered after a pause: a client that
+    // signs in again as soon as it is answered then costs the event loop a request a second per
+    // connection. Measured: 64 such connections answered at once kept another tenant's API call
+    // at 45-52x its idle p50; answered after the pause, within 2x (test/integration/signin-flood.test.ts).
+    const retryAfter = (e as { retryAfter?: unknown }).retryAfter;
+    if (typeof retryAfter === 'number' && (e instanceof ThrottledError || e instanceof BusyError))
+      await sleep(Math.min(REFUSAL_PAUSE_MS, retryAfter * 1000));
+    throw e;
+  }
+}
+
+/** How long a refused sign-in waits before it is answered (never longer than its Retry-After). */
+export const REFUSAL_PAUSE_MS = 1000;
+
+async function checkLogin(ctx: Ctx, username: string, password: string, address: string): Promise<model.UserRow> {
   const { db, cfg } = ctx;
   const k = loginKeys(username, address);
   refuseIfThrottled(db, cfg, k);
+  countAttempt(db, cfg, k);
   const delay = slowdownMs(web.counted(db, k.acct, cfg.loginSlowdown.windowSeconds), cfg.loginSlowdown);
   if (delay > 0) {
     await sleep(delay);
-    // Other attempts from this address may have failed meanwhile: the limits are checked again,
-    // and from here to counting nothing else runs, so parallel attempts cannot overrun them.
     refuseIfThrottled(db, cfg, k);
   }
-  const user = model.getUser(db, username);
-  dummyHash ??= model.hashPassword('not a real password ' + Math.random());
-  const ok = model.verifyPassword(password, user?.password_hash ?? dummyHash) && !!user && !user.disabled_at;
-  if (!ok || !user) {
+  const user = await withHashSlot(ctx, k.name, async () => {
+    // Every earlier attempt for this account has finished: the limits are checked again and this
+    // attempt is counted as a failure before the hash (taken back on success), so attempts
+    // running in parallel cannot overrun the per-(account, address) and per-address limits.
+    refuseIfThrottled(db, cfg, k);
     web.hit(db, k.pair, cfg.loginPerAccountAddress);
     web.hit(db, k.addr, cfg.loginPerAddress);
+    const u = model.getUser(db, username);
+    const ok = (await verifyPassword(password, u?.password_hash ?? DUMMY_HASH)) && !!u && !u.disabled_at;
+    return ok ? u : undefined;
+  });
+  if (!user) {
     const failures = web.hit(db, k.acct, { max: cfg.loginSlowdown.after, windowSeconds: cfg.loginSlowdown.windowSeconds });
     if (failures === cfg.loginSlowdown.after && cfg.loginSlowdown.maxDelayMs > 0)
       log.warn('failed sign-ins for one account: slowing down every attempt for it', {
@@ -95,6 +136,7 @@ export async function login(ctx: Ctx, username: string, password: string, addres
     throw new DomainError(401, 'login_failed', LOGIN_FAILED);
   }
   web.clearThrottle(db, k.pair);
+  web.uncount(db, k.addr);
   model.audit(db, `user:${user.name}`, 'session.create', user.name, { address });
   return user;
 }
@@ -119,11 +161,13 @@ export interface SignupInput {
 /**
  * A new account and, optionally, its first project, in one transaction: either both exist
  * afterwards or neither. The capacity gate is checked inside the transaction, so two signups
- * racing for the last slot cannot both get it. Apache takes the new token on the next request,
- * without waiting for the worker.
+ * racing for the last slot cannot both get it. The password is hashed before it, in the hash pool
+ * (a transaction never waits on a hash). Apache takes the new token on the next request, without
+ * waiting for the worker.
  */
-export function signup(ctx: Ctx, input: SignupInput, address: string) {
+export async function signup(ctx: Ctx, input: SignupInput, address: string) {
   const { db, cfg } = ctx;
+  const passwordHash = await hashPassword(ctx, input.username, input.password);
   const out = db
     .transaction(() => {
       const g = gate(db, cfg);
@@ -145,9 +189,11 @@ export function signup(ctx: Ctx, input: SignupInput, address: string) {
       const { user, accessToken } = model.createUser(db, `signup:${address}`, {
         name: input.username,
         email: input.email,
-        password: input.password,
+        passwordHash,
       });
       if (input.invite) web.useInvite(db, input.invite, input.username);
+      // The new account's own limit applies to its first project too (an operator may set it to 0).
+      if (input.project) refuseOverProjectLimit(db, input.username, input.username);
       const project = input.project
         ? model.createProject(db, `user:${input.username}`, {
             slug: input.project.slug,

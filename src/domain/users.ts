@@ -8,6 +8,9 @@ import * as web from '../store/web.js';
 import * as perms from '../store/permissions.js';
 import { ConflictError, NotAllowedError } from '../errors.js';
 import { login } from './signin.js';
+import { countChange, projectAllowance, type ProjectAllowance } from './limits.js';
+import * as limits from '../store/limits.js';
+import { hashPassword } from './passwords.js';
 
 export type { UserRow } from '../store/model.js';
 
@@ -31,10 +34,14 @@ export function getUser(ctx: Ctx, name: string): model.UserRow {
   return model.requireUser(ctx.db, name);
 }
 
-/** An operator makes an account; its access token is returned once and published before this returns. */
-export function createUser(ctx: Ctx, actor: Actor, b: { name: string; email: string; password: string; admin?: boolean }) {
+/**
+ * An operator makes an account; its access token is returned once and published before this
+ * returns. The password is hashed first, in the hash pool.
+ */
+export async function createUser(ctx: Ctx, actor: Actor, b: { name: string; email: string; password: string; admin?: boolean }) {
   requireOperator(actor);
-  const out = model.createUser(ctx.db, actor.label, { name: b.name, email: b.email, password: b.password, isAdmin: b.admin });
+  const passwordHash = await hashPassword(ctx, b.name, b.password);
+  const out = model.createUser(ctx.db, actor.label, { name: b.name, email: b.email, passwordHash, isAdmin: b.admin });
   ctx.fx.credentialChanged(out.user.name);
   ctx.fx.enqueued();
   return out;
@@ -43,6 +50,7 @@ export function createUser(ctx: Ctx, actor: Actor, b: { name: string; email: str
 /** A new access token for `name` (the user themselves or an operator); the old one stops working on the next request. */
 export function rotateAccessToken(ctx: Ctx, actor: Actor, name: string): string {
   if (!actor.admin && actor.user !== name) throw new NotAllowedError('you can only rotate your own access token');
+  countChange(ctx, actor);
   const token = model.rotateAccessToken(ctx.db, actor.label, name);
   ctx.fx.credentialChanged(name);
   ctx.fx.enqueued();
@@ -63,8 +71,9 @@ export async function changePassword(
   const name = actor.user;
   if (!name) throw new NotAllowedError('only a signed-in user changes their own password');
   await login(ctx, name, b.current, address);
+  const passwordHash = await hashPassword(ctx, name, b.password);
   const u = model.requireUser(ctx.db, name);
-  model.changePassword(ctx.db, actor.label, name, b.password);
+  model.changePassword(ctx.db, actor.label, name, passwordHash);
   web.deleteUserSessions(ctx.db, u.id, keepSession);
 }
 
@@ -80,4 +89,30 @@ export function setUserDisabled(ctx: Ctx, actor: Actor, name: string, disabled: 
   ctx.fx.credentialChanged(name);
   ctx.fx.enqueued();
   return model.requireUser(ctx.db, name);
+}
+
+/** A user as an operator (or the user themselves) sees them: the account and its project allowance. */
+export function userDetail(ctx: Ctx, actor: Actor, name: string): { user: model.UserRow; projects: ProjectAllowance } {
+  const projects = projectAllowance(ctx, actor, name);
+  return { user: model.requireUser(ctx.db, name), projects };
+}
+
+/**
+ * An operator changes an account: disables or enables it, and sets its own project limit
+ * (`maxProjects`; null goes back to the operator's default), in one transaction.
+ */
+export function updateUser(ctx: Ctx, actor: Actor, name: string, b: { disabled?: boolean; maxProjects?: number | null }) {
+  requireOperator(actor);
+  if (b.disabled && actor.user === name) throw new ConflictError('you cannot disable your own account');
+  ctx.db
+    .transaction(() => {
+      if (b.maxProjects !== undefined) limits.setUserMaxProjects(ctx.db, actor.label, name, b.maxProjects);
+      if (b.disabled !== undefined) perms.setUserDisabled(ctx.db, actor.label, name, b.disabled);
+    })
+    .immediate();
+  if (b.disabled !== undefined) {
+    ctx.fx.credentialChanged(name);
+    ctx.fx.enqueued();
+  }
+  return userDetail(ctx, actor, name);
 }

@@ -56,7 +56,29 @@ export const createProjectBody = z.strictObject({
   visibility: z.enum(VISIBILITIES).default('private'),
   owner: username,
 });
-export const patchProjectBody = z.strictObject({ title: title.optional(), visibility: z.enum(VISIBILITIES).optional() });
+/** A storage limit in bytes (at least 1 MiB, at most 1 PiB); null in a PATCH: back to the operator's default. */
+export const storageLimit = z
+  .number()
+  .int('a whole number of bytes')
+  .min(1024 ** 2, 'at least 1 MiB (1048576)')
+  .max(2 ** 50, 'at most 1 PiB');
+/** The operator page's limit box: bytes, or a number with K, M, G or T (powers of 1024); empty for the default. */
+export const storageLimitText = z
+  .string()
+  .trim()
+  .regex(/^$|^\d{1,16}\s*[KMGT]?i?B?$/i, 'a byte count such as 1073741824, 512M or 2G')
+  .transform((t) => {
+    if (t === '') return null;
+    const m = t.match(/^(\d+)\s*([KMGT]?)/i)!;
+    return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+  })
+  .pipe(storageLimit.nullable());
+export const patchProjectBody = z.strictObject({
+  title: title.optional(),
+  visibility: z.enum(VISIBILITIES).optional(),
+  /** Operators only. */
+  storageLimitBytes: storageLimit.nullable().optional(),
+});
 export const memberBody = z.strictObject({ role: z.enum(ROLES) });
 export const slugParams = z.object({ slug });
 export const memberParams = z.object({ slug, user: username });
@@ -89,9 +111,21 @@ export const capacityBody = z.strictObject({
   minFreeBytes: z.coerce.number().int('a whole number').min(0, 'at least 0'),
   signupMode: z.enum(['open', 'invite', 'closed']),
   /** Optional so scripts written before these existed keep working: absent keeps the current value. */
-  projectStorageLimitBytes: z.coerce.number().int('a whole number').min(0, 'at least 0').max(2 ** 50).nullable().optional(),
+  projectStorageLimitBytes: z.coerce
+    .number()
+    .int('a whole number')
+    .min(0, 'at least 0')
+    .max(2 ** 50)
+    .nullable()
+    .optional(),
   maxProjectsPerUser: z.coerce.number().int('a whole number').min(0, 'at least 0').max(1_000_000).nullable().optional(),
 });
 export const waitlistBody = z.strictObject({ email });
 export const inviteBody = z.strictObject({ email: email.optional() });
-export const userPatchBody = z.strictObject({ disabled: z.boolean() });
+/** An operator's change to an account: any of its fields; `maxProjects: null` goes back to the operator's default. */
+export const userPatchBody = z
+  .strictObject({
+    disabled: z.boolean().optional(),
+    maxProjects: z.number().int('a whole number').min(0, 'at least 0').max(1_000_000, 'at most 1000000').nullable().optional(),
+  })
+  .refine((b) => b.disabled !== undefined || b.maxProjects !== undefined, 'give disabled, maxProjects or both');

@@ -15,6 +15,8 @@ export interface UserRow {
   is_admin: number;
   created_at: string;
   disabled_at: string | null;
+  /** This user's own limit of projects owned (migration 8); null: the operator's default. */
+  max_projects: number | null;
 }
 export interface ProjectRow {
   id: number;
@@ -46,22 +48,6 @@ export function audit(db: DB, actor: string, action: string, target: string, det
   );
 }
 
-// ---- passwords (human, for the web UI and API sessions) ----
-
-export function hashPassword(password: string): string {
-  const salt = crypto.randomBytes(16);
-  const key = crypto.scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
-  return `scrypt$16384$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
-}
-
-export function verifyPassword(password: string, stored: string): boolean {
-  const [alg, n, r, p, salt, key] = stored.split('$');
-  if (alg !== 'scrypt' || !salt || !key) return false;
-  const want = Buffer.from(key, 'base64');
-  const got = crypto.scryptSync(password, Buffer.from(salt, 'base64'), want.length, { N: Number(n), r: Number(r), p: Number(p) });
-  return crypto.timingSafeEqual(want, got);
-}
-
 // ---- users ----
 
 export function getUser(db: DB, name: string): UserRow | undefined {
@@ -74,11 +60,14 @@ export function requireUser(db: DB, name: string): UserRow {
   return u;
 }
 
-/** Creates a user and its SVN/Trac access token; returns the token, shown once. */
+/**
+ * Creates a user and its SVN/Trac access token; returns the token, shown once. `passwordHash` is
+ * the web password's stored form, computed by the caller off the event loop (src/sys/password.ts).
+ */
 export function createUser(
   db: DB,
   actor: string,
-  u: { name: string; email: string; password: string; isAdmin?: boolean },
+  u: { name: string; email: string; passwordHash: string; isAdmin?: boolean },
 ): { user: UserRow; accessToken: string } {
   assertUser(u.name);
   const token = newAccessToken();
@@ -87,7 +76,7 @@ export function createUser(
       if (getUser(db, u.name)) throw new ConflictError(`user ${u.name} already exists`);
       const r = db
         .prepare(`INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)`)
-        .run(u.name, u.email, hashPassword(u.password), u.isAdmin ? 1 : 0, nowIso());
+        .run(u.name, u.email, u.passwordHash, u.isAdmin ? 1 : 0, nowIso());
       db.prepare(`INSERT INTO access_tokens (user_id, apache_hash, created_at) VALUES (?, ?, ?)`).run(
         r.lastInsertRowid,
         apacheHash(token),
@@ -319,10 +308,11 @@ export function getUserById(db: DB, id: number): UserRow | undefined {
   return db.prepare(`SELECT * FROM users WHERE id = ?`).get(id) as UserRow | undefined;
 }
 
-export function changePassword(db: DB, actor: string, name: string, password: string): void {
+/** Stores a new web password (its hash, computed by the caller off the event loop). */
+export function changePassword(db: DB, actor: string, name: string, passwordHash: string): void {
   db.transaction(() => {
     const u = requireUser(db, name);
-    db.prepare(`UPDATE users SET password_hash = ? WHERE id = ?`).run(hashPassword(password), u.id);
+    db.prepare(`UPDATE users SET password_hash = ? WHERE id = ?`).run(passwordHash, u.id);
     audit(db, actor, 'user.password', name);
   }).immediate();
 }

@@ -82,19 +82,32 @@ export interface SessionRow {
   draft: string | null;
 }
 
-export function createSession(db: DB, userId: number, idleSeconds: number): string {
+/**
+ * A new session for `userId`; in the same transaction the user's sessions beyond `maxPerUser`
+ * (the oldest first) are deleted, so signing in over and over leaves at most that many rows.
+ */
+export function createSession(db: DB, userId: number, idleSeconds: number, maxPerUser: number): string {
   const token = crypto.randomBytes(32).toString('base64url');
   const now = Date.now();
-  db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`).run(
-    sha256(token),
-    userId,
-    now,
-    now,
-    now + idleSeconds * 1000,
-  );
-  // Expired sessions and day-old throttle windows of anyone are swept here rather than by a timer.
-  db.prepare(`DELETE FROM sessions WHERE expires_at < ?`).run(now - 86_400_000);
-  db.prepare(`DELETE FROM throttles WHERE window_start < ?`).run(now - 86_400_000);
+  db.transaction(() => {
+    db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, seen_at, expires_at) VALUES (?, ?, ?, ?, ?)`).run(
+      sha256(token),
+      userId,
+      now,
+      now,
+      now + idleSeconds * 1000,
+    );
+    // Only live sessions count: this user's expired ones go first.
+    db.prepare(`DELETE FROM sessions WHERE user_id = ? AND expires_at < ?`).run(userId, now);
+    // Newest first by creation (rowid breaks a tie within one millisecond); everything past the cap goes.
+    db.prepare(
+      `DELETE FROM sessions WHERE rowid IN (
+         SELECT rowid FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
+    ).run(userId, Math.max(1, maxPerUser));
+    // Expired sessions and day-old throttle windows of anyone are swept here rather than by a timer.
+    db.prepare(`DELETE FROM sessions WHERE expires_at < ?`).run(now - 86_400_000);
+    db.prepare(`DELETE FROM throttles WHERE window_start < ?`).run(now - 86_400_000);
+  }).immediate();
   return token;
 }
 
@@ -157,6 +170,10 @@ export function hit(db: DB, key: string, limit: Limit): number {
     )
     .pluck()
     .get(key, now, now, limit.windowSeconds * 1000, now, limit.windowSeconds * 1000, now) as number;
+}
+/** Takes back one count of `key` (an attempt counted in advance that turned out not to count). */
+export function uncount(db: DB, key: string): void {
+  db.prepare(`UPDATE throttles SET count = count - 1 WHERE key = ? AND count > 0`).run(key);
 }
 export function clearThrottle(db: DB, key: string): void {
   db.prepare(`DELETE FROM throttles WHERE key = ?`).run(key);

@@ -269,7 +269,7 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
       setUserQuota(dir, process.geteuid!(), 3 * MiB);
       const before = tree(dir);
       const svc = new BackupService(h.run.db, { ...h.cfg, backupDir: dir }, h.cfg.backup);
-      assert.equal(svc.volume().quota?.limitBytes, 3 * MiB);
+      assert.equal((await svc.volume()).quota?.limitBytes, 3 * MiB);
       const b = getBackup(h.run.db, (await svc.runProject('qalpha', { kind: 'full', trigger: 'manual' })).backup!.id)!;
       assert.equal(b.state, 'refused', JSON.stringify(b));
       assert.match(

@@ -903,7 +903,7 @@ describe('backups on the live data volume (tmpfs)', () => {
   it('live SVN commits and API writes keep succeeding during and after a refused or aborted backup; the database stays intact', async () => {
     const v = volumeOf(vol!);
     const s0 = service(h);
-    assert.equal(s0.volume().sameDeviceAsData, true);
+    assert.equal((await s0.volume()).sameDeviceAsData, true);
     // Refused: the reserve is doubled on the live volume, so a reserve that would let it fit elsewhere refuses here.
     const reserve = Math.floor((v.freeBytes - 30 * MiB) / 2) + 8 * MiB;
     const refused = await service(h, { reserveBytes: reserve }).runProject('live', { kind: 'full' });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import request from 'supertest';
 import { createUser } from '../../src/store/model.js';
 import { startHost, type TestHost } from '../helpers/host.js';
+import { hashPassword } from '../../src/sys/password.js';
 
 /**
  * Sign-in throttling that cannot be turned into a lockout, over HTTP against a real server (API and
@@ -10,6 +11,7 @@ import { startHost, type TestHost } from '../helpers/host.js';
  * names the client, so each "address" below is a different client to the throttles.
  */
 const PW = 'correct horse battery';
+const PW_HASH = await hashPassword(PW);
 
 async function withHost(tag: string, env: Record<string, string>, fn: (h: TestHost) => Promise<void>): Promise<void> {
   const h = await startHost(tag, { worker: false, apache: false }, { KEELSON_TRUST_PROXY: 'loopback', ...env });
@@ -51,7 +53,7 @@ const count = (h: TestHost, key: string) =>
 describe('sign-in throttling without lockout', () => {
   it('an attacker failing over and over from one address does not keep the victim (an operator) from signing in elsewhere', async () => {
     await withHost('thr-a', { KEELSON_LOGIN_LIMIT_ACCOUNT: '5/900', KEELSON_LOGIN_LIMIT_ADDRESS: '20/900' }, async (h) => {
-      createUser(h.run.db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });
+      createUser(h.run.db, 'test', { name: 'olga', email: 'olga@example.com', passwordHash: PW_HASH, isAdmin: true });
       const attacker = client(h, '203.0.113.66');
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) statuses.push((await attacker.signIn('olga', `guess number ${i}`)).status);
@@ -69,8 +71,8 @@ describe('sign-in throttling without lockout', () => {
 
   it('after the per-(account, address) limit, that address gets 429 with Retry-After for that account, even with the right password', async () => {
     await withHost('thr-b', { KEELSON_LOGIN_LIMIT_ACCOUNT: '3/900', KEELSON_LOGIN_LIMIT_ADDRESS: '20/900' }, async (h) => {
-      createUser(h.run.db, 'test', { name: 'victim', email: 'victim@example.com', password: PW });
-      createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+      createUser(h.run.db, 'test', { name: 'victim', email: 'victim@example.com', passwordHash: PW_HASH });
+      createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
       const a = client(h, '203.0.113.1');
       for (let i = 0; i < 3; i++) assert.equal((await a.signIn('victim', `wrong password ${i}`)).status, 401);
       const api = await a.signIn('victim', PW);
@@ -108,7 +110,7 @@ describe('sign-in throttling without lockout', () => {
       KEELSON_LOGIN_SLOWDOWN_DELAY: '150/600',
     };
     await withHost('thr-c', env, async (h) => {
-      createUser(h.run.db, 'test', { name: 'victim', email: 'victim@example.com', password: PW });
+      createUser(h.run.db, 'test', { name: 'victim', email: 'victim@example.com', passwordHash: PW_HASH });
       // A distributed attack: each address stays under its own per-(account, address) limit.
       const bots = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((a) => client(h, a));
       for (const b of bots) assert.equal((await b.signIn('victim', 'botnet guess one')).status, 401);
@@ -130,7 +132,7 @@ describe('sign-in throttling without lockout', () => {
       assert.equal(again.status, 201);
       assert.ok(again.ms >= 600, `still delayed after a success (took ${again.ms.toFixed(0)} ms)`);
       // Another account is not slowed by the victim's failures.
-      createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+      createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
       const bob = await client(h, '198.51.100.5').signIn('bob', PW);
       assert.equal(bob.status, 201);
       assert.ok(bob.ms < 600, `bob is not slowed (took ${bob.ms.toFixed(0)} ms)`);
@@ -145,7 +147,7 @@ describe('sign-in throttling without lockout', () => {
       KEELSON_LOGIN_SLOWDOWN_DELAY: '300/300',
     };
     await withHost('thr-p', env, async (h) => {
-      createUser(h.run.db, 'test', { name: 'victim', email: 'victim@example.com', password: PW });
+      createUser(h.run.db, 'test', { name: 'victim', email: 'victim@example.com', passwordHash: PW_HASH });
       for (const a of ['192.0.2.1', '192.0.2.2']) assert.equal((await client(h, a).signIn('victim', 'warm up guess')).status, 401);
       const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => client(h, '203.0.113.9').signIn('victim', `burst guess ${i}`)));
       const statuses = burst.map((r) => r.status).sort();
@@ -156,7 +158,7 @@ describe('sign-in throttling without lockout', () => {
 
   it('the per-address limit still holds across many account names', async () => {
     await withHost('thr-d', { KEELSON_LOGIN_LIMIT_ACCOUNT: '3/900', KEELSON_LOGIN_LIMIT_ADDRESS: '6/900' }, async (h) => {
-      createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+      createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
       const a = client(h, '203.0.113.5');
       // One failure each for six names (real or not): no pair is near its limit, the address is at its.
       for (const name of ['alice', 'carol', 'dave', 'erin', 'frank', 'bob'])

@@ -9,6 +9,7 @@ import { makeContext } from '../../src/main/context.js';
 import { createApiToken, createProject, createUser, getProject, getUser, setMember } from '../../src/store/model.js';
 import { setCapacity } from '../../src/store/web.js';
 import { tempDataDir } from '../helpers/host.js';
+import { hashPassword } from '../../src/sys/password.js';
 
 /**
  * The web UI's security rules, over HTTP against the real app (its own database; no Apache is
@@ -48,6 +49,8 @@ async function signIn(agent: Agent, username: string, password: string) {
   return agent.post('/login').type('form').send({ _csrf: token, username, password });
 }
 const PW = 'correct horse battery';
+// Hashed once: the store takes a computed hash (hashing is the use case's, off the event loop).
+const PW_HASH = await hashPassword(PW);
 /** The start tag of the element with this id, whitespace collapsed (attribute order does not matter to callers). */
 const tagOf = (html: string, id: string) => new RegExp(`<[a-z]+\\s[^>]*\\bid="${id}"[^>]*>`).exec(html)?.[0].replace(/\s+/g, ' ') ?? '';
 const count = (db: DB, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
@@ -55,7 +58,7 @@ const count = (db: DB, table: string) => (db.prepare(`SELECT count(*) AS n FROM 
 describe('web UI security', () => {
   it('refuses state-changing requests without the CSRF token (403), forms and fetch alike', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     // Login itself needs the token (login CSRF).
     const bare = await a.post('/login').type('form').send({ username: 'alice', password: PW });
@@ -103,7 +106,7 @@ describe('web UI security', () => {
 
   it('session cookies are HttpOnly and SameSite=Lax, and Secure with the __Host- prefix behind https', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     const r = await signIn(request.agent(app), 'alice', PW);
     const c = ([] as string[]).concat(r.headers['set-cookie'] ?? []).find((x) => x.startsWith('keelson_session='));
     assert.ok(c, 'a session cookie is set');
@@ -111,7 +114,7 @@ describe('web UI security', () => {
     assert.match(c, /SameSite=Lax/);
     assert.doesNotMatch(c, /Secure/);
     const tls = makeApp({ KEELSON_PUBLIC_URL: 'https://hosting.example.org' });
-    createUser(tls.db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(tls.db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     // (supertest's cookie jar keeps Secure cookies away from http, so the browser id is sent by hand.)
     const first = await request(tls.app).get('/login');
     // __Host-: only this exact host over https may set it (no Domain, Path=/), so no other host name
@@ -136,8 +139,8 @@ describe('web UI security', () => {
 
   it('throttles failed logins per account and per address', async () => {
     const { app, db } = makeApp({ KEELSON_LOGIN_LIMIT_ACCOUNT: '3/900', KEELSON_LOGIN_LIMIT_ADDRESS: '6/900' });
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
-    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
+    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     for (let i = 0; i < 3; i++) assert.equal((await signIn(a, 'alice', 'wrong password ' + i)).status, 401);
     // Now even the right password is refused for alice, with Retry-After.
@@ -216,7 +219,7 @@ describe('web UI security', () => {
 
   it('only owners change a project and only admins reach operator pages, checked on the server; titles are escaped', async () => {
     const { app, db } = makeApp();
-    for (const n of ['alice', 'dev', 'vic', 'nora']) createUser(db, 'test', { name: n, email: `${n}@example.com`, password: PW });
+    for (const n of ['alice', 'dev', 'vic', 'nora']) createUser(db, 'test', { name: n, email: `${n}@example.com`, passwordHash: PW_HASH });
     createProject(db, 'test', { slug: 'proj', title: '<script>alert(1)</script>', visibility: 'private', owner: 'alice' });
     setMember(db, 'test', 'proj', 'dev', 'developer');
     setMember(db, 'test', 'proj', 'vic', 'viewer');
@@ -259,7 +262,7 @@ describe('web UI security', () => {
 
   it('signing in gives the browser a new CSRF token: one seen before no longer works', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     const before = await csrf(a);
     assert.equal((await a.post('/login').type('form').send({ _csrf: before, username: 'alice', password: PW })).status, 303);
@@ -272,8 +275,8 @@ describe('web UI security', () => {
 
   it('an operator disables and enables a user from the users page; the sole owner of a project cannot be disabled', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'opal', email: 'opal@example.com', password: PW, isAdmin: true });
-    for (const n of ['alice', 'bob']) createUser(db, 'test', { name: n, email: `${n}@example.com`, password: PW });
+    createUser(db, 'test', { name: 'opal', email: 'opal@example.com', passwordHash: PW_HASH, isAdmin: true });
+    for (const n of ['alice', 'bob']) createUser(db, 'test', { name: n, email: `${n}@example.com`, passwordHash: PW_HASH });
     createProject(db, 'test', { slug: 'proj', title: 'Proj', visibility: 'private', owner: 'alice' });
     const op = request.agent(app);
     await signIn(op, 'opal', PW);
@@ -303,7 +306,7 @@ describe('web UI security', () => {
 
   it('does not tell through login which user names exist', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     const msg = (html: string) => /<p class="error banner" role="alert">([^<]*)<\/p>/.exec(html)?.[1];
     const known = await signIn(request.agent(app), 'alice', 'not her password');
     const unknown = await signIn(request.agent(app), 'zed', 'not her password');
@@ -331,7 +334,7 @@ describe('web UI security', () => {
 
   it('validates forms with the API schemas and shows each message next to its field', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'taken', email: 'taken@example.com', password: PW });
+    createUser(db, 'test', { name: 'taken', email: 'taken@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     const t = await csrf(a, '/signup');
     const bad = await a.post('/signup').type('form').send({
@@ -380,7 +383,7 @@ describe('web UI security', () => {
 
   it('an expired session sends the form through sign-in and brings back what was typed', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     await signIn(a, 'alice', PW);
     const t = await csrf(a, '/dashboard');
@@ -423,8 +426,14 @@ describe('web UI security', () => {
 
   it('the capacity gate turns signup into a waitlist without creating anything', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });
-    setCapacity(db, 'test', { maxProjects: 0, minFreeBytes: 0, signupMode: 'open', projectStorageLimitBytes: null, maxProjectsPerUser: null });
+    createUser(db, 'test', { name: 'olga', email: 'olga@example.com', passwordHash: PW_HASH, isAdmin: true });
+    setCapacity(db, 'test', {
+      maxProjects: 0,
+      minFreeBytes: 0,
+      signupMode: 'open',
+      projectStorageLimitBytes: null,
+      maxProjectsPerUser: null,
+    });
     const a = request.agent(app);
     const page = await a.get('/signup');
     assert.match(page.text, /not taking new projects right now/);
@@ -445,8 +454,8 @@ describe('web UI security', () => {
 
   it('an owner who removes themselves through the API gets the project as it now is (200), not a 404', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
-    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
+    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
     createProject(db, 'test', { slug: 'proj', title: 'Proj', visibility: 'private', owner: 'alice' });
     setMember(db, 'test', 'proj', 'bob', 'owner');
     const a = request.agent(app);
@@ -461,8 +470,8 @@ describe('web UI security', () => {
 
   it('a rule lives in the domain, so the API keeps it too: an operator cannot disable their own account, page or JSON', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'olga', email: 'olga@example.com', password: PW, isAdmin: true });
-    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: PW });
+    createUser(db, 'test', { name: 'olga', email: 'olga@example.com', passwordHash: PW_HASH, isAdmin: true });
+    createUser(db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     await signIn(a, 'olga', PW);
     const t = csrfOf((await a.get('/admin/users')).text);
@@ -483,7 +492,7 @@ describe('web UI security', () => {
     const { app, db, cfg } = makeApp();
     const token = createApiToken(db, 'ops');
     const ops = (m: 'get' | 'put' | 'post', p: string) => request(app)[m](p).set('authorization', `Bearer ${token}`);
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     assert.equal((await ops('post', '/api/v1/projects').send({ slug: 'one', owner: 'alice' })).status, 201);
     const bad = await ops('put', '/api/v1/capacity').send({ maxProjects: -1, minFreeBytes: 0, signupMode: 'sometimes' });
     assert.equal(bad.status, 400);
@@ -543,10 +552,10 @@ describe('web UI security', () => {
   it('a project page stays within its 40 KB budget for any team size: members are paged', async () => {
     const { app, db } = makeApp();
     const { createProject, setMember } = await import('../../src/store/model.js');
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     createProject(db, 'test', { slug: 'big', title: 'Big', visibility: 'private', owner: 'alice' });
     for (let i = 0; i < 99; i++) {
-      createUser(db, 'test', { name: `member${String(i).padStart(2, '0')}`, email: `m${i}@example.com`, password: PW });
+      createUser(db, 'test', { name: `member${String(i).padStart(2, '0')}`, email: `m${i}@example.com`, passwordHash: PW_HASH });
       setMember(db, 'test', 'big', `member${String(i).padStart(2, '0')}`, 'developer');
     }
     const a = request.agent(app);
@@ -575,7 +584,7 @@ describe('web UI security', () => {
 
   it('changing the password checks the current one, applies the policy, and signs out other sessions', async () => {
     const { app, db } = makeApp();
-    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', password: PW });
+    createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     const a = request.agent(app);
     const other = request.agent(app);
     await signIn(a, 'alice', PW);

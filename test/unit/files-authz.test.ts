@@ -5,10 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type DB } from '../../src/store/db.js';
 import { createProject, createUser } from '../../src/store/model.js';
+import { hashPassword } from '../../src/sys/password.js';
 import { readAccess } from '../../src/store/permissions.js';
 import { renderAuthz } from '../../src/files/authz/render.js';
 import { publishAuthz, publishAuthzText, type PublishInput } from '../../src/files/authz/publish.js';
 import { AuthzChecker } from '../../src/files/authz/canary.js';
+
+// The store takes a computed hash (hashing is the use case's, off the event loop).
+const PW_HASH = await hashPassword('correct horse battery');
 
 /**
  * svn/<slug>/conf/authz has one writer (src/files/authz/publish.ts), and libsvn's own parser with
@@ -21,7 +25,7 @@ describe('generated files: authz (libsvn and the canaries check it before publis
   function setup(): { dir: string; db: DB; file: string; input: () => PublishInput } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-files-authz-'));
     const db = openDatabase(path.join(dir, 'keelson.db'));
-    createUser(db, 'test', { name: 'amy', email: 'amy@example.com', password: 'correct horse battery' });
+    createUser(db, 'test', { name: 'amy', email: 'amy@example.com', passwordHash: PW_HASH });
     const p = createProject(db, 'test', { slug: 'alpha', title: 'Alpha', visibility: 'private', owner: 'amy' });
     const file = path.join(dir, 'repo', 'conf', 'authz');
     fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase } from '../../src/store/db.js';
 import { createUser, rotateAccessToken } from '../../src/store/model.js';
+import { hashPassword } from '../../src/sys/password.js';
 import { setUserDisabled } from '../../src/store/permissions.js';
 import {
   apacheHash,
@@ -14,6 +15,9 @@ import {
   syncCredentials,
   syncUserCredential,
 } from '../../src/files/credentials/credentials.js';
+
+// The store takes a computed hash (hashing is the use case's, off the event loop).
+const PW_HASH = await hashPassword('correct horse battery');
 
 /**
  * auth/credentials.db (the table mod_authn_dbd reads) has one writer
@@ -36,8 +40,8 @@ describe('generated files: credentials.db (rows checked, integrity_check before 
     const db = openDatabase(path.join(dir, 'keelson.db'));
     const file = path.join(dir, 'credentials.db');
     try {
-      createUser(db, 'test', { name: 'amy', email: 'amy@example.com', password: 'correct horse battery' });
-      const { accessToken } = createUser(db, 'test', { name: 'bob', email: 'bob@example.com', password: 'correct horse battery' });
+      createUser(db, 'test', { name: 'amy', email: 'amy@example.com', passwordHash: PW_HASH });
+      const { accessToken } = createUser(db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
       assert.equal(syncUserCredential(db, file, 'amy'), 'none', 'the full sync creates the database');
       assert.deepEqual(syncCredentials(db, file), { upserted: 2, removed: 0 });
       assert.deepEqual(

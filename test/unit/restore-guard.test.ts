@@ -17,12 +17,16 @@ import { createProject, deleteProject, setSuspended } from '../../src/domain/pro
 import { signup } from '../../src/domain/signin.js';
 import { noEffects, operator, type Ctx } from '../../src/domain/context.js';
 import { loadConfig } from '../../src/config.js';
+import { hashPassword } from '../../src/sys/password.js';
+
+// The store takes a computed hash (hashing is the use case's, off the event loop).
+const PW_HASH = await hashPassword('a long enough password');
 
 function setup() {
   const db = new Database(':memory:');
   migrate(db);
   const ctx: Ctx = { db, cfg: loadConfig({ KEELSON_DATA_DIR: '/var/tmp/keelson-unused' }), fx: noEffects };
-  model.createUser(db, 'test', { name: 'olive', email: 'olive@example.com', password: 'a long enough password' });
+  model.createUser(db, 'test', { name: 'olive', email: 'olive@example.com', passwordHash: PW_HASH });
   const p = model.createProject(db, 'test', { slug: 'alpha', title: 'alpha', visibility: 'private', owner: 'olive' });
   db.prepare(`UPDATE projects SET state = 'active' WHERE id = ?`).run(p.id);
   const backup = (state: string) =>
@@ -82,14 +86,14 @@ describe('while a restore runs', () => {
     assert.equal(model.getProject(db, 'alpha')!.state, 'deleting');
   });
 
-  it('a restore into a new slug holds the slug from the moment it is queued until it ends', () => {
+  it('a restore into a new slug holds the slug from the moment it is queued until it ends', async () => {
     const { db, ctx, backup } = setup();
     const b = backup('verified');
     const job = insertRestoreJob(db, { kind: JOB_RESTORE, backupId: b, target: 'copy', mode: 'new', projectId: null, payload: {} });
     assert.ok(job.id);
     const held = /copy is being restored from a backup; choose another name$/;
     assert.throws(() => createProject(ctx, op, { slug: 'copy', owner: 'olive', visibility: 'private' }), held);
-    assert.throws(
+    await assert.rejects(
       () =>
         signup(
           ctx,

@@ -26,8 +26,8 @@ const restoreBody = z.strictObject({
 export function backupRoutes(ctx: Ctx): express.Router {
   const r = express.Router();
 
-  r.get('/backups', requireAdmin, (req: Authed, res) => {
-    res.json(backups.listBackups(ctx, actorOf(req), listQuery.parse(req.query).project));
+  r.get('/backups', requireAdmin, async (req: Authed, res) => {
+    res.json(await backups.listBackups(ctx, actorOf(req), listQuery.parse(req.query).project));
   });
   r.get('/projects/:slug/backups', requireProjectRole(ctx, 'owner'), (req: Authed, res) => {
     res.json(backups.projectBackups(ctx, actorOf(req), slug.parse(req.params.slug)));

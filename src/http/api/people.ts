@@ -5,7 +5,7 @@ import * as users from '../../domain/users.js';
 import { addressOf, countSignupAttempt, login, signup } from '../../domain/signin.js';
 import * as s from '../schemas.js';
 import { actorOf, endSession, requireAdmin, requireSignedIn, startSession, type Authed, type WebRequest } from '../auth.js';
-import { projectView, userView } from './views.js';
+import { projectView, userDetailView, userView } from './views.js';
 
 export function peopleRoutes(ctx: Ctx): express.Router {
   const r = express.Router();
@@ -13,9 +13,9 @@ export function peopleRoutes(ctx: Ctx): express.Router {
   r.get('/users', requireAdmin, (req: Authed, res) => {
     res.json({ users: users.listUsers(ctx, actorOf(req)).map(userView) });
   });
-  r.post('/users', requireAdmin, (req: Authed, res) => {
+  r.post('/users', requireAdmin, async (req: Authed, res) => {
     const b = s.createUserBody.parse(req.body);
-    const { user, accessToken } = users.createUser(ctx, actorOf(req), b);
+    const { user, accessToken } = await users.createUser(ctx, actorOf(req), b);
     // The access token is what Subversion and Trac take as the password; it is shown only now.
     res.status(201).json({ ...userView(user), accessToken });
   });
@@ -24,11 +24,14 @@ export function peopleRoutes(ctx: Ctx): express.Router {
     // The old token stops working on the next request.
     res.status(201).json({ name, accessToken: users.rotateAccessToken(ctx, actorOf(req), name) });
   });
+  // One account with its project allowance: an operator, or the user themselves.
+  r.get('/users/:name', requireSignedIn, (req: Authed, res) => {
+    const { name } = s.userParams.parse(req.params);
+    res.json(userDetailView(users.userDetail(ctx, actorOf(req), name)));
+  });
   r.patch('/users/:name', requireAdmin, (req: Authed, res) => {
     const { name } = s.userParams.parse(req.params);
-    const { disabled } = s.userPatchBody.parse(req.body);
-    const u = users.setUserDisabled(ctx, actorOf(req), name, disabled);
-    res.json({ name: u.name, disabled: !!u.disabled_at });
+    res.json(userDetailView(users.updateUser(ctx, actorOf(req), name, s.userPatchBody.parse(req.body))));
   });
 
   // Sessions for the web UI and scripts that sign in as a user.
@@ -47,10 +50,10 @@ export function peopleRoutes(ctx: Ctx): express.Router {
     endSession(ctx, req, res);
     res.status(204).end();
   });
-  r.post('/signup', (req: WebRequest, res) => {
+  r.post('/signup', async (req: WebRequest, res) => {
     countSignupAttempt(ctx, addressOf(req));
     const b = s.signupBody.parse(req.body);
-    const out = signup(ctx, b, addressOf(req));
+    const out = await signup(ctx, b, addressOf(req));
     startSession(ctx, req, res, out.user.id);
     res.status(201).json({
       csrfToken: req.csrfToken,

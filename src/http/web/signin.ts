@@ -48,7 +48,9 @@ async function loginPost(k: Kit, req: Req, res: Response) {
     res.redirect(303, next ?? '/dashboard');
   } catch (e) {
     if (!(e instanceof DomainError)) throw e;
-    if (e instanceof ThrottledError) res.set('retry-after', String(e.retryAfter));
+    // Throttled (429) or the hash pool full (503): the caller is told when to come back.
+    const retryAfter = (e as { retryAfter?: unknown }).retryAfter;
+    if (typeof retryAfter === 'number') res.set('retry-after', String(Math.ceil(retryAfter)));
     k.render(req, res, e.status, { title: 'Sign in', body: k.loginForm(req, { values, errors: {}, error: e.message }, next, draft) });
   }
 }
@@ -119,7 +121,7 @@ function signupBudget(k: Kit, req: Req, res: Response, again: (status: number, f
   }
 }
 
-function signupPost(k: Kit, req: Req, res: Response) {
+async function signupPost(k: Kit, req: Req, res: Response) {
   const values = typed(req.body);
   const again = (status: number, f: FormState) =>
     k.render(req, res, status, { title: 'Sign up', current: '/signup', body: signupPage(k, req, f) });
@@ -130,7 +132,7 @@ function signupPost(k: Kit, req: Req, res: Response) {
   const p = parse(s.signupBody, obj, values);
   if (!p.ok) return again(400, p.form);
   try {
-    const out = signup(k.ctx, p.data, addressOf(req));
+    const out = await signup(k.ctx, p.data, addressOf(req));
     startSession(k.ctx, req, res, out.user.id);
     req.actor = { kind: 'user', label: `user:${out.user.name}`, user: out.user.name, admin: false };
     const welcome = { token: out.accessToken };
@@ -138,6 +140,8 @@ function signupPost(k: Kit, req: Req, res: Response) {
     return dashboard(k, req, res, 201, { welcome, url: '/dashboard' });
   } catch (e) {
     if (!(e instanceof DomainError)) throw e;
+    const retryAfter = (e as { retryAfter?: unknown }).retryAfter;
+    if (typeof retryAfter === 'number') res.set('retry-after', String(Math.ceil(retryAfter)));
     again(e.status, domainForm(e, values, ['username', 'email', 'password', 'invite', 'project.slug']));
   }
 }
