@@ -56,6 +56,14 @@ export function refuseOverProjectLimit(db: DB, owner: string, actingUser: string
   );
 }
 
+/** Whether `name` owns as many projects as their limit allows (operators never do). */
+export function atProjectLimit(db: DB, name: string): boolean {
+  const u = model.getUser(db, name);
+  if (!u) return false;
+  const a = allowanceOf(db, u);
+  return a.limit !== null && a.owned >= a.limit;
+}
+
 /** A user's projects owned and limit: the user themselves or an operator. */
 export function projectAllowance(ctx: Ctx, actor: Actor, name: string): ProjectAllowance {
   if (!actor.admin && actor.user !== name) throw new NotAllowedError('this needs an operator (admin) account');

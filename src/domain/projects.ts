@@ -9,7 +9,7 @@ import { restoreRunningOver, slugHeldByRestore } from '../backup/catalog.js';
 import { AuthenticationError, ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import type { Role, Visibility } from '../names.js';
 import { CapacityError, gate } from './capacity.js';
-import { countChange, refuseOverProjectLimit } from './limits.js';
+import { atProjectLimit, countChange, refuseOverProjectLimit, UserProjectLimitError } from './limits.js';
 
 export type { ProjectRow, MemberRow } from '../store/model.js';
 
@@ -159,6 +159,11 @@ export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, ro
   if (!model.getUser(ctx.db, user)) throw new NotFoundError(`user: there is no user ${user}`);
   ctx.db
     .transaction(() => {
+      // Handing projects over is no way around the per-user limit: a new owner must have room for one
+      // more (the refusal names no numbers of theirs: they are another tenant's).
+      const was = model.members(ctx.db, p.id).find((m) => m.user === user)?.role;
+      if (role === 'owner' && was !== 'owner' && !actor.admin && atProjectLimit(ctx.db, user))
+        throw new UserProjectLimitError(`${user} cannot own another project (their account's project limit); ask the operator`);
       if (model.setMember(ctx.db, actor.label, slug, user, role) === 'owner') keepAnOwner(ctx, p.id, user, slug);
     })
     .immediate();

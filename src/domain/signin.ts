@@ -39,7 +39,8 @@ export function slowdownMs(failures: number, s: Config['loginSlowdown']): number
 }
 
 /** The throttle keys of one sign-in attempt (the user name as typed, case-folded and bounded). */
-function loginKeys(username: string, address: string) {
+function loginKeys(username: string, client: string) {
+  const address = throttleAddress(client);
   const name = username.toLowerCase().slice(0, 64);
   return {
     name,
@@ -144,7 +145,7 @@ async function checkLogin(ctx: Ctx, username: string, password: string, address:
 /** Counts a signup (or waitlist) attempt from an address; throws when the address is over its limit. */
 export function countSignupAttempt(ctx: Ctx, address: string): void {
   const { db, cfg } = ctx;
-  const key = `signup:addr:${address}`;
+  const key = `signup:addr:${throttleAddress(address)}`;
   const wait = web.throttled(db, key, cfg.signupPerAddress);
   if (wait > 0) throw new ThrottledError(`Too many signups from your address. Try again in ${minutes(wait)}.`, wait);
   web.hit(db, key, cfg.signupPerAddress);
@@ -225,6 +226,23 @@ export function createInvite(ctx: Ctx, actor: Actor, email: string | null): stri
   web.insertInvite(ctx.db, actor.label, code, email);
   log.info('invite created', { email, code, by: actor.label });
   return code;
+}
+
+/**
+ * The address a per-address throttle counts: an IPv4 address as it is, an IPv6 address by its /64
+ * (one subscriber's network: a client given a /64 has 2^64 addresses to rotate through).
+ */
+export function throttleAddress(address: string): string {
+  const a = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  if (!a.includes(':')) return a;
+  const [head = '', tail = ''] = a.split('::', 2) as [string, string?];
+  const h = head ? head.split(':') : [];
+  const t = a.includes('::') && tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g || '0', 16) || 0).toString(16))
+    .join(':')}::/64`;
 }
 
 /**

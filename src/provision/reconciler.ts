@@ -19,6 +19,7 @@ import { prepareDirectories, prepareTrac, sweepStaging } from './setup.js';
 import { rebuildFiles, type RebuildOptions, type RebuildResult } from './rebuild.js';
 import { CommitSpool } from './spool.js';
 import { Usage } from './usage.js';
+import { quotaFile } from '../files/quota/quota.js';
 import { log } from '../sys/log.js';
 
 export class IntegrityError extends Error {}
@@ -218,6 +219,8 @@ export class Reconciler {
       );
     }
     const stage = this.stagingPath(`svn-${p.slug}`);
+    // A quota file an earlier project of this name left must not judge the new one's first commit.
+    fs.rmSync(quotaFile(this.l.quotaDir, p.slug), { force: true });
     try {
       await createRepository(stage, p.repo_uuid);
       // The hooks go in before the layout commit, so revision 1 reaches Trac like any other.
@@ -287,6 +290,7 @@ export class Reconciler {
       fs.renameSync(dir, gone);
       fs.rmSync(gone, { recursive: true, force: true });
     }
+    fs.rmSync(quotaFile(this.l.quotaDir, p.slug), { force: true });
     setProjectState(this.db, p.id, 'deleted');
     audit(this.db, 'reconciler', 'project.deleted', p.slug);
   }

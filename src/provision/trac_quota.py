@@ -54,7 +54,7 @@ def _limit_and_repo(slug):
         return None, 0
     repo = os.path.join(SVN_ROOT, slug)
     db = os.path.join(repo, 'db')
-    extra = _tree(os.path.join(db, 'txn-protorevs')) + _tree(os.path.join(db, 'transactions'))
+    extra = sum(_tree(os.path.join(db, d)) for d in ('txn-protorevs', 'transactions', 'locks'))
     if len(words) == 4 and all(w.isdigit() for w in words[1:]):
         base, rev = int(words[1]), int(words[2])
         youngest = int((_read_words(os.path.join(db, 'current')) or ['0'])[0])
@@ -118,3 +118,7 @@ def install():
     Ticket.insert = _guarded(Ticket.insert, lambda self, *a, **k: _text_bytes(*self.values.values()))
     Ticket.save_changes = _guarded(
         Ticket.save_changes, lambda self, author=None, comment=None, *a, **k: _text_bytes(comment))
+    # Editing a comment keeps the old text too; a wiki version's comment can be rewritten at will.
+    Ticket.modify_comment = _guarded(
+        Ticket.modify_comment, lambda self, cdate, author, comment, *a, **k: _text_bytes(comment))
+    WikiPage.edit_comment = _guarded(WikiPage.edit_comment, lambda self, new_comment, *a, **k: _text_bytes(new_comment))

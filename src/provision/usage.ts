@@ -56,14 +56,34 @@ async function revisionBytes(repo: string, from: number, to: number): Promise<nu
   return total;
 }
 
-/** A whole repository, without the transactions in flight; retried when a commit lands during the walk. */
+/** What the hooks count live, never in a measured base: transactions in flight and locks. */
+const LIVE_IN_DB = new Set(['transactions', 'txn-protorevs', 'locks']);
+
+/** Allocated bytes of a file, or of the files under a directory. */
+async function bytesOf(p: string): Promise<number> {
+  const st = await fs.promises.lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  return st.isDirectory() ? du(p) : st.isFile() ? st.blocks * 512 : 0;
+}
+
+/**
+ * A whole repository without what the hooks count live (walked around, not subtracted afterwards:
+ * an upload that grows during the walk must not come off the base). Measured again when a commit
+ * lands during the walk; after three tries the revision read before the walk is the one recorded,
+ * so a revision the walk may have missed is counted again by the hook (too much, never too little).
+ */
 async function measureRepository(repo: string): Promise<{ bytes: number; rev: number }> {
   for (let attempt = 0; ; attempt++) {
     const before = youngest(repo) ?? 0;
-    const all = await du(repo);
-    const inFlight = (await du(path.join(repo, 'db', 'transactions'))) + (await du(path.join(repo, 'db', 'txn-protorevs')));
+    let bytes = 0;
+    for (const e of await fs.promises.readdir(repo)) {
+      if (e !== 'db') bytes += await bytesOf(path.join(repo, e));
+    }
+    for (const e of await fs.promises.readdir(path.join(repo, 'db'))) {
+      if (!LIVE_IN_DB.has(e)) bytes += await bytesOf(path.join(repo, 'db', e));
+    }
     const after = youngest(repo) ?? 0;
-    if (after === before || attempt >= 3) return { bytes: Math.max(0, all - inFlight), rev: after };
+    if (after === before || attempt >= 2) return { bytes, rev: before };
   }
 }
 
@@ -91,7 +111,8 @@ export async function removeStaleTransactions(repo: string, now = Date.now()): P
     const touched = Math.max(st?.mtimeMs ?? 0, proto?.mtimeMs ?? 0);
     if (st && now - touched > STALE_TXN_MS) stale.push(m[1]!);
   }
-  if (stale.length) await run('svnadmin', ['rmtxns', '--quiet', repo, ...stale]);
+  // A few hundred names to one svnadmin, so no argument list gets too long.
+  for (let i = 0; i < stale.length; i += 200) await run('svnadmin', ['rmtxns', '--quiet', repo, ...stale.slice(i, i + 200)]);
   return stale;
 }
 

@@ -104,9 +104,7 @@ export function createSession(db: DB, userId: number, idleSeconds: number, maxPe
       `DELETE FROM sessions WHERE rowid IN (
          SELECT rowid FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
     ).run(userId, Math.max(1, maxPerUser));
-    // Expired sessions and day-old throttle windows of anyone are swept here rather than by a timer.
-    db.prepare(`DELETE FROM sessions WHERE expires_at < ?`).run(now - 86_400_000);
-    db.prepare(`DELETE FROM throttles WHERE window_start < ?`).run(now - 86_400_000);
+    // Everyone else's expired sessions and old throttle windows: the retention sweep's (batched, indexed).
   }).immediate();
   return token;
 }

@@ -228,6 +228,25 @@ describe('per-user project limit', () => {
     assert.equal((await alice.post('/api/v1/projects').send({ slug: 'p-6' })).status, 403);
   });
 
+  it('handing a project over is no way around it: a new owner needs room for one more, and is not named by numbers', async () => {
+    const a = makeApp();
+    await user(a, 'alice');
+    await user(a, 'bob');
+    assert.equal((await setCapacity(a, { maxProjectsPerUser: 1 })).status, 200);
+    const alice = await signedIn(a, 'alice');
+    const bob = await signedIn(a, 'bob');
+    assert.equal((await alice.post('/api/v1/projects').send({ slug: 'alices' })).status, 201);
+    assert.equal((await bob.post('/api/v1/projects').send({ slug: 'bobs' })).status, 201);
+    // alice makes bob an owner of hers, then steps down: bob would own two, and alice could make another.
+    const hand = await alice.put('/api/v1/projects/alices/members/bob').send({ role: 'owner' });
+    assert.equal(hand.status, 403, JSON.stringify(hand.body));
+    assert.equal(hand.body.error.code, 'user_project_limit');
+    assert.doesNotMatch(hand.body.error.message, /\d/, "the refusal gives away bob's numbers");
+    // A role below owner is fine; an operator may make bob an owner.
+    assert.equal((await alice.put('/api/v1/projects/alices/members/bob').send({ role: 'developer' })).status, 200);
+    assert.equal((await a.admin.put('/api/v1/projects/alices/members/bob').send({ role: 'owner' })).status, 200);
+  });
+
   it('admins own any number; no limit (null) means none', async () => {
     const a = makeApp();
     await user(a, 'boss', true);

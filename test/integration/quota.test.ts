@@ -148,6 +148,16 @@ describe('project storage limits', () => {
     assert.equal((await req('GET', `${h.tracUrl('qproj')}/report`, { creds: creds('quinn') })).status, 200);
     const cat = await svn(['cat', `${h.svnUrl('qproj')}/trunk/one.bin`], creds('quinn'));
     assert.equal(cat.code, 0, cat.stderr);
+    // No new locks either (a lock is stored outside any revision).
+    const lock = await svn(['lock', '-m', 'mine', `${h.svnUrl('qproj')}/trunk/one.bin`], creds('quinn'));
+    assert.notEqual(lock.code, 0, 'a lock was taken over the limit');
+    assert.match(lock.stderr, /over its [0-9.]+ MiB storage limit: [0-9.]+ MiB used; no new locks/);
+    // A delete that carries a large log message is no delete-only commit: refused.
+    const msg = path.join(os.tmpdir(), `msg-${process.pid}`);
+    fs.writeFileSync(msg, 'x'.repeat(300 * 1024));
+    const fat = await svn(['rm', '-F', msg, `${h.svnUrl('qproj')}/trunk/one.bin`], creds('quinn'));
+    fs.rmSync(msg);
+    assert.notEqual(fat.code, 0, 'a delete carrying 300 KiB of message passed over the limit');
     const rm = await svn(['rm', '-m', 'make room', `${h.svnUrl('qproj')}/trunk/one.bin`], creds('quinn'));
     assert.equal(rm.code, 0, rm.stderr);
     // Back to the default: commits are taken again.

@@ -12,7 +12,7 @@ import { migrate } from '../../src/store/db.js';
 import * as model from '../../src/store/model.js';
 import { loadConfig } from '../../src/config.js';
 import { noEffects, type Ctx } from '../../src/domain/context.js';
-import { login } from '../../src/domain/signin.js';
+import { login, throttleAddress } from '../../src/domain/signin.js';
 import { endSession, sessionFor, startSession } from '../../src/domain/sessions.js';
 import { BusyError, hashPassword as pooledHash, hashPool, withHashSlot } from '../../src/domain/passwords.js';
 import { KeyedPool, PoolBusyError } from '../../src/sys/keyed-pool.js';
@@ -243,5 +243,17 @@ describe('sessions per user', () => {
     assert.ok(sessionFor(ctx, live), 'the older live session stays');
     assert.ok(sessionFor(ctx, fresh));
     assert.equal(sessionFor(ctx, stale), undefined);
+  });
+});
+
+describe('per-address throttles count an IPv6 client by its /64', () => {
+  it('IPv4 (also mapped into IPv6) as it is; IPv6 addresses of one /64 as one', () => {
+    assert.equal(throttleAddress('192.0.2.7'), '192.0.2.7');
+    assert.equal(throttleAddress('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(throttleAddress('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+    assert.equal(throttleAddress('2001:db8:1:2:ffff::9'), '2001:db8:1:2::/64');
+    assert.equal(throttleAddress('2001:0db8:0001:0002::'), '2001:db8:1:2::/64');
+    assert.equal(throttleAddress('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.notEqual(throttleAddress('2001:db8:1:3::1'), throttleAddress('2001:db8:1:2::1'));
   });
 });

@@ -44,7 +44,7 @@ function renderHooks(slug: string, d: HookDirs): { name: (typeof HOOK_NAMES)[num
   return [
     { name: 'post-commit', text: renderPostCommitHook(slug, d.commitSpool) },
     { name: 'pre-commit', text: renderPreCommitHook(slug, d.quotaDir) },
-    { name: 'pre-lock', text: renderPreLockHook(slug) },
+    { name: 'pre-lock', text: renderPreLockHook(slug, d.quotaDir) },
   ];
 }
 

@@ -126,7 +126,7 @@ function projectHeader(k: Kit, p: ProjectRow, role: Role | undefined): Html {
   return html`<h1>${p.title} <small>${p.slug}</small></h1>
     <p>
       ${k.stateBadge(p.slug, p.state)} · ${p.visibility} · your role: <strong id="my-role">${role ?? 'none (public project)'}</strong> ·
-      ${k.storageLine(p)}
+      ${role ? k.storageLine(p) : ''}
     </p>
     ${p.last_error && role === 'owner' ? html`<p class="error banner">Last provisioning error: ${p.last_error}</p>` : ''}`;
 }

@@ -18,4 +18,6 @@ export const LIMITS_SCHEMA = `
   CREATE INDEX audit_log_at ON audit_log(at);
   CREATE INDEX memberships_user ON memberships(user_id, role);
   CREATE INDEX sessions_user_created ON sessions(user_id, created_at);
+  CREATE INDEX sessions_expires ON sessions(expires_at);
+  CREATE INDEX throttles_window ON throttles(window_start);
 `;
