@@ -124,6 +124,11 @@ export class Reconciler {
       } else if (now?.last_error) {
         setProjectError(this.db, p.id, null);
       }
+      // The project's storage measured and its quota file written, off the path to a usable project
+      // (until its file exists, the hooks measure the whole repository: slower, never unlimited).
+      await this.usage
+        .refresh(p.slug)
+        .catch((err: Error) => log.warn('storage measure failed', { slug: p.slug, error: err.message }));
     } catch (e) {
       setProjectError(this.db, p.id, String((e as Error).message));
       throw e;
@@ -178,8 +183,6 @@ export class Reconciler {
           log.warn("Trac's permission table had drifted from Keelson's; converged", { slug: p.slug, added: r.added, removed: r.removed });
       }
       setTracPermVersion(this.db, p.id, version);
-      // The project's storage measured and its quota file written (a new project: measured whole).
-      await this.usage.refresh(p.slug);
     } catch (e) {
       if (stagedEnv) fs.rmSync(stagedEnv, { recursive: true, force: true });
       throw e;
