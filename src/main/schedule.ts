@@ -34,6 +34,8 @@ export interface ScheduleParts {
   drainSpool?: () => void;
   /** Present when this process runs the worker: the nightly full storage measure of every project. */
   measureUsage?: () => Promise<{ projects: number; ms: number }>;
+  /** Present when this process runs the worker: idle uploads of projects over their limit removed. */
+  sweepUploads?: () => Promise<string[]>;
   /** Present when this process runs Apache: the health check that restarts it. */
   apacheCheck?: () => Promise<void>;
 }
@@ -89,6 +91,7 @@ export function scheduleTable(p: ScheduleParts): ScheduleEntry[] {
   const measure = p.measureUsage;
   if (measure)
     t.push({ name: 'storage-measure', cron: cfg.usageCron, run: async () => log.info('nightly storage measure', await measure()) });
+  if (p.sweepUploads) t.push({ name: 'upload-sweep', cron: '40 * * * * *', run: p.sweepUploads });
   if (p.apacheCheck) t.push({ name: 'apache-health', cron: '*/30 * * * * *', run: p.apacheCheck });
   return t;
 }

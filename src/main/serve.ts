@@ -146,6 +146,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
           wake,
           drainSpool: drain,
           measureUsage: o.worker ? () => reconciler.usage.measureAll() : undefined,
+          sweepUploads: o.worker ? () => reconciler.usage.sweepUploads() : undefined,
           apacheCheck: o.apache ? apacheCheck(apache, cfg.backup.alertWebhook) : undefined,
         }),
       );

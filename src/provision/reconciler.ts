@@ -126,9 +126,7 @@ export class Reconciler {
       }
       // The project's storage measured and its quota file written, off the path to a usable project
       // (until its file exists, the hooks measure the whole repository: slower, never unlimited).
-      await this.usage
-        .refresh(p.slug)
-        .catch((err: Error) => log.warn('storage measure failed', { slug: p.slug, error: err.message }));
+      await this.usage.refresh(p.slug).catch((err: Error) => log.warn('storage measure failed', { slug: p.slug, error: err.message }));
     } catch (e) {
       setProjectError(this.db, p.id, String((e as Error).message));
       throw e;

@@ -94,7 +94,15 @@ const STALE_TXN_MS = 24 * 3_600_000;
  * Removes a repository's abandoned transactions: the pre-commit hook counts every transaction in
  * flight against the project, so an upload left behind by a dead client would hold that room.
  */
-export async function removeStaleTransactions(repo: string, now = Date.now()): Promise<string[]> {
+/**
+ * A project over its limit with its transactions counted: they go once idle this long. An upload a
+ * member parks (files PUT into a transaction never committed, touched once a day) would otherwise
+ * hold the disk and refuse every other member's commit; an upload in progress keeps touching its
+ * files and stays.
+ */
+export const OVER_LIMIT_IDLE_MS = 10 * 60_000;
+
+export async function removeStaleTransactions(repo: string, now = Date.now(), idleMs = STALE_TXN_MS): Promise<string[]> {
   const dir = path.join(repo, 'db', 'transactions');
   let names: string[];
   try {
@@ -109,7 +117,7 @@ export async function removeStaleTransactions(repo: string, now = Date.now()): P
     const st = await fs.promises.stat(path.join(dir, n)).catch(() => undefined);
     const proto = await fs.promises.stat(path.join(repo, 'db', 'txn-protorevs', `${m[1]}.rev`)).catch(() => undefined);
     const touched = Math.max(st?.mtimeMs ?? 0, proto?.mtimeMs ?? 0);
-    if (st && now - touched > STALE_TXN_MS) stale.push(m[1]!);
+    if (st && now - touched > idleMs) stale.push(m[1]!);
   }
   // A few hundred names to one svnadmin, so no argument list gets too long.
   for (let i = 0; i < stale.length; i += 200) await run('svnadmin', ['rmtxns', '--quiet', repo, ...stale.slice(i, i + 200)]);
@@ -172,6 +180,33 @@ export class Usage {
       else if (await this.publish(row)) changed++;
     }
     return changed;
+  }
+
+  /**
+   * Every minute: projects with transactions in flight that take them over their limit lose the
+   * ones idle for OVER_LIMIT_IDLE_MS (see there). Returns the slugs swept.
+   */
+  async sweepUploads(now = Date.now()): Promise<string[]> {
+    const swept: string[] = [];
+    const defaultLimit = getCapacity(this.db).projectStorageLimitBytes;
+    for (const row of usage.liveUsage(this.db)) {
+      const repo = repoDir(this.l, row.slug);
+      const names = await fs.promises.readdir(path.join(repo, 'db', 'transactions')).catch(() => [] as string[]);
+      if (!names.length) continue;
+      const limit = row.quota_bytes ?? defaultLimit;
+      if (limit === null) continue;
+      const inFlight = (await du(path.join(repo, 'db', 'transactions'))) + (await du(path.join(repo, 'db', 'txn-protorevs')));
+      if (row.repo_bytes + row.trac_bytes + inFlight <= limit) continue;
+      const gone = await removeStaleTransactions(repo, now, OVER_LIMIT_IDLE_MS).catch((e: Error) => {
+        log.warn('could not remove idle uploads', { slug: row.slug, error: e.message });
+        return [];
+      });
+      if (gone.length) {
+        log.warn('removed idle uploads of a project over its storage limit', { slug: row.slug, transactions: gone, inFlight, limit });
+        swept.push(row.slug);
+      }
+    }
+    return swept;
   }
 
   /** The nightly full measure of every project (fixes whatever drift the incremental measure has). */

@@ -230,7 +230,7 @@ describe('project storage limits', () => {
     assert.equal(small.status, 303, small.body.slice(0, 500));
   });
 
-  it('abandoned uploads (transactions untouched for a day) are removed by the nightly measure; fresh ones stay', async () => {
+  it('abandoned uploads are removed: untouched for a day by the nightly measure, idle for 10 minutes when they take the project over its limit', async () => {
     const repo = path.join(layout(h.cfg).svnRoot, 'race');
     const begin = () =>
       execFileSync('/usr/bin/python3', [
@@ -248,6 +248,22 @@ describe('project storage limits', () => {
     assert.deepEqual(await removeStaleTransactions(repo), [old]);
     const left = execFileSync('svnadmin', ['lstxns', repo]).toString().split('\n').filter(Boolean);
     assert.deepEqual(left, [fresh]);
+    // Over its limit with its uploads counted, a project loses those idle for 10 minutes within a
+    // minute (the upload sweep); the same upload still being written stays.
+    const parked = begin();
+    fs.appendFileSync(path.join(repo, 'db', 'txn-protorevs', `${parked}.rev`), crypto.randomBytes(2 * MiB));
+    fs.appendFileSync(path.join(repo, 'db', 'txn-protorevs', `${fresh}.rev`), crypto.randomBytes(2 * MiB));
+    const idle = new Date(Date.now() - 11 * 60_000);
+    fs.utimesSync(path.join(repo, 'db', 'transactions', `${parked}.txn`), idle, idle);
+    fs.utimesSync(path.join(repo, 'db', 'txn-protorevs', `${parked}.rev`), idle, idle);
+    await limitTo('race', MiB);
+    assert.deepEqual(await h.run.reconciler.usage.sweepUploads(), ['race']);
+    assert.deepEqual(execFileSync('svnadmin', ['lstxns', repo]).toString().split('\n').filter(Boolean), [fresh]);
+    // Under its limit nothing is swept, however idle.
+    await h.api.patch('/api/v1/projects/race').send({ storageLimitBytes: null });
+    fs.utimesSync(path.join(repo, 'db', 'transactions', `${fresh}.txn`), idle, idle);
+    fs.utimesSync(path.join(repo, 'db', 'txn-protorevs', `${fresh}.rev`), idle, idle);
+    assert.deepEqual(await h.run.reconciler.usage.sweepUploads(), []);
     execFileSync('svnadmin', ['rmtxns', repo, fresh]);
   });
 
