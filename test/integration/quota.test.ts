@@ -95,6 +95,12 @@ describe('project storage limits', () => {
     assert.equal(r.status, 403, JSON.stringify(r.body));
     assert.match(r.body.error.message, /only an operator/);
     assert.equal((await owner.get('/api/v1/projects/qproj')).body.title, 'Project qproj', 'the rest of a refused PATCH was applied');
+    // A public project's storage is its members' business: a signed-in stranger sees none of it.
+    await f.project('pubq', 'rae', 'public');
+    const stranger = await owner.get('/api/v1/projects/pubq');
+    assert.equal(stranger.status, 200);
+    assert.equal(stranger.body.storage, null);
+    assert.ok((await h.api.get('/api/v1/projects/pubq')).body.storage.limitBytes > 0);
     // The owner sees the project's storage (their own project's numbers, nobody else's).
     assert.equal((await owner.get('/api/v1/projects/qproj')).body.storage.limitBytes, 2 * 1024 ** 3);
     const bad = await h.api.patch('/api/v1/projects/qproj').send({ storageLimitBytes: 1000 });

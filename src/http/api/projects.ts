@@ -12,10 +12,10 @@ import { setStorageLimit } from '../../domain/storage.js';
 
 export function projectRoutes(ctx: Ctx): express.Router {
   const r = express.Router();
-  const view = (p: projects.ProjectRow) => projectView(ctx, p);
+  const view = (p: projects.ProjectRow, actor?: Authed['actor']) => projectView(ctx, p, actor);
 
   r.get('/projects', requireSignedIn, (req: Authed, res) => {
-    res.json({ projects: projects.listProjects(ctx, actorOf(req)).map(view) });
+    res.json({ projects: projects.listProjects(ctx, actorOf(req)).map((p) => view(p, req.actor)) });
   });
   r.post('/projects', requireSignedIn, (req: Authed, res) => {
     const a = actorOf(req);
@@ -26,7 +26,7 @@ export function projectRoutes(ctx: Ctx): express.Router {
   });
   r.get('/projects/:slug', requireProjectRole(ctx, 'viewer'), (req: Authed, res) => {
     const { slug } = s.slugParams.parse(req.params);
-    res.json(view(projects.projectFor(ctx, req.actor, slug, 'viewer')));
+    res.json(view(projects.projectFor(ctx, req.actor, slug, 'viewer'), req.actor));
   });
   r.patch('/projects/:slug', requireProjectRole(ctx, 'owner'), (req: Authed, res) => {
     const { slug } = s.slugParams.parse(req.params);

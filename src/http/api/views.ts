@@ -1,11 +1,13 @@
 /** How the JSON API shows a project and a user. */
 import type { Ctx } from '../../domain/context.js';
-import { members, type ProjectRow } from '../../domain/projects.js';
+import { members, roleIn, type ProjectRow } from '../../domain/projects.js';
+import type { Actor } from '../../domain/context.js';
 import type { UserRow } from '../../domain/users.js';
 import type { ProjectAllowance } from '../../domain/limits.js';
 import { storageOfProject } from '../../domain/storage.js';
 
-export function projectView(ctx: Ctx, p: ProjectRow) {
+/** A project as the API shows it; its storage only to its members and operators (`actor` given). */
+export function projectView(ctx: Ctx, p: ProjectRow, actor?: Actor) {
   return {
     slug: p.slug,
     title: p.title,
@@ -14,7 +16,7 @@ export function projectView(ctx: Ctx, p: ProjectRow) {
     svnUrl: `${ctx.cfg.publicUrl}/svn/${p.slug}`,
     tracUrl: `${ctx.cfg.publicUrl}/trac/${p.slug}`,
     members: members(ctx, p.id),
-    storage: storageOfProject(ctx, p.id),
+    storage: actor === undefined || roleIn(ctx, actor, p.id) ? storageOfProject(ctx, p.id) : null,
     lastError: p.last_error,
     createdAt: p.created_at,
   };
