@@ -19,27 +19,27 @@ const layers = [
   {
     files: ['src/http/**/*.ts'],
     rules: never(
-      'src/http/ adapts HTTP to src/domain/: it never reaches the store, jobs, generated files, provisioning or backups directly',
+      'src/http/ is what src/api/ and web/ share (the Express app, authentication, sessions and CSRF, errors, schemas): it never reaches the store, jobs, generated files, provisioning or backups directly',
       up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main']),
     ),
   },
   {
-    files: ['src/http/api/**/*.ts'],
+    files: ['src/api/**/*.ts'],
     rules: never(
-      'src/http/api/ and src/http/web/ are siblings: neither imports the other',
+      'src/api/ (the admin API) and web/ (the signup web UI) are siblings over src/domain/ and src/http/: neither imports the other, nor anything below the domain',
       up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main', 'web']),
     ),
   },
   {
-    files: ['src/http/web/**/*.ts'],
+    files: ['web/**/*.ts'],
     rules: never(
-      'src/http/api/ and src/http/web/ are siblings: neither imports the other',
+      'src/api/ (the admin API) and web/ (the signup web UI) are siblings over src/domain/ and src/http/: neither imports the other, nor anything below the domain',
       up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main', 'api']),
     ),
   },
   {
     files: ['src/cli/**/*.ts'],
-    rules: never('src/cli/ makes the same domain calls as HTTP: it never opens the store itself', up(['store', 'http'])),
+    rules: never('src/cli/ makes the same domain calls as HTTP: it never opens the store itself', up(['store', 'http', 'api', 'web'])),
   },
   {
     files: ['src/domain/**/*.ts'],
@@ -58,7 +58,7 @@ const layers = [
     files: ['src/store/**/*.ts'],
     rules: never(
       'src/store/ is the bottom layer: rows in, rows out',
-      up(['domain', 'http', 'cli', 'main', 'jobs', 'provision', 'backup', 'files']),
+      up(['domain', 'http', 'api', 'web', 'cli', 'main', 'jobs', 'provision', 'backup', 'files', 'authz']),
     ),
   },
   {
@@ -66,12 +66,15 @@ const layers = [
     rules: never('src/jobs/ runs injected handlers: it never knows what a job does', up(['domain', 'provision', 'backup', 'http', 'main'])),
   },
   {
-    files: ['src/files/**/*.ts'],
-    rules: never('src/files/ renders and publishes files: it never reaches HTTP or the use cases', up(['http', 'domain', 'main', 'cli'])),
+    files: ['src/files/**/*.ts', 'src/authz/**/*.ts'],
+    rules: never(
+      'src/files/ and src/authz/ render, check and publish files: they never reach HTTP or the use cases',
+      up(['http', 'api', 'web', 'domain', 'main', 'cli']),
+    ),
   },
   {
     files: ['src/provision/**/*.ts', 'src/backup/**/*.ts'],
-    rules: never('provisioning and backups run as jobs: they never reach HTTP', up(['http', 'main'])),
+    rules: never('provisioning and backups run as jobs: they never reach HTTP', up(['http', 'api', 'web', 'main'])),
   },
   {
     files: ['src/sys/**/*.ts'],
@@ -85,7 +88,7 @@ const layers = [
  * copies SQLite files as files (a backup's copy of trac.db).
  */
 const sqlOutsideStore = {
-  files: ['src/**/*.ts'],
+  files: ['src/**/*.ts', 'web/**/*.ts'],
   ignores: ['src/store/**', 'src/files/credentials/**', 'src/sys/sqlite.ts'],
   rules: {
     'no-restricted-syntax': [

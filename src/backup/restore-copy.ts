@@ -8,9 +8,9 @@ import { ownRepository, purgeRepository, type Owners } from '../provision/owner.
 import type { TracHelper } from '../provision/trac.js';
 import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
 import { publishHooks } from '../files/hooks/post-commit.js';
-import type { ProjectAccess } from '../files/authz/render.js';
-import { writeCheckedAuthz } from '../files/authz/publish.js';
-import type { AuthzChecker } from '../files/authz/canary.js';
+import type { ProjectAccess } from '../authz/render.js';
+import { writeCheckedAuthz } from '../authz/publish.js';
+import type { AuthzChecker } from '../authz/canary.js';
 import type { RunControl } from './control.js';
 import { copyEntries, type Entry } from './files.js';
 import { integrityCheck } from './manifest.js';

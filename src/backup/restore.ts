@@ -9,7 +9,7 @@ import { enqueue } from '../store/jobs.js';
 import { ConflictError } from '../errors.js';
 import { serviceOwners, type Owners } from '../provision/owner.js';
 import { TracHelper } from '../provision/trac.js';
-import { AuthzChecker } from '../files/authz/canary.js';
+import { AuthzChecker } from '../authz/canary.js';
 import { log } from '../sys/log.js';
 import { RunControl } from './control.js';
 import { acquireLease, getBackup as getBackupRow, releaseLease, renewLease } from './catalog.js';

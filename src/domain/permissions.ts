@@ -4,7 +4,7 @@
  */
 import type { Actor, Ctx } from './context.js';
 import * as perms from '../store/permissions.js';
-import type { PathRule } from '../files/authz/render.js';
+import type { PathRule } from '../authz/render.js';
 import { projectFor } from './projects.js';
 import { countChange } from './limits.js';
 

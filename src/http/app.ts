@@ -9,13 +9,13 @@ import { healthReport } from '../domain/health.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { errorHandler, notFound } from './errors.js';
 import { bearerToken, requireCsrf, sessionAuth } from './auth.js';
-import { peopleRoutes } from './api/people.js';
-import { projectRoutes } from './api/projects.js';
-import { operatorRoutes } from './api/operator.js';
-import { authzRoutes } from './api/authz.js';
-import { backupRoutes } from './api/backups.js';
-import { jobRoutes } from './api/jobs.js';
-import { webRouter, webErrors } from './web/routes.js';
+import { peopleRoutes } from '../api/people.js';
+import { projectRoutes } from '../api/projects.js';
+import { operatorRoutes } from '../api/operator.js';
+import { authzRoutes } from '../api/authz.js';
+import { backupRoutes } from '../api/backups.js';
+import { jobRoutes } from '../api/jobs.js';
+import { webRouter, webErrors } from '../../web/routes.js';
 
 export interface AppDeps {
   ctx: Ctx;
@@ -47,8 +47,9 @@ export function createApp(deps: AppDeps): express.Express {
   api.use(jobRoutes(ctx));
   app.use('/api/v1', api);
   app.use('/api', notFound);
-  app.use(express.static(path.join(PROJECT_ROOT, 'web'), { index: false, maxAge: '1h' }));
-  // The web UI's pages (server-rendered forms; see src/http/web/).
+  // Only web/static/ is served as files: web/ also holds the pages' sources.
+  app.use('/static', express.static(path.join(PROJECT_ROOT, 'web', 'static'), { index: false, maxAge: '1h' }));
+  // The web UI's pages (server-rendered forms; see web/).
   app.use(webRouter(ctx));
   app.use(notFound);
   app.use(webErrors(ctx));

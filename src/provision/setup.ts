@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
-import { renderTracPermissions } from '../files/authz/render.js';
+import { renderTracPermissions } from '../authz/render.js';
 import { publishTracIni, renderSharedTracIni } from '../files/trac/ini.js';
 import { run } from '../sys/process.js';
 import type { TracHelper } from './trac.js';

@@ -3,7 +3,7 @@ import { nowIso } from './db.js';
 import { enqueue } from './jobs.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { assertRulePath, assertSubject, type Access, type Visibility } from '../names.js';
-import type { PathRule, ProjectAccess } from '../files/authz/render.js';
+import type { PathRule, ProjectAccess } from '../authz/render.js';
 import { audit, getUser, JOB_RECONCILE, members, requireProject, type MemberRow, type ProjectRow } from './model.js';
 
 /** A project's permission state: what its authz file and Trac permissions are rendered from. */

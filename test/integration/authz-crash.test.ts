@@ -7,9 +7,9 @@ import { PROJECT_ROOT } from '../../src/paths.js';
 import { http, startHost, type TestHost } from '../helpers/host.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { readAccess, type PermissionSnapshot } from '../../src/store/permissions.js';
-import { renderAuthz } from '../../src/files/authz/render.js';
+import { renderAuthz } from '../../src/authz/render.js';
 import { getProject, removeMember, setMember } from '../../src/store/model.js';
-import { AuthzChecker } from '../../src/files/authz/canary.js';
+import { AuthzChecker } from '../../src/authz/canary.js';
 
 const KILLS = Number(process.env.KEELSON_CRASH_KILLS) || 200;
 const SLUGS = Array.from({ length: 12 }, (_, i) => `crash-${String.fromCharCode(97 + i)}`);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { readAccess } from '../../src/store/permissions.js';
-import { renderAuthz, renderTracPermissions } from '../../src/files/authz/render.js';
+import { renderAuthz, renderTracPermissions } from '../../src/authz/render.js';
 import { getProject, setProjectState } from '../../src/store/model.js';
 
 /**

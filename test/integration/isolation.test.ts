@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
 import { FORM_TOKEN, formCookie, req, type Reply } from '../helpers/trac-attacks.js';
 import { layout } from '../../src/config.js';
-import { renderAuthz } from '../../src/files/authz/render.js';
+import { renderAuthz } from '../../src/authz/render.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { chownTree } from '../../src/provision/owner.js';
 

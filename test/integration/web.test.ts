@@ -56,6 +56,16 @@ const tagOf = (html: string, id: string) => new RegExp(`<[a-z]+\\s[^>]*\\bid="${
 const count = (db: DB, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 describe('web UI security', () => {
+  it("serves web/static/ under /static/ and nothing else of web/ (the pages' sources live beside it)", async () => {
+    const { app } = makeApp();
+    const js = await request(app).get('/static/app.js');
+    assert.equal(js.status, 200);
+    assert.match(js.headers['content-type'] ?? '', /javascript/);
+    assert.equal((await request(app).get('/static/style.css')).status, 200);
+    for (const p of ['/kit.ts', '/html.ts', '/routes.js', '/static/../kit.ts', '/static/%2e%2e/kit.ts'])
+      assert.equal((await request(app).get(p)).status, 404, p);
+  });
+
   it('refuses state-changing requests without the CSRF token (403), forms and fetch alike', async () => {
     const { app, db } = makeApp();
     createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });

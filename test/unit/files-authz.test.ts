@@ -7,15 +7,15 @@ import { openDatabase, type DB } from '../../src/store/db.js';
 import { createProject, createUser } from '../../src/store/model.js';
 import { hashPassword } from '../../src/sys/password.js';
 import { readAccess } from '../../src/store/permissions.js';
-import { renderAuthz } from '../../src/files/authz/render.js';
-import { publishAuthz, publishAuthzText, type PublishInput } from '../../src/files/authz/publish.js';
-import { AuthzChecker } from '../../src/files/authz/canary.js';
+import { renderAuthz } from '../../src/authz/render.js';
+import { publishAuthz, publishAuthzText, type PublishInput } from '../../src/authz/publish.js';
+import { AuthzChecker } from '../../src/authz/canary.js';
 
 // The store takes a computed hash (hashing is the use case's, off the event loop).
 const PW_HASH = await hashPassword('correct horse battery');
 
 /**
- * svn/<slug>/conf/authz has one writer (src/files/authz/publish.ts), and libsvn's own parser with
+ * svn/<slug>/conf/authz has one writer (src/authz/publish.ts), and libsvn's own parser with
  * the canaries checks a rendering before it replaces the live file.
  */
 describe('generated files: authz (libsvn and the canaries check it before publishing)', () => {

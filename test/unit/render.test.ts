@@ -4,11 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../../src/files/authz/render.js';
+import { renderAuthz, renderTracPermissions, type ProjectAccess } from '../../src/authz/render.js';
 import { renderPostCommitHook } from '../../src/files/hooks/post-commit.js';
 import { renderProjectTracIni } from '../../src/files/trac/ini.js';
 import type { Role } from '../../src/names.js';
-import { AuthzChecker, canaries } from '../../src/files/authz/canary.js';
+import { AuthzChecker, canaries } from '../../src/authz/canary.js';
 import { after } from 'node:test';
 
 const HOSTILE = [

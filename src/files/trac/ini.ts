@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { assertSlug } from '../../names.js';
-import { assertTitle } from '../authz/render.js';
+import { assertTitle } from '../../authz/render.js';
 import { writeFileAtomic } from '../../sys/fs.js';
 
 /** Values that go into trac.ini: one line, no characters Trac's parser treats specially. */

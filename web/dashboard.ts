@@ -1,12 +1,12 @@
 /** A user's own projects and the new-project form. */
 import express, { type Response } from 'express';
-import { memberProjects, members, createProject, type ProjectRow } from '../../domain/projects.js';
-import { gate } from '../../domain/capacity.js';
-import { DomainError, ThrottledError } from '../../errors.js';
-import { projectAllowance } from '../../domain/limits.js';
-import { SLUG_RULE, VISIBILITIES } from '../../names.js';
+import { memberProjects, members, createProject, type ProjectRow } from '../src/domain/projects.js';
+import { gate } from '../src/domain/capacity.js';
+import { DomainError, ThrottledError } from '../src/errors.js';
+import { projectAllowance } from '../src/domain/limits.js';
+import { SLUG_RULE, VISIBILITIES } from '../src/names.js';
 import { emptyForm, field, formError, formMeta, html, select, type FormState, type Html } from './html.js';
-import * as s from '../schemas.js';
+import * as s from '../src/http/schemas.js';
 import { formObject, typed, domainForm, parse, PAGE_SIZE, type Kit, type Req } from './kit.js';
 
 export interface DashboardOpts {

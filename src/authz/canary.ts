@@ -1,13 +1,13 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../paths.js';
-import { JsonLinesHelper } from '../../provision/helper.js';
+import { PROJECT_ROOT } from '../paths.js';
+import { JsonLinesHelper } from '../provision/helper.js';
 import { expectedAccess, rulePaths, type ProjectAccess } from './render.js';
-import type { Access } from '../../names.js';
+import type { Access } from '../names.js';
 
 /** Upper case: user names are lower case, so this one can never be a member. */
 export const NON_MEMBER = 'Keelson-NonMember';
 
-const SCRIPT = path.join(PROJECT_ROOT, 'src', 'files', 'authz', 'authz_check.py');
+const SCRIPT = path.join(PROJECT_ROOT, 'src', 'authz', 'authz_check.py');
 
 /** The questions asked of every rendering: who, where, and what the rows say they should get. */
 export function canaries(p: ProjectAccess): { user: string | undefined; path: string; want: Access }[] {

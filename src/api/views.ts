@@ -1,10 +1,10 @@
 /** How the JSON API shows a project and a user. */
-import type { Ctx } from '../../domain/context.js';
-import { members, roleIn, type ProjectRow } from '../../domain/projects.js';
-import type { Actor } from '../../domain/context.js';
-import type { UserRow } from '../../domain/users.js';
-import type { ProjectAllowance } from '../../domain/limits.js';
-import { storageOfProject } from '../../domain/storage.js';
+import type { Ctx } from '../domain/context.js';
+import { members, roleIn, type ProjectRow } from '../domain/projects.js';
+import type { Actor } from '../domain/context.js';
+import type { UserRow } from '../domain/users.js';
+import type { ProjectAllowance } from '../domain/limits.js';
+import { storageOfProject } from '../domain/storage.js';
 
 /** A project as the API shows it; its storage only to its members and operators (`actor` given). */
 export function projectView(ctx: Ctx, p: ProjectRow, actor?: Actor) {

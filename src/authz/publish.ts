@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import type { DB } from '../../store/db.js';
-import { publishedVersion, recordPublish } from '../../store/permissions.js';
+import type { DB } from '../store/db.js';
+import { publishedVersion, recordPublish } from '../store/permissions.js';
 import { renderAuthz, type ProjectAccess } from './render.js';
 import type { AuthzChecker } from './canary.js';
-import { fsyncDir, readIfExists, tempBeside, writeFileAtomic, writeTempSync } from '../../sys/fs.js';
-import { pidAlive } from '../../sys/liveness.js';
+import { fsyncDir, readIfExists, tempBeside, writeFileAtomic, writeTempSync } from '../sys/fs.js';
+import { pidAlive } from '../sys/liveness.js';
 
 export interface PublishResult {
   version: number;

@@ -3,12 +3,12 @@
  * public ones by name), creates projects through the capacity gate, and manages them as owner.
  */
 import express from 'express';
-import type { Ctx } from '../../domain/context.js';
-import * as projects from '../../domain/projects.js';
-import * as s from '../schemas.js';
-import { actorOf, requireProjectRole, requireSignedIn, type Authed } from '../auth.js';
+import type { Ctx } from '../domain/context.js';
+import * as projects from '../domain/projects.js';
+import * as s from '../http/schemas.js';
+import { actorOf, requireProjectRole, requireSignedIn, type Authed } from '../http/auth.js';
 import { projectView } from './views.js';
-import { setStorageLimit } from '../../domain/storage.js';
+import { setStorageLimit } from '../domain/storage.js';
 
 export function projectRoutes(ctx: Ctx): express.Router {
   const r = express.Router();

@@ -1,11 +1,11 @@
 /** A project's page, and its owners' forms (members, settings, deletion). */
 import express, { type Response } from 'express';
-import { members, setMember, removeMember, updateProject, deleteProject, type ProjectRow } from '../../domain/projects.js';
-import { type Actor } from '../../domain/context.js';
-import { DomainError, ThrottledError } from '../../errors.js';
-import { ROLES, VISIBILITIES, type Role } from '../../names.js';
+import { members, setMember, removeMember, updateProject, deleteProject, type ProjectRow } from '../src/domain/projects.js';
+import { type Actor } from '../src/domain/context.js';
+import { DomainError, ThrottledError } from '../src/errors.js';
+import { ROLES, VISIBILITIES, type Role } from '../src/names.js';
 import { emptyForm, field, formError, formMeta, html, raw, select, type FormState, type Html } from './html.js';
-import * as s from '../schemas.js';
+import * as s from '../src/http/schemas.js';
 import { formObject, typed, domainForm, parse, MEMBERS_PAGE, type Kit, type Req } from './kit.js';
 
 export interface ProjectPageOpts {

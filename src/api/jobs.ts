@@ -1,8 +1,8 @@
 import express from 'express';
 import { z } from 'zod';
-import type { Ctx } from '../../domain/context.js';
-import { job } from '../../domain/backups.js';
-import { actorOf, requireAdmin, type Authed } from '../auth.js';
+import type { Ctx } from '../domain/context.js';
+import { job } from '../domain/backups.js';
+import { actorOf, requireAdmin, type Authed } from '../http/auth.js';
 
 const jobParams = z.object({ id: z.coerce.number().int().positive('must be a job id') });
 

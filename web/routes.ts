@@ -6,10 +6,10 @@
  * page group; the shared machinery is in kit.ts.
  */
 import express, { type ErrorRequestHandler } from 'express';
-import type { Ctx } from '../../domain/context.js';
-import { sessionAuth } from '../auth.js';
-import { DomainError, ThrottledError } from '../../errors.js';
-import { log } from '../../sys/log.js';
+import type { Ctx } from '../src/domain/context.js';
+import { sessionAuth } from '../src/http/auth.js';
+import { DomainError, ThrottledError } from '../src/errors.js';
+import { log } from '../src/sys/log.js';
 import { html, page } from './html.js';
 import { makeKit, type Req } from './kit.js';
 import { signinPages } from './signin.js';

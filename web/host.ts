@@ -1,15 +1,15 @@
 /** The operator's pages: the capacity gate and disk chart, every project, every user. */
 import express, { type Response } from 'express';
-import { searchUsers, setUserDisabled } from '../../domain/users.js';
-import { members, setSuspended, searchProjects, type ProjectRow } from '../../domain/projects.js';
-import { gate, diskSamples, setCapacity, SIGNUP_MODES } from '../../domain/capacity.js';
-import { setStorageLimit, storageOfProject } from '../../domain/storage.js';
-import { DomainError, InputError } from '../../errors.js';
+import { searchUsers, setUserDisabled } from '../src/domain/users.js';
+import { members, setSuspended, searchProjects, type ProjectRow } from '../src/domain/projects.js';
+import { gate, diskSamples, setCapacity, SIGNUP_MODES } from '../src/domain/capacity.js';
+import { setStorageLimit, storageOfProject } from '../src/domain/storage.js';
+import { DomainError, InputError } from '../src/errors.js';
 import { emptyForm, field, formError, formMeta, html, type FormState, type Html, select } from './html.js';
-import { fmtBytes } from '../../sys/bytes.js';
+import { fmtBytes } from '../src/sys/bytes.js';
 import { diskChart } from './chart.js';
 import { type ZodType } from 'zod';
-import * as s from '../schemas.js';
+import * as s from '../src/http/schemas.js';
 import { formObject, typed, parse, PAGE_SIZE, type Kit, type Req } from './kit.js';
 
 type Gate = ReturnType<typeof gate>;

@@ -1,8 +1,8 @@
 /** The operator's waitlist and invites page. */
 import express, { type Response } from 'express';
-import { listWaitlist, listInvites, createInvite } from '../../domain/signin.js';
+import { listWaitlist, listInvites, createInvite } from '../src/domain/signin.js';
 import { emptyForm, field, formError, formMeta, html, type FormState, type Html } from './html.js';
-import * as s from '../schemas.js';
+import * as s from '../src/http/schemas.js';
 import { formObject, typed, parse, PAGE_SIZE, type Kit, type Req } from './kit.js';
 
 interface WaitlistOpts {

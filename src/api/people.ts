@@ -1,10 +1,10 @@
 /** Users, access tokens, browser sessions and signup, as JSON. */
 import express from 'express';
-import type { Ctx } from '../../domain/context.js';
-import * as users from '../../domain/users.js';
-import { addressOf, countSignupAttempt, login, signup } from '../../domain/signin.js';
-import * as s from '../schemas.js';
-import { actorOf, endSession, requireAdmin, requireSignedIn, startSession, type Authed, type WebRequest } from '../auth.js';
+import type { Ctx } from '../domain/context.js';
+import * as users from '../domain/users.js';
+import { addressOf, countSignupAttempt, login, signup } from '../domain/signin.js';
+import * as s from '../http/schemas.js';
+import { actorOf, endSession, requireAdmin, requireSignedIn, startSession, type Authed, type WebRequest } from '../http/auth.js';
 import { projectView, userDetailView, userView } from './views.js';
 
 export function peopleRoutes(ctx: Ctx): express.Router {

@@ -4,15 +4,15 @@
  */
 import { type RequestHandler, type Response } from 'express';
 import { ZodError, type ZodType } from 'zod';
-import type { Ctx } from '../../domain/context.js';
-import { saveDraft } from '../../domain/sessions.js';
-import { visibleProject as visibleTo, type ProjectRow } from '../../domain/projects.js';
-import * as s from '../schemas.js';
-import { requireCsrf, csrfValid, type WebRequest } from '../auth.js';
-import { DomainError } from '../../errors.js';
-import { storageOfProject, type Storage } from '../../domain/storage.js';
-import { fmtBytes } from '../../sys/bytes.js';
-import type { Role } from '../../names.js';
+import type { Ctx } from '../src/domain/context.js';
+import { saveDraft } from '../src/domain/sessions.js';
+import { visibleProject as visibleTo, type ProjectRow } from '../src/domain/projects.js';
+import * as s from '../src/http/schemas.js';
+import { requireCsrf, csrfValid, type WebRequest } from '../src/http/auth.js';
+import { DomainError } from '../src/errors.js';
+import { storageOfProject, type Storage } from '../src/domain/storage.js';
+import { fmtBytes } from '../src/sys/bytes.js';
+import type { Role } from '../src/names.js';
 import { emptyForm, field, formError, formMeta, html, page, raw, type FormState, type Html, type PageUser } from './html.js';
 
 export type Req = WebRequest;

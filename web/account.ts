@@ -1,10 +1,10 @@
 /** The account page: the access token and the web password. */
 import express, { type Response } from 'express';
-import { addressOf } from '../../domain/signin.js';
-import { getUser, rotateAccessToken, changePassword } from '../../domain/users.js';
-import { DomainError } from '../../errors.js';
+import { addressOf } from '../src/domain/signin.js';
+import { getUser, rotateAccessToken, changePassword } from '../src/domain/users.js';
+import { DomainError } from '../src/errors.js';
 import { emptyForm, field, formError, formMeta, html, type FormState, type Html } from './html.js';
-import * as s from '../schemas.js';
+import * as s from '../src/http/schemas.js';
 import { formObject, parse, type Kit, type Req } from './kit.js';
 
 interface AccountOpts {

@@ -1,9 +1,9 @@
 import express from 'express';
 import { z } from 'zod';
-import type { Ctx } from '../../domain/context.js';
-import * as backups from '../../domain/backups.js';
-import { actorOf, requireAdmin, requireProjectRole, type Authed } from '../auth.js';
-import { slug, username } from '../schemas.js';
+import type { Ctx } from '../domain/context.js';
+import * as backups from '../domain/backups.js';
+import { actorOf, requireAdmin, requireProjectRole, type Authed } from '../http/auth.js';
+import { slug, username } from '../http/schemas.js';
 
 const listQuery = z.strictObject({ project: slug.optional() });
 const runBody = z.strictObject({

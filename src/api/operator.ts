@@ -5,12 +5,12 @@
  */
 import express from 'express';
 import { z } from 'zod';
-import type { Ctx } from '../../domain/context.js';
-import * as capacity from '../../domain/capacity.js';
-import * as signin from '../../domain/signin.js';
-import { setSuspended } from '../../domain/projects.js';
-import * as s from '../schemas.js';
-import { actorOf, requireAdmin, type Authed } from '../auth.js';
+import type { Ctx } from '../domain/context.js';
+import * as capacity from '../domain/capacity.js';
+import * as signin from '../domain/signin.js';
+import { setSuspended } from '../domain/projects.js';
+import * as s from '../http/schemas.js';
+import { actorOf, requireAdmin, type Authed } from '../http/auth.js';
 
 export function operatorRoutes(ctx: Ctx): express.Router {
   const r = express.Router();

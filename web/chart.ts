@@ -1,6 +1,6 @@
 import { html, raw, esc, type Html } from './html.js';
-import { fmtBytes } from '../../sys/bytes.js';
-import type { DiskSample } from '../../domain/capacity.js';
+import { fmtBytes } from '../src/sys/bytes.js';
+import type { DiskSample } from '../src/domain/capacity.js';
 
 const W = 640;
 const H = 220;

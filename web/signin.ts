@@ -1,13 +1,13 @@
 /** Sign-in, sign-out, sign-up and the waitlist. */
 import express, { type Response } from 'express';
-import { saveDraft } from '../../domain/sessions.js';
-import { addressOf, countSignupAttempt, login, signup, joinWaitlist, ThrottledError } from '../../domain/signin.js';
-import { gate } from '../../domain/capacity.js';
-import { startSession, endSession } from '../auth.js';
-import { DomainError } from '../../errors.js';
-import { SLUG_RULE, USER_RULE, VISIBILITIES } from '../../names.js';
+import { saveDraft } from '../src/domain/sessions.js';
+import { addressOf, countSignupAttempt, login, signup, joinWaitlist, ThrottledError } from '../src/domain/signin.js';
+import { gate } from '../src/domain/capacity.js';
+import { startSession, endSession } from '../src/http/auth.js';
+import { DomainError } from '../src/errors.js';
+import { SLUG_RULE, USER_RULE, VISIBILITIES } from '../src/names.js';
 import { emptyForm, field, formError, formMeta, html, select, type FormState, type Html } from './html.js';
-import * as s from '../schemas.js';
+import * as s from '../src/http/schemas.js';
 import { dashboard } from './dashboard.js';
 import { projectPage } from './project.js';
 import { formObject, typed, domainForm, parse, safeNext, type Kit, type Req } from './kit.js';

@@ -1,10 +1,10 @@
 import express from 'express';
 import { z } from 'zod';
-import type { Ctx } from '../../domain/context.js';
-import * as perms from '../../domain/permissions.js';
-import { actorOf, requireProjectRole, type Authed } from '../auth.js';
-import * as s from '../schemas.js';
-import { ACCESSES, rulePathProblem, subjectProblem } from '../../names.js';
+import type { Ctx } from '../domain/context.js';
+import * as perms from '../domain/permissions.js';
+import { actorOf, requireProjectRole, type Authed } from '../http/auth.js';
+import * as s from '../http/schemas.js';
+import { ACCESSES, rulePathProblem, subjectProblem } from '../names.js';
 
 const rulePath = z.string().superRefine((v, ctx) => {
   const p = rulePathProblem(v);

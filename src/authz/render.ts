@@ -8,7 +8,7 @@ import {
   type Access,
   type Role,
   type Visibility,
-} from '../../names.js';
+} from '../names.js';
 
 export interface Member {
   user: string;

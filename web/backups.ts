@@ -4,11 +4,11 @@
  */
 import express, { type Response } from 'express';
 import { z } from 'zod';
-import * as backups from '../../domain/backups.js';
-import { DomainError } from '../../errors.js';
+import * as backups from '../src/domain/backups.js';
+import { DomainError } from '../src/errors.js';
 import { emptyForm, field, formError, formMeta, html, raw, type FormState, type Html } from './html.js';
-import { fmtBytes } from '../../sys/bytes.js';
-import * as s from '../schemas.js';
+import { fmtBytes } from '../src/sys/bytes.js';
+import * as s from '../src/http/schemas.js';
 import { domainForm, formObject, parse, typed, type Kit, type Req } from './kit.js';
 
 const idOf = (v: unknown) => z.coerce.number().int().positive().safeParse(v);
