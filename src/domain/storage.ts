@@ -25,7 +25,7 @@ export interface Storage {
   warning: 'over' | '95%' | '80%' | null;
 }
 
-export function limitOf(row: Pick<usage.UsageRow, 'quota_bytes'>, defaultLimit: number | null): number | null {
+function limitOf(row: Pick<usage.UsageRow, 'quota_bytes'>, defaultLimit: number | null): number | null {
   return row.quota_bytes ?? defaultLimit;
 }
 
@@ -80,6 +80,6 @@ export function setStorageLimit(ctx: Ctx, actor: Actor, slug: string, bytes: num
 
 /** After the operator's default changed (setCapacity): the quota files follow. */
 export function defaultLimitChanged(ctx: Ctx): void {
-  usage.queueStorageLimits(ctx.db);
+  enqueue(ctx.db, usage.JOB_STORAGE, null);
   ctx.fx.enqueued();
 }

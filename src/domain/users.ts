@@ -106,7 +106,12 @@ export function updateUser(ctx: Ctx, actor: Actor, name: string, b: { disabled?:
   if (b.disabled && actor.user === name) throw new ConflictError('you cannot disable your own account');
   ctx.db
     .transaction(() => {
-      if (b.maxProjects !== undefined) limits.setUserMaxProjects(ctx.db, actor.label, name, b.maxProjects);
+      const u = model.requireUser(ctx.db, name);
+      // A limit set to what it is writes nothing (no audit row either).
+      if (b.maxProjects !== undefined && (u.max_projects ?? null) !== b.maxProjects) {
+        limits.setUserMaxProjects(ctx.db, u.id, b.maxProjects);
+        model.audit(ctx.db, actor.label, 'user.max_projects', name, { from: u.max_projects ?? null, to: b.maxProjects });
+      }
       if (b.disabled !== undefined) perms.setUserDisabled(ctx.db, actor.label, name, b.disabled);
     })
     .immediate();

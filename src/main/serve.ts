@@ -16,7 +16,8 @@ import { alert } from '../backup/alert.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
 import { jobHandlers } from './handlers.js';
-import { queueStorageLimits } from '../store/usage.js';
+import { JOB_STORAGE } from '../store/usage.js';
+import { enqueue } from '../store/jobs.js';
 import { scheduleTable, startSchedule, type ScheduleParts } from './schedule.js';
 import { sampleDisk } from '../domain/capacity.js';
 
@@ -129,7 +130,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       });
       // Every quota file checked against the database once per start (a limit changed while no
       // worker ran, a project never measured): a job, so it does not hold up the start.
-      queueStorageLimits(db);
+      enqueue(db, JOB_STORAGE, null);
       worker.start();
       // Commits reach Trac through the spool the post-commit hooks write; watch it, and sweep it
       // now for whatever arrived while no worker ran.

@@ -5,7 +5,7 @@
  * `batch` rows in one statement, so the caller can give the write lock back between batches.
  */
 import type { DB } from './db.js';
-import { audit, requireUser, JOB_CREDENTIALS, JOB_RECONCILE } from './model.js';
+import { JOB_CREDENTIALS, JOB_RECONCILE } from './model.js';
 
 // ---- projects per user ----
 
@@ -20,14 +20,9 @@ export function ownedProjectCount(db: DB, userId: number): number {
     .get(userId) as number;
 }
 
-/** Sets a user's own project limit (null: the operator's default); audited. */
-export function setUserMaxProjects(db: DB, actor: string, name: string, max: number | null): void {
-  db.transaction(() => {
-    const u = requireUser(db, name);
-    if ((u.max_projects ?? null) === max) return;
-    db.prepare(`UPDATE users SET max_projects = ? WHERE id = ?`).run(max, u.id);
-    audit(db, actor, 'user.max_projects', name, { from: u.max_projects ?? null, to: max });
-  }).immediate();
+/** Sets a user's own project limit (null: the operator's default). */
+export function setUserMaxProjects(db: DB, userId: number, max: number | null): void {
+  db.prepare(`UPDATE users SET max_projects = ? WHERE id = ?`).run(max, userId);
 }
 
 // ---- retention ----

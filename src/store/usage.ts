@@ -4,7 +4,6 @@
  */
 import type { DB } from './db.js';
 import { nowIso } from './db.js';
-import { enqueue } from './jobs.js';
 
 /** The job that brings every quota file in line with the database (limits and the default). */
 export const JOB_STORAGE = 'storage_limits';
@@ -49,6 +48,3 @@ export function recordUsage(db: DB, id: number, u: { repoBytes: number; repoRev:
 export function setQuotaBytes(db: DB, id: number, bytes: number | null): void {
   db.prepare(`UPDATE projects SET quota_bytes = ?, updated_at = ? WHERE id = ?`).run(bytes, nowIso(), id);
 }
-
-/** After the operator's default changed: the quota files follow. */
-export const queueStorageLimits = (db: DB): void => enqueue(db, JOB_STORAGE, null);
