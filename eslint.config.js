@@ -2,14 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /**
- * The layout's rules (README, "Architecture"): each folder has one job and names what it never
- * imports. A forbidden import, or SQL outside src/store/, fails `npm test` through lint.
+ * The layout's rules (docs/architecture.md): each folder has one job and names what it never
+ * imports, types included (a type-only import runs uphill as surely as a value one). A forbidden
+ * import, or SQL outside src/store/, fails `npm test` through lint (test/unit/layout.test.ts
+ * proves it).
  */
 const never = (what, ...groups) => ({
   '@typescript-eslint/no-restricted-imports': [
     'error',
     {
-      patterns: groups.map((g) => ({ group: g, message: `${what}`, allowTypeImports: true })),
+      patterns: groups.map((g) => ({ group: g, message: `${what}`, allowTypeImports: false })),
     },
   ],
 });
@@ -43,16 +45,19 @@ const layers = [
   },
   {
     files: ['src/domain/**/*.ts'],
-    rules: never('src/domain/ holds use cases and rules: no file system, processes or HTTP (effects are injected through its context)', [
-      'fs',
-      'node:fs',
-      'fs/*',
-      'node:fs/*',
-      'child_process',
-      'node:child_process',
-      'express',
-      ...up(['http', 'main', 'cli', 'jobs', 'provision', 'files', 'authz']),
-    ]),
+    rules: never(
+      'src/domain/ holds use cases and rules: no file system, processes or HTTP, no jobs or files (it reaches backups, restores and the credentials writer through the ports of its context, which src/main/ wires)',
+      [
+        'fs',
+        'node:fs',
+        'fs/*',
+        'node:fs/*',
+        'child_process',
+        'node:child_process',
+        'express',
+        ...up(['http', 'api', 'web', 'main', 'cli', 'jobs', 'provision', 'backup', 'files', 'authz']),
+      ],
+    ),
   },
   {
     files: ['src/store/**/*.ts'],
@@ -68,13 +73,19 @@ const layers = [
   {
     files: ['src/files/**/*.ts', 'src/authz/**/*.ts'],
     rules: never(
-      'src/files/ and src/authz/ render, check and publish files: they never reach HTTP or the use cases',
-      up(['http', 'api', 'web', 'domain', 'main', 'cli']),
+      'src/files/ and src/authz/ render, check and publish files: they never reach HTTP or the use cases, nor the jobs that call them',
+      up(['http', 'api', 'web', 'domain', 'main', 'cli', 'jobs', 'provision', 'backup']),
     ),
   },
   {
     files: ['src/provision/**/*.ts', 'src/backup/**/*.ts'],
     rules: never('provisioning and backups run as jobs: they never reach HTTP', up(['http', 'api', 'web', 'main'])),
+  },
+  {
+    files: ['src/config.ts', 'src/names.ts', 'src/errors.ts', 'src/paths.ts', 'src/settings/**/*.ts'],
+    rules: never('the base files (configuration, names, errors, paths, settings) import only node, packages, src/sys/ and each other', [
+      ...up(['store', 'domain', 'http', 'api', 'web', 'cli', 'main', 'jobs', 'provision', 'backup', 'files', 'authz']),
+    ]),
   },
   {
     files: ['src/sys/**/*.ts'],

@@ -28,9 +28,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { loadConfig, layout, type Config, type Layout } from '../src/config.js';
 import { openDatabase, nowIso, type DB } from '../src/store/db.js';
-import { createApiToken } from '../src/store/model.js';
+import { createApiToken } from '../src/domain/sessions.js';
+import { noEffects } from '../src/domain/context.js';
 import { hashPassword } from '../src/sys/password.js';
-import { apacheHash, newAccessToken } from '../src/files/credentials/credentials.js';
+import { apacheHash, newAccessToken } from '../src/domain/tokens.js';
 import { Apache } from '../src/provision/apache.js';
 import { run } from '../src/sys/process.js';
 import { PROJECT_ROOT } from '../src/paths.js';
@@ -751,7 +752,7 @@ async function main(): Promise<void> {
     tinyApache = undefined;
 
     // 4. Change to enforced, through the API.
-    const token = createApiToken(big.db, `bench-${process.pid}`);
+    const token = createApiToken({ db: big.db, fx: noEffects }, `bench-${process.pid}`);
     say(`changes: ${N_CHANGES} projects, each: warm-up add, measured add, measured remove`);
     const ch = await changeToEnforced(big, `http://${big.cfg.httpHost}:${big.cfg.httpPort}`, token, N_CHANGES);
     const pidAtEnd = bigApache.mainPid();

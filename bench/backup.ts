@@ -19,7 +19,10 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig, layout } from '../src/config.js';
 import { openDatabase, type DB } from '../src/store/db.js';
-import { createProject, createUser } from '../src/store/model.js';
+import { createProject } from '../src/domain/projects.js';
+import { registerUser } from '../src/domain/users.js';
+import { operator } from '../src/domain/context.js';
+import { makeContext } from '../src/main/context.js';
 import { hashPassword } from '../src/sys/password.js';
 import { BackupService } from '../src/backup/engine.js';
 
@@ -46,11 +49,13 @@ const cfg = loadConfig({ KEELSON_DATA_DIR: path.join(root, 'data') });
 const l = layout(cfg);
 for (const d of [l.svnRoot, l.tracRoot, l.staging]) fs.mkdirSync(d, { recursive: true });
 const db: DB = openDatabase(l.db);
-createUser(db, 'bench', { name: 'bench', email: 'b@example.com', passwordHash: await hashPassword('a long enough password') });
+const ctx = makeContext(db, cfg);
+const bench = operator('bench');
+registerUser(ctx, bench, { name: 'bench', email: 'b@example.com', passwordHash: await hashPassword('a long enough password') });
 
 /** A project row and its repository (no Trac environment: repositories only). */
 function project(slug: string, fromRepo?: string): { id: number; dir: string } {
-  const p = createProject(db, 'bench', { slug, title: slug, visibility: 'private', owner: 'bench' });
+  const p = createProject(ctx, bench, { slug, title: slug, visibility: 'private', owner: 'bench' });
   db.prepare(`UPDATE projects SET state = 'active' WHERE id = ?`).run(p.id);
   db.prepare(`DELETE FROM jobs`).run();
   const dir = path.join(l.svnRoot, slug);

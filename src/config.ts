@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { loadBackupSettings, type BackupSettings } from './backup/settings.js';
-import { loadTracLimits, type TracLimits } from './files/trac/limits.js';
+import { loadBackupSettings, type BackupSettings } from './settings/backup.js';
+import { loadTracLimits, type TracLimits } from './settings/trac.js';
 
 /** Every setting has a KEELSON_* variable; the defaults make embedded mode work unconfigured. */
 export interface Config {
@@ -33,7 +33,7 @@ export interface Config {
   /** Interpreter that has Trac importable (Debian's, not whatever python3 is first on PATH). */
   python: string;
   workerConcurrency: number;
-  /** Backups: schedules, space reserve, retention, alert webhook (KEELSON_BACKUP_*, src/backup/settings.ts). */
+  /** Backups: schedules, space reserve, retention, alert webhook (KEELSON_BACKUP_*, src/settings/backup.ts). */
   backup: BackupSettings;
   /** Web UI: a session ends after this many idle seconds. */
   sessionIdleSeconds: number;
@@ -46,7 +46,7 @@ export interface Config {
    */
   trustProxy: boolean | number | string;
   /**
-   * Web UI sign-in throttles (src/web/flows.ts). Failed sign-ins for one account from one address
+   * Web UI sign-in throttles (src/domain/signin.ts). Failed sign-ins for one account from one address
    * (KEELSON_LOGIN_LIMIT_ACCOUNT) and from one address for any account: over the limit, that address
    * gets 429. No limit locks an account for everyone: its failures from all addresses only slow
    * every attempt for it down (loginSlowdown).
@@ -90,7 +90,7 @@ export interface Config {
 function rate(name: string, value: string | undefined, max: number, windowSeconds: number) {
   if (value === undefined || value === '') return { max, windowSeconds };
   const m = value.match(/^(\d{1,6})\/(\d{1,7})$/);
-  // Windows are at most a day: older throttle rows are swept (src/web/store.ts).
+  // Windows are at most a day: older throttle rows are swept (src/domain/retention.ts).
   if (!m || Number(m[2]) > 86_400 || Number(m[2]) < 1)
     throw new Error(`${name} must look like MAX/SECONDS with 1-86400 seconds (e.g. 5/900), got ${JSON.stringify(value)}`);
   return { max: Number(m[1]), windowSeconds: Number(m[2]) };

@@ -111,3 +111,24 @@ export function assertSubject(s: unknown): asserts s is string {
   const p = subjectProblem(s);
   if (p) throw new InputError(`refusing rule subject ${JSON.stringify(s)}: ${p}`);
 }
+
+/** A project member as the authz files name them. */
+export interface Member {
+  user: string;
+  role: Role;
+}
+/** An owner's rule on a repository path: `subject = access` in the `[path]` section. */
+export interface PathRule {
+  path: string;
+  /** '@owner' | '@developer' | '@viewer' | '*' | a member's user name. */
+  subject: string;
+  access: Access;
+}
+export interface ProjectAccess {
+  slug: string;
+  visibility: Visibility;
+  members: readonly Member[];
+  rules?: readonly PathRule[];
+  /** A suspended project's files grant nothing to anybody; its rows are kept for resuming. */
+  suspended?: boolean;
+}

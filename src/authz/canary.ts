@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
-import { JsonLinesHelper } from '../provision/helper.js';
-import { expectedAccess, rulePaths, type ProjectAccess } from './render.js';
+import { JsonLinesHelper } from '../sys/json-lines.js';
+import { expectedAccess, rulePaths } from './render.js';
+import type { ProjectAccess } from '../names.js';
 import type { Access } from '../names.js';
 
 /** Upper case: user names are lower case, so this one can never be a member. */

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import type { DB } from '../store/db.js';
 import { publishedVersion, recordPublish } from '../store/permissions.js';
-import { renderAuthz, type ProjectAccess } from './render.js';
+import { renderAuthz } from './render.js';
+import type { ProjectAccess } from '../names.js';
 import type { AuthzChecker } from './canary.js';
 import { fsyncDir, readIfExists, tempBeside, writeFileAtomic, writeTempSync } from '../sys/fs.js';
 import { pidAlive } from '../sys/liveness.js';
+import { sha256 } from '../sys/hash.js';
 
 export interface PublishResult {
   version: number;
@@ -46,8 +47,6 @@ export function sweepDeadTempsSync(dir: string): void {
     if (pid && pid !== process.pid && !pidAlive(pid)) fs.rmSync(path.join(dir, f), { force: true });
   }
 }
-
-export const sha256 = (s: string | Buffer): string => crypto.createHash('sha256').update(s).digest('hex');
 
 /**
  * Publishes one repository's authz file, or nothing:

@@ -6,29 +6,10 @@ import {
   assertUser,
   ROLES,
   type Access,
+  type Member,
   type Role,
-  type Visibility,
+  type ProjectAccess,
 } from '../names.js';
-
-export interface Member {
-  user: string;
-  role: Role;
-}
-/** An owner's rule on a repository path: `subject = access` in the `[path]` section. */
-export interface PathRule {
-  path: string;
-  /** '@owner' | '@developer' | '@viewer' | '*' | a member's user name. */
-  subject: string;
-  access: Access;
-}
-export interface ProjectAccess {
-  slug: string;
-  visibility: Visibility;
-  members: readonly Member[];
-  rules?: readonly PathRule[];
-  /** A suspended project's files grant nothing to anybody; its rows are kept for resuming. */
-  suspended?: boolean;
-}
 
 const byName = (a: Member, b: Member) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0);
 

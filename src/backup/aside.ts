@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
 import type { Config } from '../config.js';
 import { log } from '../sys/log.js';
 import { sameDevice } from '../sys/volume.js';
-import { pidAlive, pidOfEntry } from '../provision/owner.js';
+import { pidOfEntry } from '../provision/owner.js';
+import { pidAlive } from '../sys/liveness.js';
 
 /**
  * Where an in-place restore puts the live repository and Trac environment it replaces, until the

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { nowIso } from '../store/db.js';
 import { databasePages } from '../store/backups.js';
-import type { ProjectRow } from '../store/model.js';
+import type { ProjectRow } from '../store/projects.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import type { RunControl } from './control.js';
 import type { Need } from './space.js';
@@ -10,7 +10,7 @@ import { copyEntries, hashRest, listTree, needOf, type Entry, type FileRecord } 
 import { updateBackup, type BackupKind, type BackupRow } from './catalog.js';
 import { finalDirOf, integrityCheck, place, sqliteOnlineBackup, type Made, type Manifest } from './manifest.js';
 import { currentId, stagingOf } from './frame.js';
-import type { BackupService } from './engine.js';
+import type { BackupRun } from './run.js';
 
 /** FSFS files that are never copied raw: commits in progress, and the rep-cache (svnadmin copies it consistently). */
 const SVN_SKIP = /^db\/(transactions|txn-protorevs)\/.|^db\/rep-cache\.db(-journal|-wal|-shm)?$/;
@@ -37,7 +37,7 @@ interface Survey {
   need: Need;
 }
 
-function surveyProject(svc: BackupService, p: ProjectRow, kind: BackupKind, base: BackupRow | undefined): Survey {
+function surveyProject(svc: BackupRun, p: ProjectRow, kind: BackupKind, base: BackupRow | undefined): Survey {
   const repo = svc.repoDir(p.slug);
   const env = svc.envDir(p.slug);
   const liveUuid = readRepositoryUuid(repo);
@@ -118,7 +118,7 @@ async function copyProject(
 
 /** Syncs and checksums the copy, then verifies it: svnadmin verify of the new revisions, integrity_check of Trac's database. */
 async function verifyProject(
-  svc: BackupService,
+  svc: BackupRun,
   ctl: RunControl,
   s: Survey,
   stage: string,
@@ -142,7 +142,7 @@ async function verifyProject(
 
 /** One project's backup body: survey and plan, copy, verify, manifest, place. */
 export async function projectBackup(
-  svc: BackupService,
+  svc: BackupRun,
   ctl: RunControl,
   plan: (need: Need) => void,
   p: ProjectRow,
@@ -180,7 +180,7 @@ export async function projectBackup(
 }
 
 /** Keelson's own database: SQLite's online backup, integrity_check, checksums, manifest, place. */
-export async function controlBackup(svc: BackupService, ctl: RunControl, plan: (need: Need) => void): Promise<Made> {
+export async function controlBackup(svc: BackupRun, ctl: RunControl, plan: (need: Need) => void): Promise<Made> {
   const id = currentId(svc, null);
   const { pages, pageSize } = databasePages(svc.db);
   plan({ bytes: Math.ceil(pages * pageSize * 1.2) + 1024 * 1024, inodes: 8 });

@@ -5,37 +5,40 @@ import type { Config } from '../config.js';
 import { layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { nowIso } from '../store/db.js';
-import { getProject, getProjectById, type ProjectRow } from '../store/model.js';
+import { getProject, getProjectById, type ProjectRow } from '../store/projects.js';
 import { backedUpSlugs } from '../store/backups.js';
 import { NotFoundError, InputError } from '../errors.js';
 import { youngestRevision } from '../provision/svn.js';
 import { log } from '../sys/log.js';
-import type { BackupSettings } from './settings.js';
+import type { BackupSettings } from '../settings/backup.js';
 import { reserveFor } from './space.js';
 import { fmtBytes } from '../sys/bytes.js';
 import { sameDevice, volumeOf } from '../sys/volume.js';
+import { acquireLease, scopeOf } from '../store/leases.js';
 import {
-  acquireLease,
   getBackup,
   insertBackup,
   markInterrupted,
   newestVerified,
   recentAttempts,
-  scopeOf,
   updateBackup,
   type BackupKind,
   type BackupRow,
 } from './catalog.js';
 import { asideLeftovers } from './aside.js';
-import { pidAlive, pidOfEntry } from '../provision/owner.js';
-import { sha256, type Manifest } from './manifest.js';
+import { pidOfEntry } from '../provision/owner.js';
+import { pidAlive } from '../sys/liveness.js';
+import type { Manifest } from './manifest.js';
+import { sha256 } from '../sys/hash.js';
 import { runFrame, type RunOptions } from './frame.js';
 import { limitsWith, sampledQuota } from './guard.js';
 import { controlBackup, projectBackup, TRAC_DB } from './bodies.js';
+import type { BackupRun } from './run.js';
 
 // The parts of a backup live beside this file: frame.ts (catalog, retention, alerts), guard.ts (the limits, the check before a byte, the watcher),
-// bodies.ts (what a project's and Keelson's own backup copy and verify), manifest.ts.
-export { integrityCheck, sha256, type Manifest } from './manifest.js';
+// bodies.ts (what a project's and Keelson's own backup copy and verify), manifest.ts. They see this service as a BackupRun (run.ts),
+// never this file.
+export { integrityCheck, type Manifest } from './manifest.js';
 export type { RunOptions } from './frame.js';
 
 export type RunResult = { backup: BackupRow; skipped?: undefined } | { backup?: BackupRow; skipped: string };
@@ -45,7 +48,7 @@ export type RunResult = { backup: BackupRow; skipped?: undefined } | { backup?: 
  * and Keelson's database that watch the space while they write, verification, the catalog,
  * retention. See README "Backups" for the design.
  */
-export class BackupService {
+export class BackupService implements BackupRun {
   readonly root: string;
   readonly staging: string;
 

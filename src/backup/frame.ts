@@ -8,21 +8,13 @@ import type { Need } from './space.js';
 import { budgetAlertDue, budgetMark } from './limits.js';
 import { fmtBytes } from '../sys/bytes.js';
 import { heldBytes } from '../store/backups.js';
-import {
-  finishBackup,
-  getBackup,
-  leasedBackupId,
-  releaseLease,
-  renewLease,
-  scopeOf,
-  updateBackup,
-  type BackupKind,
-  type BackupRow,
-} from './catalog.js';
+import { leasedBackupId, releaseLease, renewLease, scopeOf } from '../store/leases.js';
+import { finishBackup, getBackup, updateBackup, type BackupKind, type BackupRow } from './catalog.js';
 import { alert } from './alert.js';
 import { applyRetention, expireForBudget } from './retention.js';
-import { sha256, type Made } from './manifest.js';
-import type { BackupService } from './engine.js';
+import type { Made } from './manifest.js';
+import { sha256 } from '../sys/hash.js';
+import type { BackupRun } from './run.js';
 
 export interface RunOptions {
   kind?: BackupKind;
@@ -42,7 +34,7 @@ export type Body = (ctl: RunControl, plan: (need: Need) => void) => Promise<Made
  * The frame every backup runs in: plan (space check before any write), watch the volume while
  * writing, verify, place, catalog, retention; on any error remove the partial output and record why.
  */
-export async function runFrame(svc: BackupService, id: number, projectId: number | null, o: RunOptions, body: Body): Promise<BackupRow> {
+export async function runFrame(svc: BackupRun, id: number, projectId: number | null, o: RunOptions, body: Body): Promise<BackupRow> {
   const scope = scopeOf(projectId);
   const ctl = new RunControl(o.onProgress);
   ctl.follow(o.signal);
@@ -111,7 +103,7 @@ export async function runFrame(svc: BackupService, id: number, projectId: number
 }
 
 /** The catalog row of a verified backup; retention runs only now, after a new backup verified. */
-function recordVerified(svc: BackupService, id: number, projectId: number | null, made: Made, t0: number, need: Need): void {
+function recordVerified(svc: BackupRun, id: number, projectId: number | null, made: Made, t0: number, need: Need): void {
   const { manifest, finalDir, fresh } = made;
   const logical = manifest.files.reduce((a, f) => a + f.size, 0);
   updateBackup(svc.db, id, {
@@ -148,7 +140,7 @@ let budgetAlerted = false;
  * (after its retention) crosses the mark, and once per process while it stays above (a budget set
  * on a catalog already that full is said at once).
  */
-async function budgetAlert(svc: BackupService, id: number, heldBefore: number): Promise<void> {
+async function budgetAlert(svc: BackupRun, id: number, heldBefore: number): Promise<void> {
   const budget = svc.settings.budgetBytes;
   if (!budget) return;
   const held = heldBytes(svc.db);
@@ -173,7 +165,7 @@ const quotaMessage = (e: unknown): string =>
   String((e as Error)?.message ?? e).replace(/Unknown system error -122/g, 'EDQUOT, disk quota exceeded');
 
 /** A refusal (out of space, before or during the run) or a failure: recorded with its reason, and alerted. */
-async function recordFailure(svc: BackupService, id: number, e: unknown, space: SpaceGuard): Promise<void> {
+async function recordFailure(svc: BackupRun, id: number, e: unknown, space: SpaceGuard): Promise<void> {
   const slug = getBackup(svc.db, id)?.slug ?? null;
   // SQLite reports EDQUOT from its writes as a plain I/O error (it knows only ENOSPC as "full"):
   // a write error while the quota over the backups is full is that quota.
@@ -205,14 +197,14 @@ async function recordFailure(svc: BackupService, id: number, e: unknown, space: 
 }
 
 /** The running row of a scope (the one whose lease we hold). */
-export function currentId(svc: BackupService, projectId: number | null): number {
+export function currentId(svc: BackupRun, projectId: number | null): number {
   const r = leasedBackupId(svc.db, scopeOf(projectId));
   if (r === undefined) throw new Error('no backup lease held');
   return r;
 }
 
 /** The staging folder the plan gave a running backup. */
-export function stagingOf(svc: BackupService, id: number): string {
+export function stagingOf(svc: BackupRun, id: number): string {
   const s = getBackup(svc.db, id)?.staging_path;
   if (!s) throw new Error(`backup #${id} has no staging folder`);
   return s;

@@ -8,12 +8,12 @@ import { sameDevice, volumeOf } from '../sys/volume.js';
 import { quotaOver, quotaOverAsync, type Quota } from '../sys/quota.js';
 import { heldBytes } from '../store/backups.js';
 import type { DB } from '../store/db.js';
-import type { BackupSettings } from './settings.js';
+import type { BackupSettings } from '../settings/backup.js';
 import { RunControl, SpaceAbort } from './control.js';
 import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
 import { budgetLimit, checkLimits, limitReached, quotaLimit, type Limit } from './limits.js';
 import { updateBackup } from './catalog.js';
-import type { BackupService } from './engine.js';
+import type { BackupVolumeRun } from './run.js';
 
 /** The quota over `root` (read now; `sync` commits btrfs's accounting first) and the budget, as limits (see limits.ts). */
 export function backupLimits(db: DB, root: string, settings: BackupSettings, o: { sync: boolean; python: string }): Limit[] {
@@ -79,7 +79,7 @@ export class SpaceGuard {
   private readonly python: string;
 
   constructor(
-    svc: BackupService,
+    svc: BackupVolumeRun,
     /** The run's catalog row (its admitted estimate is written there). */
     private readonly id: number,
     private readonly ctl: RunControl,

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { sqliteOnlineBackup as onlineBackup } from '../sys/sqlite.js';
 import type { BackupKind } from '../store/backups.js';
 import { fsyncDirSync, writeFileAtomicSync } from '../sys/fs.js';
@@ -49,10 +48,6 @@ export async function place(ctl: RunControl, stage: string, finalDir: string, ma
   fs.mkdirSync(path.dirname(finalDir), { recursive: true });
   fs.renameSync(stage, finalDir);
   fsyncDirSync(path.dirname(finalDir));
-}
-
-export function sha256(b: Buffer): string {
-  return crypto.createHash('sha256').update(b).digest('hex');
 }
 
 export { integrityCheck } from '../sys/sqlite.js';

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
-import { getProject } from '../store/model.js';
+import { getProject } from '../store/projects.js';
 import { ConflictError } from '../errors.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { ownRepository, purgeRepository, type Owners } from '../provision/owner.js';
 import type { TracHelper } from '../provision/trac.js';
 import { publishTracIni, renderProjectTracIni } from '../files/trac/ini.js';
 import { publishHooks } from '../files/hooks/post-commit.js';
-import type { ProjectAccess } from '../authz/render.js';
+import type { ProjectAccess } from '../names.js';
 import { writeCheckedAuthz } from '../authz/publish.js';
 import type { AuthzChecker } from '../authz/canary.js';
 import type { RunControl } from './control.js';

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { nowIso } from '../store/db.js';
-import { getProject, getProjectById, JOB_RECONCILE } from '../store/model.js';
+import { getProject, getProjectById } from '../store/projects.js';
+import { JOB_RECONCILE } from '../store/jobs.js';
 import { getJob, type JobRow } from '../store/jobs.js';
 import {
   activeRestoreInto,
@@ -18,7 +19,7 @@ import { enqueue, type Job } from '../store/jobs.js';
 import { JobTimeoutError } from '../jobs/worker.js';
 import { ConflictError, DomainError } from '../errors.js';
 import { log } from '../sys/log.js';
-import { assertLeaseFree, liveLeaseHolder, scopeOf, restoreScopeOf } from './catalog.js';
+import { assertLeaseFree, liveLeaseHolder, scopeOf, restoreScopeOf } from '../store/leases.js';
 import { asideLeftovers } from './aside.js';
 import { planRestore, restoreSpace, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
 import { restoreBackup } from './restore.js';

@@ -1,12 +1,15 @@
 import { layout } from '../config.js';
-import { getProject, getProjectById, getUser, members } from '../store/model.js';
+import { getProject, getProjectById } from '../store/projects.js';
+import { getUser } from '../store/users.js';
+import { members } from '../store/members.js';
 import { ConflictError, DomainError, InputError, NotAllowedError, NotFoundError } from '../errors.js';
 import { assertSlug } from '../names.js';
 import { sameDevice, volumeOf } from '../sys/volume.js';
 import type { Progress } from './control.js';
 import { listTree, needOf, type Entry } from './files.js';
 import { checkFits, reserveFor } from './space.js';
-import { getBackup, restoreScopeOf, scopeOf, type BackupRow } from './catalog.js';
+import { restoreScopeOf, scopeOf } from '../store/leases.js';
+import { getBackup, type BackupRow } from './catalog.js';
 import type { Manifest } from './manifest.js';
 import type { BackupService } from './engine.js';
 

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { getProjectById, setProjectState } from '../store/model.js';
+import { getProjectById } from '../store/projects.js';
+import { inUnit } from '../domain/unit.js';
+import { noEffects } from '../domain/context.js';
+import { setProjectState } from '../domain/lifecycle.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { readAccess } from '../store/permissions.js';
 import { publishAuthz } from '../authz/publish.js';
@@ -22,7 +25,7 @@ export async function suspendForRestore(r: RestoreRun): Promise<void> {
   const { src, targetSlug } = r.plan;
   const t = getProjectById(db, src.id)!;
   r.prevState = t.state;
-  if (t.state !== 'suspended') setProjectState(db, t.id, 'suspended', null);
+  if (t.state !== 'suspended') inUnit({ db, fx: noEffects }, 'system', (u) => setProjectState(u, t.id, 'suspended'));
   // Published like any version (the suspended snapshot's): recorded and renamed in one write
   // transaction, so a publisher still holding an older, active snapshot finds itself stale and
   // cannot write it over the deny-all file. A newer version published meanwhile is suspended

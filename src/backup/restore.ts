@@ -3,16 +3,21 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { layout } from '../config.js';
 import { nowIso } from '../store/db.js';
-import { audit, createProject, getProject, getProjectById, JOB_CREDENTIALS, JOB_RECONCILE, setProjectState } from '../store/model.js';
+import { getProject, getProjectById } from '../store/projects.js';
+import { JOB_CREDENTIALS, JOB_RECONCILE } from '../store/jobs.js';
+import { inUnit } from '../domain/unit.js';
+import { noEffects } from '../domain/context.js';
+import { addProject } from '../domain/projects.js';
+import { setProjectState } from '../domain/lifecycle.js';
 import { forgetTracPermVersion, setProjectRepoUuid } from '../store/backups.js';
-import { enqueue } from '../store/jobs.js';
 import { ConflictError } from '../errors.js';
 import { serviceOwners, type Owners } from '../provision/owner.js';
 import { TracHelper } from '../provision/trac.js';
 import { AuthzChecker } from '../authz/canary.js';
 import { log } from '../sys/log.js';
 import { RunControl } from './control.js';
-import { acquireLease, getBackup as getBackupRow, releaseLease, renewLease } from './catalog.js';
+import { acquireLease, releaseLease, renewLease } from '../store/leases.js';
+import { getBackup as getBackupRow } from './catalog.js';
 import { asideLeftovers } from './aside.js';
 import { newOwner, planRestore, restoreSpace, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
 import { copyChecked, prepareStage, type RestoreRun } from './restore-copy.js';
@@ -77,36 +82,34 @@ function recordRestore(r: RestoreRun, repoUuid: string): RestoreResult {
   const { src, mode, targetSlug, backupId } = plan;
   const youngestRev = plan.manifest.youngestRev!;
   // IMMEDIATE: it reads, then writes; a deferred one would fail (SQLITE_BUSY) when another process wrote in between.
-  return db
-    .transaction(() => {
-      let project = targetSlug;
-      if (mode === 'new') {
-        const orig = getProjectById(db, src.id);
-        const p = createProject(db, o.actor, {
-          slug: targetSlug,
-          title: orig?.title ?? targetSlug,
-          visibility: orig?.visibility ?? 'private',
-          owner: newOwner(r.svc, src.id, o.owner),
-        });
-        setProjectRepoUuid(db, p.id, repoUuid);
-        project = p.slug;
-        enqueue(db, JOB_RECONCILE, p.id);
-      } else {
-        // Back to its state first, then the reconcile: it publishes the access of that state over
-        // the deny-all authz, and converges Trac's permission table, which came from the backup.
-        // (Suspending, resuming and deleting wait while the restore runs: see domain/projects.ts.)
-        if (r.prevState && r.prevState !== 'suspended' && getProjectById(db, src.id)?.state === 'suspended')
-          setProjectState(db, src.id, r.prevState as 'active', null);
-        forgetTracPermVersion(db, src.id);
-        enqueue(db, JOB_RECONCILE, src.id);
-      }
-      enqueue(db, JOB_CREDENTIALS, null);
-      audit(db, o.actor, 'backup.restore', project, { backup: backupId, mode, from: src.slug, rev: youngestRev });
-      const result: RestoreResult = { backupId, project, mode, youngestRev, repoUuid };
-      o.onRecorded?.(result);
-      return result;
-    })
-    .immediate();
+  return inUnit({ db, fx: noEffects }, o.actor, (u) => {
+    let project = targetSlug;
+    if (mode === 'new') {
+      const orig = getProjectById(db, src.id);
+      const p = addProject(u, {
+        slug: targetSlug,
+        title: orig?.title ?? targetSlug,
+        visibility: orig?.visibility ?? 'private',
+        owner: newOwner(r.svc, src.id, o.owner),
+      });
+      setProjectRepoUuid(db, p.id, repoUuid);
+      project = p.slug;
+      u.enqueue(JOB_RECONCILE, p.id);
+    } else {
+      // Back to its state first, then the reconcile: it publishes the access of that state over
+      // the deny-all authz, and converges Trac's permission table, which came from the backup.
+      // (Suspending, resuming and deleting wait while the restore runs: see domain/projects.ts.)
+      if (r.prevState && r.prevState !== 'suspended' && getProjectById(db, src.id)?.state === 'suspended')
+        inUnit({ db, fx: noEffects }, 'system', (s) => setProjectState(s, src.id, r.prevState as 'active'));
+      forgetTracPermVersion(db, src.id);
+      u.enqueue(JOB_RECONCILE, src.id);
+    }
+    u.enqueue(JOB_CREDENTIALS, null);
+    u.audit('backup.restore', project, { backup: backupId, mode, from: src.slug, rev: youngestRev });
+    const result: RestoreResult = { backupId, project, mode, youngestRev, repoUuid };
+    o.onRecorded?.(result);
+    return result;
+  });
 }
 
 /**
@@ -172,9 +175,9 @@ export async function restoreBackup(svc: BackupService, backupId: number, o: Res
     // Put back what was moved aside; a new project's placed files go.
     sw.putBack(recorded);
     if (run.prevState && run.prevState !== 'suspended' && getProjectById(db, plan.src.id)?.state === 'suspended')
-      setProjectState(db, plan.src.id, run.prevState as 'active', null);
+      inUnit({ db, fx: noEffects }, 'system', (s) => setProjectState(s, plan.src.id, run.prevState as 'active'));
     // The live repository's authz is the deny-all one: the reconciler republishes the real one.
-    if (plan.mode === 'in-place') enqueue(db, JOB_RECONCILE, plan.src.id);
+    if (plan.mode === 'in-place') inUnit({ db, fx: noEffects }, 'system', (s) => s.enqueue(JOB_RECONCILE, plan.src.id));
     throw e;
   } finally {
     run.trac.close();

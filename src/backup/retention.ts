@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { DB } from '../store/db.js';
 import { log } from '../sys/log.js';
-import type { BackupSettings } from './settings.js';
+import type { BackupSettings } from '../settings/backup.js';
 import { backupsInUse, expireBackup, heldBytes, keptBackups, verifiedBackups, type BackupRow } from '../store/backups.js';
 import { fmtBytes } from '../sys/bytes.js';
 

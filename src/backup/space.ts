@@ -1,4 +1,4 @@
-import type { BackupSettings } from './settings.js';
+import type { BackupSettings } from '../settings/backup.js';
 import { fmtBytes } from '../sys/bytes.js';
 import type { Volume } from '../sys/volume.js';
 

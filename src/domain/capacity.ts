@@ -5,12 +5,16 @@
 import type { Ctx, Actor } from './context.js';
 import type { Config } from '../config.js';
 import type { DB } from '../store/db.js';
-import * as web from '../store/web.js';
+import * as settings from '../store/settings.js';
+import { liveProjectCount } from '../store/projects.js';
+import * as samples from '../store/samples.js';
 import { DomainError, NotAllowedError } from '../errors.js';
 import { volumeOf } from '../sys/volume.js';
-import { defaultLimitChanged } from './storage.js';
+import { refreshQuotaFiles } from './storage.js';
+import { inUnit } from './unit.js';
 
-export { SIGNUP_MODES, type Capacity, type SignupMode, type DiskSample } from '../store/web.js';
+export { SIGNUP_MODES, type Capacity, type SignupMode } from '../store/settings.js';
+export type { DiskSample } from '../store/samples.js';
 
 /** 503: the capacity gate is shut. A switch the operator set, not an outage. */
 export class CapacityError extends DomainError {
@@ -20,7 +24,7 @@ export class CapacityError extends DomainError {
 }
 
 export interface GateState {
-  capacity: web.Capacity;
+  capacity: settings.Capacity;
   projects: number;
   freeBytes: number;
   /** Why new projects are not taken now (null: they are). */
@@ -36,8 +40,8 @@ export function volume(dir: string): { path: string; totalBytes: number; freeByt
 }
 
 export function gate(db: DB, cfg: Config): GateState {
-  const capacity = web.getCapacity(db);
-  const projects = web.liveProjectCount(db);
+  const capacity = settings.getCapacity(db);
+  const projects = liveProjectCount(db);
   const freeBytes = volume(cfg.dataDir).freeBytes;
   let full: string | null = null;
   if (capacity.maxProjects !== null && projects >= capacity.maxProjects) full = 'this host has reached its limit of projects';
@@ -50,19 +54,22 @@ const requireOperator = (actor: Actor): void => {
 };
 
 /** The operator's capacity settings; a field left out keeps its current value. */
-export type CapacityInput = Omit<web.Capacity, 'projectStorageLimitBytes' | 'maxProjectsPerUser'> &
-  Partial<Pick<web.Capacity, 'projectStorageLimitBytes' | 'maxProjectsPerUser'>>;
+export type CapacityInput = Omit<settings.Capacity, 'projectStorageLimitBytes' | 'maxProjectsPerUser'> &
+  Partial<Pick<settings.Capacity, 'projectStorageLimitBytes' | 'maxProjectsPerUser'>>;
 
 export function setCapacity(ctx: Ctx, actor: Actor, input: CapacityInput): GateState {
   requireOperator(actor);
-  const now = web.getCapacity(ctx.db);
-  const c: web.Capacity = {
+  const now = settings.getCapacity(ctx.db);
+  const c: settings.Capacity = {
     ...input,
     projectStorageLimitBytes: input.projectStorageLimitBytes === undefined ? now.projectStorageLimitBytes : input.projectStorageLimitBytes,
     maxProjectsPerUser: input.maxProjectsPerUser === undefined ? now.maxProjectsPerUser : input.maxProjectsPerUser,
   };
-  web.setCapacity(ctx.db, actor.label, c);
-  if (c.projectStorageLimitBytes !== now.projectStorageLimitBytes) defaultLimitChanged(ctx);
+  inUnit(ctx, actor.label, (u) => {
+    settings.putCapacity(u.db, c);
+    u.audit('capacity.set', 'host', c);
+  });
+  if (c.projectStorageLimitBytes !== now.projectStorageLimitBytes) refreshQuotaFiles(ctx);
   return gate(ctx.db, ctx.cfg);
 }
 
@@ -70,10 +77,10 @@ export function setCapacity(ctx: Ctx, actor: Actor, input: CapacityInput): GateS
 export function sampleDisk(db: DB, cfg: Config): void {
   const d = volume(cfg.dataDir);
   const b = volume(cfg.backupDir);
-  web.insertDiskSamples(db, Date.now(), [
+  samples.insertDiskSamples(db, Date.now(), [
     { volume: 'data', ...d },
     { volume: 'backup', ...b },
   ]);
 }
 
-export const diskSamples = (db: DB, sinceMs: number): web.DiskSample[] => web.diskSamples(db, sinceMs);
+export const diskSamples = (db: DB, sinceMs: number): samples.DiskSample[] => samples.diskSamples(db, sinceMs);

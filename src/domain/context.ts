@@ -4,6 +4,7 @@
  */
 import type { DB } from '../store/db.js';
 import type { Config } from '../config.js';
+import type { BackupPort } from './ports.js';
 
 export interface Effects {
   /** A user's credential row changed (created, rotated, disabled): published before the use case returns. */
@@ -16,6 +17,8 @@ export interface Ctx {
   db: DB;
   cfg: Config;
   fx: Effects;
+  /** Backups and restores: the engine, its queue and its restores (src/main/ports.ts wires them). */
+  backups: BackupPort;
 }
 
 /**

@@ -6,10 +6,11 @@
  */
 import type { Actor, Ctx } from './context.js';
 import type { DB } from '../store/db.js';
-import type { Limit } from '../store/web.js';
-import * as model from '../store/model.js';
-import * as web from '../store/web.js';
-import * as limits from '../store/limits.js';
+import * as throttles from '../store/throttles.js';
+import type { Limit } from '../store/throttles.js';
+import { getUser, requireUser, type UserRow } from '../store/users.js';
+import { ownedProjectCount } from '../store/members.js';
+import { getCapacity } from '../store/settings.js';
 import { DomainError, NotAllowedError, ThrottledError } from '../errors.js';
 
 /** 403: the owner has as many projects as their own limit allows (not the host's capacity gate). */
@@ -30,11 +31,11 @@ export interface ProjectAllowance {
   exempt: boolean;
 }
 
-function allowanceOf(db: DB, u: model.UserRow): ProjectAllowance {
-  const owned = limits.ownedProjectCount(db, u.id);
+function allowanceOf(db: DB, u: UserRow): ProjectAllowance {
+  const owned = ownedProjectCount(db, u.id);
   const own = u.max_projects ?? null;
   if (u.is_admin) return { owned, limit: null, own, exempt: true };
-  return { owned, limit: own ?? web.getCapacity(db).maxProjectsPerUser, own, exempt: false };
+  return { owned, limit: own ?? getCapacity(db).maxProjectsPerUser, own, exempt: false };
 }
 
 const projects = (n: number) => `${n} project${n === 1 ? '' : 's'}`;
@@ -45,7 +46,7 @@ const projects = (n: number) => `${n} project${n === 1 ? '' : 's'}`;
  * process, so racing creations cannot pass the limit together.
  */
 export function refuseOverProjectLimit(db: DB, owner: string, actingUser: string | undefined): void {
-  const u = model.getUser(db, owner);
+  const u = getUser(db, owner);
   if (!u) return; // the creation itself names the unknown owner
   const a = allowanceOf(db, u);
   if (a.limit === null || a.owned < a.limit) return;
@@ -58,7 +59,7 @@ export function refuseOverProjectLimit(db: DB, owner: string, actingUser: string
 
 /** Whether `name` owns as many projects as their limit allows (operators never do). */
 export function atProjectLimit(db: DB, name: string): boolean {
-  const u = model.getUser(db, name);
+  const u = getUser(db, name);
   if (!u) return false;
   const a = allowanceOf(db, u);
   return a.limit !== null && a.owned >= a.limit;
@@ -67,7 +68,7 @@ export function atProjectLimit(db: DB, name: string): boolean {
 /** A user's projects owned and limit: the user themselves or an operator. */
 export function projectAllowance(ctx: Ctx, actor: Actor, name: string): ProjectAllowance {
   if (!actor.admin && actor.user !== name) throw new NotAllowedError('this needs an operator (admin) account');
-  return allowanceOf(ctx.db, model.requireUser(ctx.db, name));
+  return allowanceOf(ctx.db, requireUser(ctx.db, name));
 }
 
 /** "60 a minute", "5 per 900 s". */
@@ -92,9 +93,9 @@ export function countChange(ctx: Ctx, actor: Actor, slug?: string): void {
   if (slug) keys.push({ key: `mut:project:${slug}`, limit: cfg.mutationsPerProject, what: `to project ${slug}` });
   db.transaction(() => {
     for (const k of keys) {
-      const wait = web.throttled(db, k.key, k.limit);
+      const wait = throttles.throttled(db, k.key, k.limit);
       if (wait > 0) throw new ThrottledError(`too many changes ${k.what}: ${rateText(k.limit)}; try again in ${wait} s`, wait);
     }
-    for (const k of keys) web.hit(db, k.key, k.limit);
+    for (const k of keys) throttles.hit(db, k.key, k.limit);
   }).immediate();
 }

@@ -1,17 +1,27 @@
 /**
  * Projects and their members: who sees what (roles, public projects), creating through the
- * capacity gate, settings, deletion, suspension. Each change is one transaction with its enqueue
- * (in src/store/), then the worker is woken.
+ * capacity gate, settings, deletion, suspension. Each change is one unit of work (src/domain/unit.ts)
+ * that writes its rows and records its audit row, permission version and queued job.
  */
 import type { Actor, Ctx } from './context.js';
-import * as model from '../store/model.js';
-import { restoreRunningOver, slugHeldByRestore } from '../backup/catalog.js';
-import { AuthenticationError, ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
-import type { Role, Visibility } from '../names.js';
+import type { DB } from '../store/db.js';
+import * as projects from '../store/projects.js';
+import * as membership from '../store/members.js';
+import { getUser } from '../store/users.js';
+import { deleteRulesOf } from '../store/permissions.js';
+import { JOB_CREDENTIALS, JOB_RECONCILE } from '../store/jobs.js';
+import { restoreRunningOver, slugHeldByRestore } from '../store/leases.js';
+import { AuthenticationError, ConflictError, InputError, NotAllowedError, NotFoundError } from '../errors.js';
+import { assertSlug, type Role, type Visibility } from '../names.js';
 import { CapacityError, gate } from './capacity.js';
 import { atProjectLimit, countChange, refuseOverProjectLimit, UserProjectLimitError } from './limits.js';
+import { inUnit, type Unit } from './unit.js';
+import { keepOwners } from './owners.js';
+import { setProjectState } from './lifecycle.js';
 
-export type { ProjectRow, MemberRow } from '../store/model.js';
+type ProjectRow = projects.ProjectRow;
+type MemberRow = membership.MemberRow;
+export type { ProjectRow, MemberRow };
 
 const RANK: Record<Role, number> = { viewer: 1, developer: 2, owner: 3 };
 
@@ -20,16 +30,16 @@ export function roleIn(ctx: Ctx, actor: Actor | undefined, projectId: number): R
   if (!actor) return undefined;
   if (actor.admin) return 'owner';
   if (!actor.user) return undefined;
-  return model.members(ctx.db, projectId).find((x) => x.user === actor.user)?.role;
+  return membership.members(ctx.db, projectId).find((x) => x.user === actor.user)?.role;
 }
 
 /**
  * The project, if the actor holds at least `min` in it (public projects are visible to every
  * signed-in actor). A project the actor cannot see at all is "not found", so private slugs do not leak.
  */
-export function projectFor(ctx: Ctx, actor: Actor | undefined, slug: string, min: Role): model.ProjectRow {
+export function projectFor(ctx: Ctx, actor: Actor | undefined, slug: string, min: Role): ProjectRow {
   if (!actor) throw new AuthenticationError('sign in first');
-  const p = model.getProject(ctx.db, slug);
+  const p = projects.getProject(ctx.db, slug);
   const role = p ? roleIn(ctx, actor, p.id) : undefined;
   if (!p || !role) {
     if (p && p.visibility === 'public' && min === 'viewer') return p;
@@ -41,27 +51,27 @@ export function projectFor(ctx: Ctx, actor: Actor | undefined, slug: string, min
 }
 
 /** A project and the actor's role in it when the actor may see it (a member, or it is public); else undefined. */
-export function visibleProject(ctx: Ctx, actor: Actor, slug: string): { p: model.ProjectRow; role: Role | undefined } | undefined {
-  const p = model.getProject(ctx.db, slug);
+export function visibleProject(ctx: Ctx, actor: Actor, slug: string): { p: ProjectRow; role: Role | undefined } | undefined {
+  const p = projects.getProject(ctx.db, slug);
   if (!p) return undefined;
   const role = roleIn(ctx, actor, p.id);
   if (!role && p.visibility !== 'public') return undefined;
   return { p, role };
 }
 
-export const members = (ctx: Ctx, projectId: number): model.MemberRow[] => model.members(ctx.db, projectId);
+export const members = (ctx: Ctx, projectId: number): MemberRow[] => membership.members(ctx.db, projectId);
 
 /** Operators see every project; a user sees the projects they belong to. */
-export function listProjects(ctx: Ctx, actor: Actor): model.ProjectRow[] {
-  return model.listProjects(ctx.db, actor.admin ? undefined : (actor.user ?? ''));
+export function listProjects(ctx: Ctx, actor: Actor): ProjectRow[] {
+  return projects.listProjects(ctx.db, actor.admin ? undefined : (actor.user ?? ''));
 }
 
 /** The projects `user` belongs to (their dashboard, operators included). */
-export const memberProjects = (ctx: Ctx, user: string): model.ProjectRow[] => model.listProjects(ctx.db, user);
+export const memberProjects = (ctx: Ctx, user: string): ProjectRow[] => projects.listProjects(ctx.db, user);
 
 export function searchProjects(ctx: Ctx, actor: Actor, q: string, limit: number, offset: number) {
   if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
-  return model.searchProjects(ctx.db, q, limit, offset);
+  return projects.searchProjects(ctx.db, q, limit, offset);
 }
 
 export interface NewProject {
@@ -78,27 +88,40 @@ export interface NewProject {
  * both get it); an operator may name any owner and passes the gate, not the owner's limit
  * (an admin owner has none).
  */
-export function createProject(ctx: Ctx, actor: Actor, b: NewProject): model.ProjectRow {
-  const { db, cfg } = ctx;
+export function createProject(ctx: Ctx, actor: Actor, b: NewProject): ProjectRow {
+  const { cfg } = ctx;
   const owner = b.owner ?? actor.user;
   if (!owner) throw new NotAllowedError('owner: name the owner of the new project');
   if (owner !== actor.user && !actor.admin) throw new NotAllowedError('owner: you can only create projects you own');
   countChange(ctx, actor);
-  const p = db
-    .transaction(() => {
-      // The owner's own limit first: it is the one that tells them what to do. An operator naming
-      // the owner is past it, as past the capacity gate: the operator's act is the host's decision.
-      if (!actor.admin) refuseOverProjectLimit(db, owner, actor.user);
-      if (!actor.admin) {
-        const g = gate(db, cfg);
-        if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
-      }
-      if (slugHeldByRestore(db, b.slug)) throw new ConflictError(`slug: ${b.slug} is being restored from a backup; choose another name`);
-      return model.createProject(db, actor.label, { slug: b.slug, title: b.title || b.slug, visibility: b.visibility, owner });
-    })
-    .immediate();
-  ctx.fx.enqueued();
-  return p;
+  return inUnit(ctx, actor.label, (u) => {
+    // The owner's own limit first: it is the one that tells them what to do. An operator naming
+    // the owner is past it, as past the capacity gate: the operator's act is the host's decision.
+    if (!actor.admin) refuseOverProjectLimit(u.db, owner, actor.user);
+    if (!actor.admin) {
+      const g = gate(u.db, cfg);
+      if (g.full) throw new CapacityError(`${g.full}; no new projects for now`);
+    }
+    if (slugHeldByRestore(u.db, b.slug)) throw new ConflictError(`slug: ${b.slug} is being restored from a backup; choose another name`);
+    return addProject(u, { slug: b.slug, title: b.title || b.slug, visibility: b.visibility, owner });
+  });
+}
+
+/**
+ * Inside a unit: records a project and its owner, its first permission version and the
+ * provisioning job. The slug must be free and the owner must exist. (Sign-up and restores into a
+ * new project use it too.)
+ */
+export function addProject(u: Unit, p: { slug: string; title: string; visibility: Visibility; owner: string }): ProjectRow {
+  assertSlug(p.slug);
+  if (projects.getProject(u.db, p.slug)) throw new ConflictError(`project ${p.slug} already exists`);
+  const owner = getUser(u.db, p.owner);
+  if (!owner) throw new InputError(`owner: no user ${p.owner}`);
+  const row = projects.insertProject(u.db, p);
+  membership.upsertMember(u.db, row.id, owner.id, 'owner');
+  u.audit('project.create', p.slug, { owner: p.owner, visibility: p.visibility });
+  u.permissionChanged(row.id, 'project.create', `created ${p.visibility}, owner ${p.owner}`);
+  return row;
 }
 
 /**
@@ -108,18 +131,20 @@ export function createProject(ctx: Ctx, actor: Actor, b: NewProject): model.Proj
 export function updateProject(ctx: Ctx, actor: Actor, slug: string, changes: { title?: string; visibility?: Visibility }) {
   projectFor(ctx, actor, slug, 'owner');
   countChange(ctx, actor, slug);
-  const p = ctx.db
-    .transaction(() => {
-      const now = model.requireProject(ctx.db, slug);
-      return unchanged(now, changes) ? now : model.updateProject(ctx.db, actor.label, slug, changes);
-    })
-    .immediate();
-  ctx.fx.enqueued();
-  return p;
+  return inUnit(ctx, actor.label, (u) => {
+    const p = projects.requireProject(u.db, slug);
+    if (unchanged(p, changes)) return p;
+    projects.setTitleAndVisibility(u.db, p.id, changes.title ?? p.title, changes.visibility ?? p.visibility);
+    u.audit('project.update', slug, changes);
+    if (changes.visibility && changes.visibility !== p.visibility) {
+      u.permissionChanged(p.id, 'visibility.set', `visibility ${p.visibility} → ${changes.visibility}`);
+    } else u.enqueue(JOB_RECONCILE, p.id);
+    return projects.getProjectById(u.db, p.id)!;
+  });
 }
 
 /** Whether every field given already has that value (a field this does not know counts as a change). */
-function unchanged(p: model.ProjectRow, changes: Record<string, unknown>): boolean {
+function unchanged(p: ProjectRow, changes: Record<string, unknown>): boolean {
   const same: Record<string, (v: unknown) => boolean> = { title: (v) => v === p.title, visibility: (v) => v === p.visibility };
   return Object.entries(changes).every(([k, v]) => v === undefined || same[k]?.(v) === true);
 }
@@ -128,13 +153,13 @@ export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
   projectFor(ctx, actor, slug, 'owner');
   countChange(ctx, actor, slug);
   // One IMMEDIATE transaction: a restore cannot begin between the check and the deletion.
-  ctx.db
-    .transaction(() => {
-      notRestoring(ctx, projectFor(ctx, actor, slug, 'owner'));
-      model.deleteProject(ctx.db, actor.label, slug);
-    })
-    .immediate();
-  ctx.fx.enqueued();
+  inUnit(ctx, actor.label, (u) => {
+    const p = projectFor(ctx, actor, slug, 'owner');
+    notRestoring(u.db, p);
+    projects.writeState(u.db, p.id, 'deleting', null);
+    u.audit('project.delete', slug);
+    u.enqueue(JOB_RECONCILE, p.id);
+  });
 }
 
 /**
@@ -142,45 +167,46 @@ export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
  * at the end: a suspension, resumption or deletion meanwhile would be undone, or would open the
  * repository while it is replaced. They wait until it ends.
  */
-function notRestoring(ctx: Ctx, p: model.ProjectRow): void {
-  if (restoreRunningOver(ctx.db, p.id))
+function notRestoring(db: DB, p: ProjectRow): void {
+  if (restoreRunningOver(db, p.id))
     throw new ConflictError(`${p.slug} is being restored from a backup; try again when the restore has ended`);
 }
 
-/** A project keeps at least one owner: checked inside the change's transaction, which it rolls back. */
-function keepAnOwner(ctx: Ctx, projectId: number, user: string, slug: string): void {
-  if (model.ownerCount(ctx.db, projectId) === 0) throw new ConflictError(`${user} is the last owner of ${slug}; add another owner first`);
-}
+const lastOwner = (user: string) => (slugs: string[]) => `${user} is the last owner of ${slugs.join(', ')}; add another owner first`;
 
 /** Adds a member or changes their role (the last owner cannot step down). */
 export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, role: Role): void {
   const p = projectFor(ctx, actor, slug, 'owner');
   countChange(ctx, actor, slug);
-  if (!model.getUser(ctx.db, user)) throw new NotFoundError(`user: there is no user ${user}`);
-  ctx.db
-    .transaction(() => {
-      // Handing projects over is no way around the per-user limit: a new owner must have room for one
-      // more (the refusal names no numbers of theirs: they are another tenant's).
-      const was = model.members(ctx.db, p.id).find((m) => m.user === user)?.role;
-      if (role === 'owner' && was !== 'owner' && !actor.admin && atProjectLimit(ctx.db, user))
-        throw new UserProjectLimitError(`${user} cannot own another project (their account's project limit); ask the operator`);
-      if (model.setMember(ctx.db, actor.label, slug, user, role) === 'owner') keepAnOwner(ctx, p.id, user, slug);
-    })
-    .immediate();
-  ctx.fx.enqueued();
+  const member = getUser(ctx.db, user);
+  if (!member) throw new NotFoundError(`user: there is no user ${user}`);
+  inUnit(ctx, actor.label, (u) => {
+    const was = membership.roleOf(u.db, p.id, member.id);
+    if (was === role) return;
+    // Handing projects over is no way around the per-user limit: a new owner must have room for one
+    // more (the refusal names no numbers of theirs: they are another tenant's).
+    if (role === 'owner' && !actor.admin && atProjectLimit(u.db, user))
+      throw new UserProjectLimitError(`${user} cannot own another project (their account's project limit); ask the operator`);
+    membership.upsertMember(u.db, p.id, member.id, role);
+    if (was === 'owner') keepOwners(u.db, [p.id], lastOwner(user));
+    u.audit('member.set', slug, { user, role });
+    u.permissionChanged(p.id, 'member.set', was ? `${user}: ${was} → ${role}` : `${user} added as ${role}`);
+  });
 }
 
 /** Removes a member and their path rules (the last owner cannot be removed). */
 export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string): void {
   const p = projectFor(ctx, actor, slug, 'owner');
   countChange(ctx, actor, slug);
-  ctx.db
-    .transaction(() => {
-      model.removeMember(ctx.db, actor.label, slug, user);
-      keepAnOwner(ctx, p.id, user, slug);
-    })
-    .immediate();
-  ctx.fx.enqueued();
+  inUnit(ctx, actor.label, (u) => {
+    const member = getUser(u.db, user);
+    if (!member || !membership.deleteMember(u.db, p.id, member.id)) throw new NotFoundError(`${user} is not a member of ${slug}`);
+    // Their path rules go with them: a rule must never grant a non-member anything.
+    deleteRulesOf(u.db, p.id, user);
+    keepOwners(u.db, [p.id], lastOwner(user));
+    u.audit('member.remove', slug, { user });
+    u.permissionChanged(p.id, 'member.remove', `${user} removed`);
+  });
 }
 
 /**
@@ -188,34 +214,45 @@ export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string)
  * active project is suspended, and only a suspended one resumed; suspending twice changes nothing
  * (no audit row, no version, no job).
  */
-export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: boolean): model.ProjectRow {
+export function setSuspended(ctx: Ctx, actor: Actor, slug: string, suspended: boolean): ProjectRow {
   if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
-  const p = ctx.db
-    .transaction(() => {
-      const p = model.requireProject(ctx.db, slug);
-      notRestoring(ctx, p);
-      if (suspended && p.state !== 'active' && p.state !== 'suspended')
-        throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
-      if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
-      if (suspended && p.state === 'suspended') return p;
-      return model.setSuspended(ctx.db, actor.label, p, suspended);
-    })
-    .immediate();
-  ctx.fx.enqueued();
-  return p;
+  return inUnit(ctx, actor.label, (u) => {
+    const p = projects.requireProject(u.db, slug);
+    notRestoring(u.db, p);
+    if (suspended && p.state !== 'active' && p.state !== 'suspended')
+      throw new ConflictError(`${slug} is ${p.state}; only an active project can be suspended`);
+    if (!suspended && p.state !== 'suspended') throw new ConflictError(`${slug} is ${p.state}, not suspended`);
+    if (suspended && p.state === 'suspended') return p;
+    setProjectState(u, p.id, suspended ? 'suspended' : 'active');
+    u.audit(suspended ? 'project.suspend' : 'project.resume', p.slug);
+    u.enqueue(JOB_RECONCILE, p.id);
+    return projects.getProjectById(u.db, p.id)!;
+  });
 }
 
 export { ConflictError };
 
 /** Every live project, by slug (`keelson reconcile --all` walks them). */
-export const liveProjects = (ctx: Ctx): model.ProjectRow[] => model.listProjects(ctx.db);
+export const liveProjects = (ctx: Ctx): ProjectRow[] => projects.listProjects(ctx.db);
 
-export const projectBySlug = (ctx: Ctx, slug: string): model.ProjectRow | undefined => model.getProject(ctx.db, slug);
+export const projectBySlug = (ctx: Ctx, slug: string): ProjectRow | undefined => projects.getProject(ctx.db, slug);
+
+/**
+ * Queues a reconcile of every live project and a credentials sync, in one unit; returns how many
+ * projects (`keelson reconcile --all` and the nightly drift repair).
+ */
+export function reconcileAll(ctx: Pick<Ctx, 'db' | 'fx'>): number {
+  return inUnit(ctx, 'system', (u) => {
+    const ids = projects.liveProjectIds(u.db);
+    for (const id of ids) u.enqueue(JOB_RECONCILE, id);
+    u.enqueue(JOB_CREDENTIALS, null);
+    return ids.length;
+  });
+}
 
 /** Queues a full reconcile of these projects for the worker. */
 export function reconcileLater(ctx: Ctx, projectIds: number[]): void {
-  ctx.db.transaction(() => {
-    for (const id of projectIds) model.queueReconcile(ctx.db, id);
-  })();
-  ctx.fx.enqueued();
+  inUnit(ctx, 'system', (u) => {
+    for (const id of projectIds) u.enqueue(JOB_RECONCILE, id);
+  });
 }

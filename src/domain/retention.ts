@@ -9,7 +9,11 @@
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { DB } from '../store/db.js';
-import * as limits from '../store/limits.js';
+import { deleteAuditBefore } from '../store/audit.js';
+import { projectsOver, trimPermissionHistory, trimPublishes } from '../store/permissions.js';
+import { deleteSessionsExpiredBefore } from '../store/sessions.js';
+import { deleteThrottlesBefore } from '../store/throttles.js';
+import { deleteFinishedJobsBefore } from '../store/jobs.js';
 
 export interface SweepCounts {
   audit: number;
@@ -45,19 +49,19 @@ export async function sweepRetention(
   const batch = Math.max(1, o.batch ?? SWEEP_BATCH);
   const keep = Math.max(1, cfg.permissionHistoryKeep);
   const auditBefore = new Date(now - cfg.auditRetentionDays * DAY_MS).toISOString();
-  const perProject = async (table: 'permission_history' | 'authz_publishes', trim: typeof limits.trimPublishes) => {
+  const perProject = async (table: 'permission_history' | 'authz_publishes', trim: typeof trimPublishes) => {
     let total = 0;
-    for (const id of limits.projectsOver(db, table, keep)) total += await drain(batch, () => trim(db, id, keep, batch), o.signal);
+    for (const id of projectsOver(db, table, keep)) total += await drain(batch, () => trim(db, id, keep, batch), o.signal);
     return total;
   };
   return {
-    audit: await drain(batch, () => limits.deleteAuditBefore(db, auditBefore, batch), o.signal),
-    history: await perProject('permission_history', limits.trimPermissionHistory),
-    publishes: await perProject('authz_publishes', limits.trimPublishes),
+    audit: await drain(batch, () => deleteAuditBefore(db, auditBefore, batch), o.signal),
+    history: await perProject('permission_history', trimPermissionHistory),
+    publishes: await perProject('authz_publishes', trimPublishes),
     // An expired session never signs anyone in again (a form typed into it travels with the sign-in).
-    sessions: await drain(batch, () => limits.deleteSessionsExpiredBefore(db, now, batch), o.signal),
+    sessions: await drain(batch, () => deleteSessionsExpiredBefore(db, now, batch), o.signal),
     // No throttle window is longer than a day (src/config.ts).
-    throttles: await drain(batch, () => limits.deleteThrottlesBefore(db, now - DAY_MS, batch), o.signal),
-    jobs: await drain(batch, () => limits.deleteFinishedJobsBefore(db, now - cfg.auditRetentionDays * DAY_MS, batch), o.signal),
+    throttles: await drain(batch, () => deleteThrottlesBefore(db, now - DAY_MS, batch), o.signal),
+    jobs: await drain(batch, () => deleteFinishedJobsBefore(db, now - cfg.auditRetentionDays * DAY_MS, batch), o.signal),
   };
 }

@@ -7,15 +7,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DB } from '../store/db.js';
 import type { Config } from '../config.js';
 import type { Actor, Ctx } from './context.js';
-import * as model from '../store/model.js';
-import { slugHeldByRestore } from '../backup/catalog.js';
-import * as web from '../store/web.js';
+import * as throttles from '../store/throttles.js';
+import * as invites from '../store/invites.js';
+import { getUser, type UserRow } from '../store/users.js';
+import { getProject } from '../store/projects.js';
+import { audit } from '../store/audit.js';
+import { slugHeldByRestore } from '../store/leases.js';
 import { ConflictError, DomainError, InputError, NotAllowedError, ThrottledError } from '../errors.js';
 import { log } from '../sys/log.js';
 import { verifyPassword } from '../sys/password.js';
 import { CapacityError, gate } from './capacity.js';
 import { refuseOverProjectLimit } from './limits.js';
 import { BusyError, hashPassword, withHashSlot } from './passwords.js';
+import { inUnit } from './unit.js';
+import { addUser } from './accounts.js';
+import { addProject } from './projects.js';
 
 // Shared with the mutation limits (src/domain/limits.ts); re-exported for the sign-in pages.
 export { ThrottledError };
@@ -58,7 +64,7 @@ function loginKeys(username: string, client: string) {
 }
 
 function refuseIfThrottled(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>): void {
-  const wait = Math.max(web.throttled(db, k.pair, cfg.loginPerAccountAddress), web.throttled(db, k.addr, cfg.loginPerAddress));
+  const wait = Math.max(throttles.throttled(db, k.pair, cfg.loginPerAccountAddress), throttles.throttled(db, k.addr, cfg.loginPerAddress));
   if (wait > 0) throw new ThrottledError(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, wait);
 }
 
@@ -69,12 +75,12 @@ function refuseIfThrottled(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>)
  */
 function countAttempt(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>): void {
   const wait = Math.max(
-    web.throttled(db, k.triesPair, cfg.loginAttemptsPerAccount),
-    web.throttled(db, k.triesAddr, cfg.loginAttemptsPerAddress),
+    throttles.throttled(db, k.triesPair, cfg.loginAttemptsPerAccount),
+    throttles.throttled(db, k.triesAddr, cfg.loginAttemptsPerAddress),
   );
   if (wait > 0) throw new ThrottledError(`Too many sign-ins from your address. Try again in ${minutes(wait)}.`, wait);
-  web.hit(db, k.triesPair, cfg.loginAttemptsPerAccount);
-  web.hit(db, k.triesAddr, cfg.loginAttemptsPerAddress);
+  throttles.hit(db, k.triesPair, cfg.loginAttemptsPerAccount);
+  throttles.hit(db, k.triesAddr, cfg.loginAttemptsPerAddress);
 }
 
 /**
@@ -86,7 +92,7 @@ function countAttempt(db: DB, cfg: Config, k: ReturnType<typeof loginKeys>): voi
  * cap. A success clears this address's count for the account, not the account-wide one. The
  * password is checked off the event loop, in the bounded hash pool (src/domain/passwords.ts).
  */
-export async function login(ctx: Ctx, username: string, password: string, address: string): Promise<model.UserRow> {
+export async function login(ctx: Ctx, username: string, password: string, address: string): Promise<UserRow> {
   try {
     return await checkLogin(ctx, username, password, address);
   } catch (e) {
@@ -104,12 +110,12 @@ export async function login(ctx: Ctx, username: string, password: string, addres
 /** How long a refused sign-in waits before it is answered (never longer than its Retry-After). */
 export const REFUSAL_PAUSE_MS = 1000;
 
-async function checkLogin(ctx: Ctx, username: string, password: string, address: string): Promise<model.UserRow> {
+async function checkLogin(ctx: Ctx, username: string, password: string, address: string): Promise<UserRow> {
   const { db, cfg } = ctx;
   const k = loginKeys(username, address);
   refuseIfThrottled(db, cfg, k);
   countAttempt(db, cfg, k);
-  const delay = slowdownMs(web.counted(db, k.acct, cfg.loginSlowdown.windowSeconds), cfg.loginSlowdown);
+  const delay = slowdownMs(throttles.counted(db, k.acct, cfg.loginSlowdown.windowSeconds), cfg.loginSlowdown);
   if (delay > 0) {
     await sleep(delay);
     refuseIfThrottled(db, cfg, k);
@@ -119,14 +125,14 @@ async function checkLogin(ctx: Ctx, username: string, password: string, address:
     // attempt is counted as a failure before the hash (taken back on success), so attempts
     // running in parallel cannot overrun the per-(account, address) and per-address limits.
     refuseIfThrottled(db, cfg, k);
-    web.hit(db, k.pair, cfg.loginPerAccountAddress);
-    web.hit(db, k.addr, cfg.loginPerAddress);
-    const u = model.getUser(db, username);
+    throttles.hit(db, k.pair, cfg.loginPerAccountAddress);
+    throttles.hit(db, k.addr, cfg.loginPerAddress);
+    const u = getUser(db, username);
     const ok = (await verifyPassword(password, u?.password_hash ?? DUMMY_HASH)) && !!u && !u.disabled_at;
     return ok ? u : undefined;
   });
   if (!user) {
-    const failures = web.hit(db, k.acct, { max: cfg.loginSlowdown.after, windowSeconds: cfg.loginSlowdown.windowSeconds });
+    const failures = throttles.hit(db, k.acct, { max: cfg.loginSlowdown.after, windowSeconds: cfg.loginSlowdown.windowSeconds });
     if (failures === cfg.loginSlowdown.after && cfg.loginSlowdown.maxDelayMs > 0)
       log.warn('failed sign-ins for one account: slowing down every attempt for it', {
         account: k.name,
@@ -136,9 +142,9 @@ async function checkLogin(ctx: Ctx, username: string, password: string, address:
       });
     throw new DomainError(401, 'login_failed', LOGIN_FAILED);
   }
-  web.clearThrottle(db, k.pair);
-  web.uncount(db, k.addr);
-  model.audit(db, `user:${user.name}`, 'session.create', user.name, { address });
+  throttles.clearThrottle(db, k.pair);
+  throttles.uncount(db, k.addr);
+  audit(db, `user:${user.name}`, 'session.create', user.name, { address });
   return user;
 }
 
@@ -146,9 +152,9 @@ async function checkLogin(ctx: Ctx, username: string, password: string, address:
 export function countSignupAttempt(ctx: Ctx, address: string): void {
   const { db, cfg } = ctx;
   const key = `signup:addr:${throttleAddress(address)}`;
-  const wait = web.throttled(db, key, cfg.signupPerAddress);
+  const wait = throttles.throttled(db, key, cfg.signupPerAddress);
   if (wait > 0) throw new ThrottledError(`Too many signups from your address. Try again in ${minutes(wait)}.`, wait);
-  web.hit(db, key, cfg.signupPerAddress);
+  throttles.hit(db, key, cfg.signupPerAddress);
 }
 
 export interface SignupInput {
@@ -167,63 +173,62 @@ export interface SignupInput {
  * waiting for the worker.
  */
 export async function signup(ctx: Ctx, input: SignupInput, address: string) {
-  const { db, cfg } = ctx;
+  const { cfg } = ctx;
   const passwordHash = await hashPassword(ctx, input.username, input.password);
-  const out = db
-    .transaction(() => {
-      const g = gate(db, cfg);
-      const invited = input.invite ? web.inviteValid(db, input.invite) : false;
-      if (input.invite && !invited) throw new InputError('invite: this invite code is not valid or was already used');
-      if (!invited) {
-        if (g.capacity.signupMode === 'closed') throw new CapacityError('signup is closed on this host; join the waitlist');
-        if (g.capacity.signupMode === 'invite') throw new CapacityError('signup on this host needs an invite code');
-        if (g.full) throw new CapacityError(`${g.full}; join the waitlist`);
-      } else if (input.project && g.freeBytes < g.capacity.minFreeBytes) {
-        // An invite lets a person past the project limit and the signup mode, never past the disk floor.
-        throw new CapacityError('this host is low on disk space; try again later');
-      }
-      if (model.getUser(db, input.username)) throw new ConflictError(`username: ${input.username} is taken`);
-      if (input.project && model.getProject(db, input.project.slug))
-        throw new ConflictError(`project.slug: a project named ${input.project.slug} exists`);
-      if (input.project && slugHeldByRestore(db, input.project.slug))
-        throw new ConflictError(`project.slug: ${input.project.slug} is being restored from a backup; choose another name`);
-      const { user, accessToken } = model.createUser(db, `signup:${address}`, {
-        name: input.username,
-        email: input.email,
-        passwordHash,
-      });
-      if (input.invite) web.useInvite(db, input.invite, input.username);
-      // The new account's own limit applies to its first project too (an operator may set it to 0).
-      if (input.project) refuseOverProjectLimit(db, input.username, input.username);
-      const project = input.project
-        ? model.createProject(db, `user:${input.username}`, {
-            slug: input.project.slug,
-            title: input.project.title || input.project.slug,
-            visibility: input.project.visibility,
+  const out = inUnit(ctx, `signup:${address}`, (u) => {
+    const g = gate(u.db, cfg);
+    const invited = input.invite ? invites.inviteValid(u.db, input.invite) : false;
+    if (input.invite && !invited) throw new InputError('invite: this invite code is not valid or was already used');
+    if (!invited) {
+      if (g.capacity.signupMode === 'closed') throw new CapacityError('signup is closed on this host; join the waitlist');
+      if (g.capacity.signupMode === 'invite') throw new CapacityError('signup on this host needs an invite code');
+      if (g.full) throw new CapacityError(`${g.full}; join the waitlist`);
+    } else if (input.project && g.freeBytes < g.capacity.minFreeBytes) {
+      // An invite lets a person past the project limit and the signup mode, never past the disk floor.
+      throw new CapacityError('this host is low on disk space; try again later');
+    }
+    if (getUser(u.db, input.username)) throw new ConflictError(`username: ${input.username} is taken`);
+    if (input.project && getProject(u.db, input.project.slug))
+      throw new ConflictError(`project.slug: a project named ${input.project.slug} exists`);
+    if (input.project && slugHeldByRestore(u.db, input.project.slug))
+      throw new ConflictError(`project.slug: ${input.project.slug} is being restored from a backup; choose another name`);
+    const { user, accessToken } = addUser(u, { name: input.username, email: input.email, passwordHash });
+    if (input.invite) invites.useInvite(u.db, input.invite, input.username);
+    // The new account's own limit applies to its first project too (an operator may set it to 0).
+    if (input.project) refuseOverProjectLimit(u.db, input.username, input.username);
+    // The project is the new user's own act (audited as theirs), in the same transaction.
+    const project = input.project
+      ? inUnit(ctx, `user:${input.username}`, (mine) =>
+          addProject(mine, {
+            slug: input.project!.slug,
+            title: input.project!.title || input.project!.slug,
+            visibility: input.project!.visibility,
             owner: input.username,
-          })
-        : undefined;
-      return { user, accessToken, project };
-    })
-    .immediate();
+          }),
+        )
+      : undefined;
+    return { user, accessToken, project };
+  });
   ctx.fx.credentialChanged(out.user.name);
-  ctx.fx.enqueued();
   return out;
 }
 
 /** Adds an address to the waitlist; adding it twice is not an error (and tells nobody anything). */
 export function joinWaitlist(ctx: Ctx, email: string): void {
-  web.joinWaitlist(ctx.db, email);
+  invites.joinWaitlist(ctx.db, email);
 }
 
-export const listWaitlist = (ctx: Ctx) => web.listWaitlist(ctx.db);
-export const listInvites = (ctx: Ctx) => web.listInvites(ctx.db);
+export const listWaitlist = (ctx: Ctx) => invites.listWaitlist(ctx.db);
+export const listInvites = (ctx: Ctx) => invites.listInvites(ctx.db);
 
 /** Makes an invite code (shown once, and logged, since there is no mail); marks the waitlist entry invited. */
 export function createInvite(ctx: Ctx, actor: Actor, email: string | null): string {
   if (!actor.admin) throw new NotAllowedError('this needs an operator (admin) account');
   const code = 'inv-' + crypto.randomBytes(12).toString('base64url');
-  web.insertInvite(ctx.db, actor.label, code, email);
+  inUnit(ctx, actor.label, (u) => {
+    invites.insertInvite(u.db, actor.label, code, email);
+    u.audit('invite.create', email ?? '(no address)');
+  });
   log.info('invite created', { email, code, by: actor.label });
   return code;
 }

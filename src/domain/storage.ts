@@ -6,12 +6,10 @@
 import type { Ctx, Actor } from './context.js';
 import type { DB } from '../store/db.js';
 import * as usage from '../store/usage.js';
-import * as web from '../store/web.js';
-import { audit } from '../store/model.js';
-import { enqueue } from '../store/jobs.js';
+import { getCapacity } from '../store/settings.js';
+import { JOB_STORAGE } from '../store/jobs.js';
 import { NotAllowedError, NotFoundError } from '../errors.js';
-
-export { JOB_STORAGE } from '../store/usage.js';
+import { inUnit } from './unit.js';
 
 export interface Storage {
   usedBytes: number;
@@ -38,7 +36,7 @@ export function warningOf(used: number, limit: number | null): Storage['warning'
 }
 
 export function storageOfRow(db: DB, row: usage.UsageRow): Storage {
-  const limitBytes = limitOf(row, web.getCapacity(db).projectStorageLimitBytes);
+  const limitBytes = limitOf(row, getCapacity(db).projectStorageLimitBytes);
   const usedBytes = row.repo_bytes + row.trac_bytes;
   return {
     usedBytes,
@@ -65,21 +63,18 @@ export function storageOfProject(ctx: Ctx, id: number): Storage | null {
 /** An operator sets a project's own storage limit (null: back to the default); audited, no-op when unchanged. */
 export function setStorageLimit(ctx: Ctx, actor: Actor, slug: string, bytes: number | null): Storage {
   if (!actor.admin) throw new NotAllowedError('storageLimitBytes: only an operator (admin) can change a storage limit');
-  const { db } = ctx;
-  db.transaction(() => {
-    const row = usage.usageOf(db, slug);
+  inUnit(ctx, actor.label, (u) => {
+    const row = usage.usageOf(u.db, slug);
     if (!row) throw new NotFoundError(`no project named ${slug}`);
     if (row.quota_bytes === bytes) return;
-    usage.setQuotaBytes(db, row.id, bytes);
-    audit(db, actor.label, 'project.storage_limit', slug, { from: row.quota_bytes, to: bytes });
-    enqueue(db, usage.JOB_STORAGE, null);
-  }).immediate();
-  ctx.fx.enqueued();
+    usage.setQuotaBytes(u.db, row.id, bytes);
+    u.audit('project.storage_limit', slug, { from: row.quota_bytes, to: bytes });
+    u.enqueue(JOB_STORAGE, null);
+  });
   return storageOf(ctx, slug);
 }
 
-/** After the operator's default changed (setCapacity): the quota files follow. */
-export function defaultLimitChanged(ctx: Ctx): void {
-  enqueue(ctx.db, usage.JOB_STORAGE, null);
-  ctx.fx.enqueued();
+/** The quota files follow the database: queued after the operator's default changed, and at start. */
+export function refreshQuotaFiles(ctx: Pick<Ctx, 'db' | 'fx'>): void {
+  inUnit(ctx, 'system', (u) => u.enqueue(JOB_STORAGE, null));
 }

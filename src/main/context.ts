@@ -1,8 +1,9 @@
-/** The use cases' context as a running host wires it: the credentials writer and the worker's wake-up. */
+/** The use cases' context as a running host wires it: the credentials writer, the worker's wake-up, backups. */
 import type { Ctx } from '../domain/context.js';
 import { openDatabase, type DB } from '../store/db.js';
 import { layout, type Config } from '../config.js';
 import { syncUserCredential } from '../files/credentials/credentials.js';
+import { backupPort } from './ports.js';
 
 export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): Ctx {
   const authDb = layout(cfg).authDb;
@@ -14,6 +15,7 @@ export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): C
       credentialChanged: (user) => syncUserCredential(db, authDb, user),
       enqueued: wake,
     },
+    backups: backupPort(db, cfg),
   };
 }
 

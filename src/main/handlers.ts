@@ -1,13 +1,12 @@
 /** The worker's handler table: each job kind, what runs it, and its timeout (KEELSON_JOB_TIMEOUT_*). */
 import type { Config } from '../config.js';
 import type { DB } from '../store/db.js';
-import { JOB_CREDENTIALS, JOB_RECONCILE } from '../store/model.js';
+import { JOB_CREDENTIALS, JOB_RECONCILE, JOB_STORAGE } from '../store/jobs.js';
 import type { JobKind } from '../jobs/worker.js';
 import type { Reconciler } from '../provision/reconciler.js';
 import type { BackupService } from '../backup/engine.js';
 import { JOB_BACKUP, backupJobHandler } from '../backup/schedule.js';
 import { JOB_RESTORE, restoreJobHandler } from '../backup/restore-job.js';
-import { JOB_STORAGE } from '../store/usage.js';
 
 export function jobHandlers(db: DB, cfg: Config, reconciler: Reconciler, backups: BackupService): Record<string, JobKind> {
   return {

@@ -6,7 +6,8 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config.js';
 import type { DB } from '../store/db.js';
-import { queueReconcileAll } from '../store/model.js';
+import { reconcileAll } from '../domain/projects.js';
+import { noEffects } from '../domain/context.js';
 import { log } from '../sys/log.js';
 import { alert } from '../backup/alert.js';
 import type { BackupService } from '../backup/engine.js';
@@ -23,7 +24,7 @@ export interface ScheduleEntry {
 }
 
 /** Enqueues a reconcile of every live project: `keelson reconcile --all` and the nightly drift repair. */
-export const enqueueAll = queueReconcileAll;
+export const enqueueAll = (db: DB): number => reconcileAll({ db, fx: noEffects });
 
 export interface ScheduleParts {
   db: DB;

@@ -16,8 +16,8 @@ import { alert } from '../backup/alert.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
 import { jobHandlers } from './handlers.js';
-import { JOB_STORAGE } from '../store/usage.js';
-import { enqueue } from '../store/jobs.js';
+import { refreshQuotaFiles } from '../domain/storage.js';
+import { noEffects } from '../domain/context.js';
 import { scheduleTable, startSchedule, type ScheduleParts } from './schedule.js';
 import { sampleDisk } from '../domain/capacity.js';
 
@@ -130,7 +130,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       });
       // Every quota file checked against the database once per start (a limit changed while no
       // worker ran, a project never measured): a job, so it does not hold up the start.
-      enqueue(db, JOB_STORAGE, null);
+      refreshQuotaFiles({ db, fx: noEffects });
       worker.start();
       // Commits reach Trac through the spool the post-commit hooks write; watch it, and sweep it
       // now for whatever arrived while no worker ran.

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { Config, Layout } from '../config.js';
 import { run } from '../sys/process.js';
 import { log } from '../sys/log.js';
+import { pidAlive } from '../sys/liveness.js';
 import { installTracLib } from './trac.js';
 import { serviceOwners } from './owner.js';
 import { apachePaths, publishApacheConfig, publishHealthPage, renderApacheConfig } from '../files/apache/config.js';
@@ -40,9 +41,8 @@ export class Apache {
   mainPid(): number | undefined {
     try {
       const pid = Number(fs.readFileSync(this.p.pid, 'utf8').trim());
-      if (!pid) return undefined;
-      process.kill(pid, 0);
-      return pid;
+      // A pid owned by another user (EPERM) is not our Apache: its pid file is stale.
+      return pid && pidAlive(pid, { signalable: true }) ? pid : undefined;
     } catch {
       return undefined;
     }

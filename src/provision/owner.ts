@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../sys/process.js';
-export { pidAlive } from '../sys/liveness.js';
 
 /** The pid in a staging or aside entry's name (`…-p<pid>-<hex>`), or 0. */
 export function pidOfEntry(name: string): number {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Layout } from '../config.js';
 import type { DB } from '../store/db.js';
-import { setProjectError } from '../store/model.js';
+import { setProjectError } from '../store/projects.js';
 import { readAllAccess } from '../store/permissions.js';
 import { stageHooks } from '../files/hooks/post-commit.js';
 import { discardStaged, renameStaged, syncFileSystem, type Staged } from '../sys/fs.js';

@@ -2,9 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
-import { getProjectById, setProjectError, setProjectState, setTracPermVersion, audit, type ProjectRow } from '../store/model.js';
+import { getProjectById, setProjectError, setTracPermVersion, type ProjectRow } from '../store/projects.js';
+import { inUnit } from '../domain/unit.js';
+import { noEffects } from '../domain/context.js';
+import { setProjectState } from '../domain/lifecycle.js';
 import { readAccess } from '../store/permissions.js';
-import { renderTracPermissions, type ProjectAccess } from '../authz/render.js';
+import { renderTracPermissions } from '../authz/render.js';
+import type { ProjectAccess } from '../names.js';
 import { checkHookTemplate, publishHooks } from '../files/hooks/post-commit.js';
 import { fsyncDir } from '../sys/fs.js';
 import { syncCredentials } from '../files/credentials/credentials.js';
@@ -117,8 +121,10 @@ export class Reconciler {
       // Re-read: the state may have changed while we worked (a later job will handle that).
       const now = getProjectById(this.db, projectId);
       if (now && (now.state === 'provisioning' || now.state === 'failed')) {
-        setProjectState(this.db, p.id, 'active');
-        audit(this.db, 'reconciler', 'project.active', p.slug);
+        inUnit({ db: this.db, fx: noEffects }, 'reconciler', (u) => {
+          setProjectState(u, p.id, 'active');
+          u.audit('project.active', p.slug);
+        });
         // Revision 1 is in the spool, held there until the environment existed.
         await this.drainCommitSpool();
       } else if (now?.last_error) {
@@ -292,8 +298,10 @@ export class Reconciler {
       fs.rmSync(gone, { recursive: true, force: true });
     }
     fs.rmSync(quotaFile(this.l.quotaDir, p.slug), { force: true });
-    setProjectState(this.db, p.id, 'deleted');
-    audit(this.db, 'reconciler', 'project.deleted', p.slug);
+    inUnit({ db: this.db, fx: noEffects }, 'reconciler', (u) => {
+      setProjectState(u, p.id, 'deleted');
+      u.audit('project.deleted', p.slug);
+    });
   }
 
   /**

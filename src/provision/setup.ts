@@ -6,7 +6,8 @@ import { renderTracPermissions } from '../authz/render.js';
 import { publishTracIni, renderSharedTracIni } from '../files/trac/ini.js';
 import { run } from '../sys/process.js';
 import type { TracHelper } from './trac.js';
-import { chownTree, pidAlive, pidOfEntry, purgeTracEnv, type Owners } from './owner.js';
+import { chownTree, pidOfEntry, purgeTracEnv, type Owners } from './owner.js';
+import { pidAlive } from '../sys/liveness.js';
 
 /** The data directory's folders, with their owners and modes (see owner.ts for who writes what). */
 export async function prepareDirectories(cfg: Config, l: Layout, owners: Owners | undefined): Promise<void> {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../sys/fs.js';
-import { HelperPool } from './helper.js';
+import { HelperPool } from '../sys/json-lines.js';
 import { PROJECT_ROOT } from '../paths.js';
 import type { Config, Layout } from '../config.js';
 import { serviceOwners, type Owners } from './owner.js';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import * as usage from '../store/usage.js';
-import { getCapacity } from '../store/web.js';
+import { getCapacity } from '../store/settings.js';
 import { publishDefaultQuota, publishQuota } from '../files/quota/quota.js';
 import { du } from '../sys/du.js';
 import { repoDir, envDir } from './dirs.js';

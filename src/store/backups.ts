@@ -1,8 +1,8 @@
 /**
- * The backup catalog's SQL (tables of migration 3, src/store/schema/backups.ts): backup rows,
- * the leases that keep one backup or restore per scope, the project look-ups backups and restores
- * need, and the rows of restores run as jobs (migration 6). Process liveness and the API's views
- * live in src/backup/catalog.ts.
+ * The backup catalog's SQL (tables of migration 3, src/store/schema/backups.ts): backup rows, the
+ * project look-ups backups and restores need, and the rows of restores run as jobs (migration 6).
+ * The leases that keep one backup or restore per scope are src/store/leases.ts's; the API's views
+ * of backup rows live in src/domain/backups.ts.
  */
 import type { DB } from './db.js';
 import { insertJob } from './jobs.js';
@@ -55,14 +55,6 @@ export interface NewBackup {
   actor: string;
   holder: string;
   startedAt: string;
-}
-
-export interface LeaseRow {
-  scope: string;
-  backup_id: number;
-  holder: string;
-  expires_at: number;
-  kind: 'backup' | 'restore';
 }
 
 // ---- backup rows ----
@@ -160,48 +152,6 @@ export function lastGood(db: DB, projectId?: number) {
     lastGoodAt: r.at || null,
     lastGoodAgeSeconds: r.at ? Math.round((now - Date.parse(r.at)) / 1000) : null,
   }));
-}
-
-// ---- leases: one backup or restore per scope at a time ----
-
-export function getLease(db: DB, scope: string): LeaseRow | undefined {
-  return db.prepare(`SELECT * FROM backup_leases WHERE scope = ?`).get(scope) as LeaseRow | undefined;
-}
-
-/**
- * Takes the scope's lease in one IMMEDIATE transaction unless `blocks` says its current holder
- * keeps it; returns that blocking lease, or undefined when the lease is now ours.
- */
-export function takeLease(
-  db: DB,
-  l: { scope: string; backupId: number; holder: string; expiresAt: number; kind: LeaseRow['kind'] },
-  blocks: (cur: LeaseRow) => boolean,
-): LeaseRow | undefined {
-  return db
-    .transaction(() => {
-      const cur = getLease(db, l.scope);
-      if (cur && blocks(cur)) return cur;
-      db.prepare(
-        `INSERT INTO backup_leases (scope, backup_id, holder, expires_at, kind) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(scope) DO UPDATE SET backup_id = excluded.backup_id, holder = excluded.holder,
-           expires_at = excluded.expires_at, kind = excluded.kind`,
-      ).run(l.scope, l.backupId, l.holder, l.expiresAt, l.kind);
-      return undefined;
-    })
-    .immediate();
-}
-
-/** Pushes the expiry out; false when the lease is no longer this holder's. */
-export function renewLease(db: DB, scope: string, backupId: number, holder: string, expiresAt: number): boolean {
-  return (
-    db
-      .prepare(`UPDATE backup_leases SET expires_at = ? WHERE scope = ? AND backup_id = ? AND holder = ?`)
-      .run(expiresAt, scope, backupId, holder).changes === 1
-  );
-}
-
-export function releaseLease(db: DB, scope: string, backupId: number, holder: string): void {
-  db.prepare(`DELETE FROM backup_leases WHERE scope = ? AND backup_id = ? AND holder = ?`).run(scope, backupId, holder);
 }
 
 // ---- projects, as backups and restores see them ----

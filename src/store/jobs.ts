@@ -1,5 +1,12 @@
 import os from 'node:os';
 import type { DB } from './db.js';
+import { pidAlive } from '../sys/liveness.js';
+
+/** The job kinds the use cases queue; their handlers live in src/provision/ and src/backup/. */
+export const JOB_RECONCILE = 'reconcile_project';
+export const JOB_CREDENTIALS = 'sync_credentials';
+/** The job that brings every quota file in line with the database (limits and the default). */
+export const JOB_STORAGE = 'storage_limits';
 
 export interface Job {
   id: number;
@@ -64,12 +71,7 @@ function claimerIsDeadHere(claimedBy: string | null): boolean {
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return true;
   if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !pidAlive(pid);
 }
 
 /**
@@ -213,4 +215,17 @@ export function insertJob(db: DB, j: { kind: string; projectId: number | null; p
     )
     .run(j.kind, j.projectId, JSON.stringify(j.payload), j.maxAttempts, now, now);
   return Number(r.lastInsertRowid);
+}
+
+/**
+ * Finished reconcile and credentials jobs (the coalescing queue's history) that ended before
+ * `beforeMs`. Restores and backups keep theirs: their rows are what their status pages read.
+ */
+export function deleteFinishedJobsBefore(db: DB, beforeMs: number, batch: number): number {
+  return db
+    .prepare(
+      `DELETE FROM jobs WHERE id IN (
+         SELECT id FROM jobs WHERE state IN ('done', 'failed') AND kind IN (?, ?) AND finished_at < ? LIMIT ?)`,
+    )
+    .run(JOB_RECONCILE, JOB_CREDENTIALS, beforeMs, batch).changes;
 }

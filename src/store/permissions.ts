@@ -1,10 +1,13 @@
+/**
+ * The permission state's rows: path rules, the versioned history of every project's permission
+ * state, and the record of what the authz publisher wrote. What a change means (a new version, a
+ * publish to queue) is the use case's: src/domain/unit.ts.
+ */
 import type { DB } from './db.js';
 import { nowIso } from './db.js';
-import { enqueue } from './jobs.js';
-import { ConflictError, InputError, NotFoundError } from '../errors.js';
-import { assertRulePath, assertSubject, type Access, type Visibility } from '../names.js';
-import type { PathRule, ProjectAccess } from '../authz/render.js';
-import { audit, getUser, JOB_RECONCILE, members, requireProject, type MemberRow, type ProjectRow } from './model.js';
+import type { PathRule, ProjectAccess, Visibility } from '../names.js';
+import { members, type MemberRow } from './members.js';
+import type { ProjectRow } from './projects.js';
 
 /** A project's permission state: what its authz file and Trac permissions are rendered from. */
 export interface PermissionSnapshot {
@@ -50,16 +53,22 @@ export function readAccess(db: DB, projectId: number): { project: VersionedProje
 }
 
 /**
- * Call inside the transaction that changed the permission state: bumps the project's version,
- * stores the new state with who changed what, and enqueues the publish. Returns the new version.
- * A state equal to the newest version's is no change: no version, no history row, no publish
- * (the current version is returned), so repeating a change costs no space.
+ * Call inside the transaction that changed the permission state: bumps the project's version and
+ * stores the new state with who changed what. A state equal to the newest version's is no change:
+ * no version, no history row (`changed` false, the current version returned), so repeating a
+ * change costs no space. Queueing the publish is the caller's (src/domain/unit.ts).
  */
-export function recordPermissionChange(db: DB, projectId: number, actor: string, action: string, summary: string): number {
+export function recordVersion(
+  db: DB,
+  projectId: number,
+  actor: string,
+  action: string,
+  summary: string,
+): { version: number; changed: boolean } {
   const p = db.prepare(`SELECT * FROM projects WHERE id = ?`).get(projectId) as VersionedProject;
   const known = db.prepare(`SELECT max(version) FROM permission_history WHERE project_id = ?`).pluck().get(projectId) as number | null;
   const state = JSON.stringify(snapshot(db, p));
-  if (known !== null && lastSnapshot(db, projectId, known) === state) return p.perm_version;
+  if (known !== null && historySnapshotText(db, projectId, known) === state) return { version: p.perm_version, changed: false };
   // A new project starts at version 1; every later change adds one.
   const version = known === null ? p.perm_version : p.perm_version + 1;
   db.prepare(`UPDATE projects SET perm_version = ? WHERE id = ?`).run(version, projectId);
@@ -72,19 +81,36 @@ export function recordPermissionChange(db: DB, projectId: number, actor: string,
     summary,
     state,
   );
-  enqueue(db, JOB_RECONCILE, projectId);
-  return version;
+  return { version, changed: true };
 }
 
-const lastSnapshot = (db: DB, projectId: number, version: number): string | undefined =>
+const historySnapshotText = (db: DB, projectId: number, version: number): string | undefined =>
   db.prepare(`SELECT snapshot FROM permission_history WHERE project_id = ? AND version = ?`).pluck().get(projectId, version) as
     string | undefined;
 
-const membershipRows = (db: DB, projectId: number): unknown[] =>
-  db.prepare(`SELECT user_id, role FROM memberships WHERE project_id = ? ORDER BY user_id`).raw().all(projectId);
+/** The permission state a project had at `version`, if that version is kept. */
+export function historySnapshot(db: DB, projectId: number, version: number): PermissionSnapshot | undefined {
+  const s = historySnapshotText(db, projectId, version);
+  return s === undefined ? undefined : (JSON.parse(s) as PermissionSnapshot);
+}
 
-const currentVersion = (db: DB, projectId: number): number =>
+/** The project's current permission state, as a history row would hold it. */
+export const currentSnapshot = (db: DB, p: ProjectRow): PermissionSnapshot => snapshot(db, p);
+
+export const currentVersion = (db: DB, projectId: number): number =>
   db.prepare(`SELECT perm_version FROM projects WHERE id = ?`).pluck().get(projectId) as number;
+
+/** Replaces a project's path rules (checked by the caller: src/domain/permissions.ts). */
+export function replacePathRules(db: DB, projectId: number, rules: readonly PathRule[]): void {
+  db.prepare(`DELETE FROM path_rules WHERE project_id = ?`).run(projectId);
+  const ins = db.prepare(`INSERT INTO path_rules (project_id, path, subject, access) VALUES (?, ?, ?, ?)`);
+  for (const r of rules) ins.run(projectId, r.path, r.subject, r.access);
+}
+
+/** Removes a subject's rules from a project (a member who leaves takes theirs along). */
+export function deleteRulesOf(db: DB, projectId: number, subject: string): void {
+  db.prepare(`DELETE FROM path_rules WHERE project_id = ? AND subject = ?`).run(projectId, subject);
+}
 
 export interface HistoryEntry {
   version: number;
@@ -95,109 +121,13 @@ export interface HistoryEntry {
   state: PermissionSnapshot;
 }
 
-export function permissionHistory(db: DB, slug: string, limit = 100): HistoryEntry[] {
-  const p = requireProject(db, slug);
+export function permissionHistory(db: DB, projectId: number, limit = 100): HistoryEntry[] {
   const rows = db
     .prepare(
       `SELECT version, at, actor, action, summary, snapshot FROM permission_history WHERE project_id = ? ORDER BY version DESC LIMIT ?`,
     )
-    .all(p.id, limit) as (Omit<HistoryEntry, 'state'> & { snapshot: string })[];
+    .all(projectId, limit) as (Omit<HistoryEntry, 'state'> & { snapshot: string })[];
   return rows.map(({ snapshot: s, ...r }) => ({ ...r, state: JSON.parse(s) as PermissionSnapshot }));
-}
-
-/**
- * Replaces a project's path rules. Every subject must be a role, `*` or a current member; the
- * field of the first bad rule is named (`rules.2.subject: ...`).
- */
-export function setPathRules(db: DB, actor: string, slug: string, rules: PathRule[]): number {
-  return db
-    .transaction(() => {
-      const p = requireProject(db, slug);
-      const names = new Set(members(db, p.id).map((m) => m.user));
-      const seen = new Set<string>();
-      rules.forEach((r, i) => {
-        try {
-          assertRulePath(r.path);
-        } catch (e) {
-          throw new InputError(`rules.${i}.path: ${(e as Error).message}`);
-        }
-        try {
-          assertSubject(r.subject);
-        } catch (e) {
-          throw new InputError(`rules.${i}.subject: ${(e as Error).message}`);
-        }
-        if (r.subject === '*' && r.access === 'rw') {
-          throw new InputError(`rules.${i}.access: "*" includes anonymous visitors, who may never write; give rw to a role or a member`);
-        }
-        if (r.subject !== '*' && !r.subject.startsWith('@') && !names.has(r.subject)) {
-          throw new InputError(`rules.${i}.subject: ${r.subject} is not a member of ${slug}; add them first`);
-        }
-        const key = `${r.path} ${r.subject}`;
-        if (seen.has(key)) throw new InputError(`rules.${i}: a second rule for ${r.subject} on ${r.path}`);
-        seen.add(key);
-      });
-      const before = pathRules(db, p.id);
-      db.prepare(`DELETE FROM path_rules WHERE project_id = ?`).run(p.id);
-      const ins = db.prepare(`INSERT INTO path_rules (project_id, path, subject, access) VALUES (?, ?, ?, ?)`);
-      for (const r of rules) ins.run(p.id, r.path, r.subject, r.access);
-      if (JSON.stringify(before) === JSON.stringify(pathRules(db, p.id))) return currentVersion(db, p.id);
-      audit(db, actor, 'paths.set', slug, { rules });
-      const summary = rules.length ? rules.map((r) => `${r.path}: ${r.subject}=${r.access || 'none'}`).join(', ') : 'no path rules';
-      return recordPermissionChange(db, p.id, actor, 'paths.set', summary);
-    })
-    .immediate();
-}
-
-/**
- * Puts a project's members, roles, visibility and path rules back as they were at `version`, as
- * a new version (history is never rewritten). Users deleted since are left out and named in the
- * summary; a state with no owner left is refused.
- */
-export function revertPermissions(db: DB, actor: string, slug: string, version: number): number {
-  return db
-    .transaction(() => {
-      const p = requireProject(db, slug);
-      const row = db.prepare(`SELECT snapshot FROM permission_history WHERE project_id = ? AND version = ?`).get(p.id, version) as
-        { snapshot: string } | undefined;
-      if (!row) throw new NotFoundError(`${slug} has no permission version ${version}`);
-      const s = JSON.parse(row.snapshot) as PermissionSnapshot;
-      const before = JSON.stringify([snapshot(db, p), membershipRows(db, p.id)]);
-      const gone: string[] = [];
-      const restored: { id: number; user: string; role: string }[] = [];
-      for (const m of s.members) {
-        const u = getUser(db, m.user);
-        if (u) restored.push({ id: u.id, user: m.user, role: m.role });
-        else gone.push(m.user);
-      }
-      if (!restored.some((m) => m.role === 'owner')) {
-        throw new ConflictError(`version ${version} of ${slug} has no owner who still exists; not reverting`);
-      }
-      const kept = new Set(restored.map((m) => m.user));
-      db.prepare(`DELETE FROM memberships WHERE project_id = ?`).run(p.id);
-      const insM = db.prepare(`INSERT INTO memberships (project_id, user_id, role) VALUES (?, ?, ?)`);
-      for (const m of restored) insM.run(p.id, m.id, m.role);
-      db.prepare(`DELETE FROM path_rules WHERE project_id = ?`).run(p.id);
-      const insR = db.prepare(`INSERT INTO path_rules (project_id, path, subject, access) VALUES (?, ?, ?, ?)`);
-      for (const r of s.rules)
-        if (r.subject === '*' || r.subject.startsWith('@') || kept.has(r.subject))
-          // An old state may give everyone write access, which is no longer allowed: read at most.
-          insR.run(p.id, r.path, r.subject, r.subject === '*' && r.access === 'rw' ? 'r' : r.access);
-      // Already that state (reverting twice, or to the state it has): nothing to record. The rows
-      // were rewritten to the same values, which costs no space. (Memberships are compared as rows
-      // too: a disabled user's, which the snapshot leaves out, is a change to record.)
-      const after = JSON.stringify([snapshot(db, { ...p, visibility: s.visibility }), membershipRows(db, p.id)]);
-      if (after === before) return currentVersion(db, p.id);
-      db.prepare(`UPDATE projects SET visibility = ?, updated_at = ? WHERE id = ?`).run(s.visibility, nowIso(), p.id);
-      audit(db, actor, 'permissions.revert', slug, { to: version, gone });
-      return recordPermissionChange(
-        db,
-        p.id,
-        actor,
-        'revert',
-        `reverted to version ${version}` + (gone.length ? ` (users no longer present: ${gone.join(', ')})` : ''),
-      );
-    })
-    .immediate();
 }
 
 export interface PublishRow {
@@ -214,42 +144,6 @@ export function publishes(db: DB, projectId: number, limit = 20): PublishRow[] {
       `SELECT version, checksum, changed, published_at, publisher FROM authz_publishes WHERE project_id = ? ORDER BY id DESC LIMIT ?`,
     )
     .all(projectId, limit) as PublishRow[];
-}
-
-export type { Access };
-
-/**
- * Disables or re-enables a user. A disabled user's credentials row is removed (the caller applies
- * it at once with syncUserCredential) and they drop out of every project's groups, each project
- * getting a new permission version. Their memberships are kept for re-enabling.
- */
-export function setUserDisabled(db: DB, actor: string, name: string, disabled: boolean): void {
-  db.transaction(() => {
-    const u = getUser(db, name);
-    if (!u) throw new NotFoundError(`no user ${name}`);
-    if (!!u.disabled_at === disabled) return;
-    if (disabled) {
-      const sole = db
-        .prepare(
-          `SELECT p.slug FROM memberships m JOIN projects p ON p.id = m.project_id
-           WHERE m.user_id = ? AND m.role = 'owner' AND p.state <> 'deleted' AND NOT EXISTS (
-             SELECT 1 FROM memberships o JOIN users ou ON ou.id = o.user_id
-             WHERE o.project_id = m.project_id AND o.role = 'owner' AND o.user_id <> m.user_id AND ou.disabled_at IS NULL)`,
-        )
-        .pluck()
-        .all(u.id) as string[];
-      if (sole.length) throw new ConflictError(`${name} is the only owner of ${sole.join(', ')}; add another owner first`);
-    }
-    db.prepare(`UPDATE users SET disabled_at = ? WHERE id = ?`).run(disabled ? nowIso() : null, u.id);
-    audit(db, actor, disabled ? 'user.disable' : 'user.enable', name);
-    enqueue(db, 'sync_credentials', null);
-    const projects = db
-      .prepare(`SELECT m.project_id FROM memberships m JOIN projects p ON p.id = m.project_id WHERE m.user_id = ? AND p.state <> 'deleted'`)
-      .pluck()
-      .all(u.id) as number[];
-    for (const id of projects)
-      recordPermissionChange(db, id, actor, disabled ? 'user.disable' : 'user.enable', `${name} ${disabled ? 'disabled' : 'enabled'}`);
-  }).immediate();
 }
 
 /**
@@ -328,4 +222,42 @@ export function recordPublish(db: DB, projectId: number, version: number, checks
   const at = nowIso();
   st.update.run(version, checksum, at, projectId);
   st.record.run(projectId, version, checksum, changed ? 1 : 0, at, publisher);
+}
+
+// ---- retention (each sweep deletes at most `batch` rows in one statement) ----
+
+/** Projects with more than `keep` rows in `table` (a read: it takes no write lock). */
+export function projectsOver(db: DB, table: 'permission_history' | 'authz_publishes', keep: number): number[] {
+  return db.prepare(`SELECT project_id FROM ${table} GROUP BY project_id HAVING count(*) > ?`).pluck().all(keep) as number[];
+}
+
+/**
+ * One project's permission versions older than its newest `keep`, never the version on disk
+ * (`published_version`: what a publisher or an operator may need to compare with) and never the
+ * newest (a new change numbers itself from it).
+ */
+export function trimPermissionHistory(db: DB, projectId: number, keep: number, batch: number): number {
+  return db
+    .prepare(
+      `DELETE FROM permission_history WHERE id IN (
+         SELECT h.id FROM permission_history h
+         WHERE h.project_id = @pid
+           AND h.version < (SELECT version FROM permission_history WHERE project_id = @pid ORDER BY version DESC LIMIT 1 OFFSET @keep - 1)
+           AND h.version IS NOT (SELECT published_version FROM projects WHERE id = @pid)
+         ORDER BY h.version LIMIT @batch)`,
+    )
+    .run({ pid: projectId, keep: Math.max(1, keep), batch }).changes;
+}
+
+/** One project's publish records older than its newest `keep` (the authz status shows the last 20). */
+export function trimPublishes(db: DB, projectId: number, keep: number, batch: number): number {
+  return db
+    .prepare(
+      `DELETE FROM authz_publishes WHERE id IN (
+         SELECT id FROM authz_publishes
+         WHERE project_id = @pid
+           AND id < (SELECT id FROM authz_publishes WHERE project_id = @pid ORDER BY id DESC LIMIT 1 OFFSET @keep - 1)
+         ORDER BY id LIMIT @batch)`,
+    )
+    .run({ pid: projectId, keep: Math.max(1, keep), batch }).changes;
 }

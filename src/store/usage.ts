@@ -5,9 +5,6 @@
 import type { DB } from './db.js';
 import { nowIso } from './db.js';
 
-/** The job that brings every quota file in line with the database (limits and the default). */
-export const JOB_STORAGE = 'storage_limits';
-
 export interface UsageRow {
   id: number;
   slug: string;

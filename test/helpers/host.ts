@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import request from 'supertest';
 import { loadConfig, layout, type Config } from '../../src/config.js';
 import { serve, type Running, type ServeOptions } from '../../src/main/serve.js';
-import { createApiToken } from '../../src/store/model.js';
+import { createApiToken } from './seed.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

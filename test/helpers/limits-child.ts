@@ -6,14 +6,15 @@
  */
 import { loadConfig, layout } from '../../src/config.js';
 import { openDatabase } from '../../src/store/db.js';
-import { noEffects, type Actor } from '../../src/domain/context.js';
+import { noEffects, type Actor, type Ctx } from '../../src/domain/context.js';
+import { backupPort } from '../../src/main/ports.js';
 import { createProject } from '../../src/domain/projects.js';
 import { DomainError } from '../../src/errors.js';
 
 const o = JSON.parse(process.argv[2] ?? '{}') as { dataDir: string; owner: string; prefix: string; attempts: number; startAt: number };
 const cfg = loadConfig({ ...process.env, KEELSON_DATA_DIR: o.dataDir });
 const db = openDatabase(layout(cfg).db);
-const ctx = { db, cfg, fx: noEffects };
+const ctx: Ctx = { db, cfg, fx: noEffects, backups: backupPort(db, cfg) };
 const actor: Actor = { kind: 'user', label: `user:${o.owner}`, user: o.owner, admin: false };
 const created: string[] = [];
 const refused: Record<string, number> = {};

@@ -8,7 +8,8 @@ import { http, startHost, type TestHost } from '../helpers/host.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { readAccess, type PermissionSnapshot } from '../../src/store/permissions.js';
 import { renderAuthz } from '../../src/authz/render.js';
-import { getProject, removeMember, setMember } from '../../src/store/model.js';
+import { getProject } from '../../src/store/projects.js';
+import { removeMember, setMember } from '../helpers/seed.js';
 import { AuthzChecker } from '../../src/authz/canary.js';
 
 const KILLS = Number(process.env.KEELSON_CRASH_KILLS) || 200;

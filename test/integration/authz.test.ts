@@ -6,7 +6,8 @@ import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
 import { fixtures } from '../helpers/fixtures.js';
 import { readAccess } from '../../src/store/permissions.js';
 import { renderAuthz, renderTracPermissions } from '../../src/authz/render.js';
-import { getProject, setProjectState } from '../../src/store/model.js';
+import { getProject } from '../../src/store/projects.js';
+import { setProjectState } from '../helpers/seed.js';
 
 /**
  * Issue 3 on the real stack: path rules enforced by mod_authz_svn and agreed by Trac's source
@@ -175,14 +176,14 @@ describe('authz engine', () => {
 
   it('a suspended project grants nothing; resuming restores access', async () => {
     const p = getProject(h.run.db, 'rules')!;
-    setProjectState(h.run.db, p.id, 'suspended', null, 'test');
+    setProjectState(h.run.db, p.id, 'suspended', 'test');
     h.run.worker?.wake();
     await f.published('rules');
     await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
     assert.equal(await can('rules', 'olivia', '/'), 403);
     // Trac shows a suspended project to nobody: the same answer as for a project that does not exist.
     assert.equal(await browse('rules', 'olivia', '/'), 404);
-    setProjectState(h.run.db, p.id, 'active', null, 'test');
+    setProjectState(h.run.db, p.id, 'active', 'test');
     h.run.worker?.wake();
     await f.published('rules');
     assert.equal(await can('rules', 'olivia', '/'), 200);

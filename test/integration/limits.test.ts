@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
 import { createApp } from '../../src/http/app.js';
 import { makeContext } from '../../src/main/context.js';
-import { createApiToken, setProjectState } from '../../src/store/model.js';
+import { createApiToken, setProjectState } from '../helpers/seed.js';
 import { recordPublish } from '../../src/store/permissions.js';
 import { sweepRetention } from '../../src/domain/retention.js';
 import { tempDataDir } from '../helpers/host.js';

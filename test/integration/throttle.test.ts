@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { createUser } from '../../src/store/model.js';
+import { createUser } from '../helpers/seed.js';
 import { startHost, type TestHost } from '../helpers/host.js';
 import { hashPassword } from '../../src/sys/password.js';
 

@@ -6,8 +6,9 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
 import { createApp } from '../../src/http/app.js';
 import { makeContext } from '../../src/main/context.js';
-import { createApiToken, createProject, createUser, getProject, getUser, setMember } from '../../src/store/model.js';
-import { setCapacity } from '../../src/store/web.js';
+import { createApiToken, createProject, createUser, setCapacity, setMember } from '../helpers/seed.js';
+import { getProject } from '../../src/store/projects.js';
+import { getUser } from '../../src/store/users.js';
 import { tempDataDir } from '../helpers/host.js';
 import { hashPassword } from '../../src/sys/password.js';
 
@@ -561,7 +562,7 @@ describe('web UI security', () => {
 
   it('a project page stays within its 40 KB budget for any team size: members are paged', async () => {
     const { app, db } = makeApp();
-    const { createProject, setMember } = await import('../../src/store/model.js');
+    const { createProject, setMember } = await import('../helpers/seed.js');
     createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     createProject(db, 'test', { slug: 'big', title: 'Big', visibility: 'private', owner: 'alice' });
     for (let i = 0; i < 99; i++) {

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { openDatabase } from '../../src/store/db.js';
 import { loadConfig } from '../../src/config.js';
 import { listBackups } from '../../src/domain/backups.js';
-import { noEffects, operator } from '../../src/domain/context.js';
+import { noEffects, operator, type Ctx } from '../../src/domain/context.js';
+import { backupPort } from '../../src/main/ports.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,7 +33,7 @@ describe('the backup listing reads the quota without blocking the event loop', (
     const cfg = loadConfig({ KEELSON_DATA_DIR: path.join(dir, 'data'), KEELSON_PYTHON: python, KEELSON_LOG: 'silent' });
     const db = openDatabase(path.join(dir, 'data', 'keelson.db'));
     t.after(() => db.close());
-    const ctx = { db, cfg, fx: noEffects };
+    const ctx: Ctx = { db, cfg, fx: noEffects, backups: backupPort(db, cfg) };
 
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);

@@ -10,7 +10,7 @@ import { heldBytes } from '../../src/store/backups.js';
 import type { BackupRow } from '../../src/backup/catalog.js';
 import { checkFits, reserveFor, belowFloor } from '../../src/backup/space.js';
 import { type Volume } from '../../src/sys/volume.js';
-import { loadBackupSettings, parseBytes } from '../../src/backup/settings.js';
+import { loadBackupSettings, parseBytes } from '../../src/settings/backup.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-11-23T12:00:00Z');

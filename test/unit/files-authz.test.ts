@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type DB } from '../../src/store/db.js';
-import { createProject, createUser } from '../../src/store/model.js';
+import { createProject, createUser } from '../helpers/seed.js';
 import { hashPassword } from '../../src/sys/password.js';
 import { readAccess } from '../../src/store/permissions.js';
 import { renderAuthz } from '../../src/authz/render.js';

@@ -5,16 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase } from '../../src/store/db.js';
-import { createUser, rotateAccessToken } from '../../src/store/model.js';
+import { createUser, rotateAccessToken, setUserDisabled } from '../helpers/seed.js';
 import { hashPassword } from '../../src/sys/password.js';
-import { setUserDisabled } from '../../src/store/permissions.js';
-import {
-  apacheHash,
-  publishCredential,
-  publishCredentials,
-  syncCredentials,
-  syncUserCredential,
-} from '../../src/files/credentials/credentials.js';
+import { apacheHash } from '../../src/domain/tokens.js';
+import { publishCredential, publishCredentials, syncCredentials, syncUserCredential } from '../../src/files/credentials/credentials.js';
 
 // The store takes a computed hash (hashing is the use case's, off the event loop).
 const PW_HASH = await hashPassword('correct horse battery');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HelperPool } from '../../src/provision/helper.js';
+import { HelperPool } from '../../src/sys/json-lines.js';
 
 process.env.KEELSON_LOG = 'silent';
 

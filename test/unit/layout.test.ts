@@ -56,6 +56,37 @@ describe('the layout is enforced by lint', () => {
       source: "export const q = (db: { prepare(s: string): unknown }) => db.prepare('SELECT 1');\n",
       says: /SQL belongs in src\/store/,
     },
+    // The domain reaches backups and provisioning only through its ports, types included.
+    {
+      as: 'src/domain/probe.ts',
+      source: "import { BackupService } from '../backup/engine.js';\nvoid BackupService;\n",
+      says: /through the ports of its context/,
+    },
+    {
+      as: 'src/domain/probe.ts',
+      source: "import type { Reconciler } from '../provision/reconciler.js';\nexport type R = Reconciler;\n",
+      says: /through the ports of its context/,
+    },
+    // A type-only import obeys the same rules as a value import.
+    {
+      as: 'src/api/probe.ts',
+      source: "import type { ProjectRow } from '../store/projects.js';\nexport type P = ProjectRow;\n",
+      says: /nor anything below the domain/,
+    },
+    {
+      as: 'src/store/probe.ts',
+      source: "import type { Ctx } from '../domain/context.js';\nexport type C = Ctx;\n",
+      says: /bottom layer/,
+    },
+    // The base files stand on node and src/sys/ alone.
+    { as: 'src/config.ts', source: "import { getUser } from './store/users.js';\nvoid getUser;\n", says: /base files/ },
+    { as: 'src/names.ts', source: "import type { Unit } from './domain/unit.js';\nexport type U = Unit;\n", says: /base files/ },
+    // The authz engine is below the jobs that call it.
+    {
+      as: 'src/authz/probe.ts',
+      source: "import { TracHelper } from '../provision/trac.js';\nvoid TracHelper;\n",
+      says: /nor the jobs that call them/,
+    },
   ];
   for (const c of cases) {
     it(`${c.as}: ${c.source.split('\n')[0]} is refused`, () => {
@@ -69,5 +100,12 @@ describe('the layout is enforced by lint', () => {
     assert.equal(r.code, 0, r.out);
     const w = lint('web/probe.ts', "import { projectFor } from '../src/domain/projects.js';\nvoid projectFor;\n");
     assert.equal(w.code, 0, w.out);
+    const b = lint(
+      'src/config.ts',
+      "import { log } from './sys/log.js';\nimport { SLUG_RE } from './names.js';\nvoid log;\nvoid SLUG_RE;\n",
+    );
+    assert.equal(b.code, 0, b.out);
+    const d = lint('src/domain/probe.ts', "import type { ProjectRow } from '../store/projects.js';\nexport type P = ProjectRow;\n");
+    assert.equal(d.code, 0, d.out);
   });
 });

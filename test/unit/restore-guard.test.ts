@@ -10,12 +10,15 @@ import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
 import { complete, claim } from '../../src/store/jobs.js';
 import { insertRestoreJob } from '../../src/store/backups.js';
-import * as model from '../../src/store/model.js';
-import { acquireLease, releaseLease, restoreScopeOf, scopeOf } from '../../src/backup/catalog.js';
+import * as seed from '../helpers/seed.js';
+import { getProject } from '../../src/store/projects.js';
+import { getUser } from '../../src/store/users.js';
+import { acquireLease, releaseLease, restoreScopeOf, scopeOf } from '../../src/store/leases.js';
 import { JOB_RESTORE } from '../../src/backup/restore-job.js';
 import { createProject, deleteProject, setSuspended } from '../../src/domain/projects.js';
 import { signup } from '../../src/domain/signin.js';
 import { noEffects, operator, type Ctx } from '../../src/domain/context.js';
+import { backupPort } from '../../src/main/ports.js';
 import { loadConfig } from '../../src/config.js';
 import { hashPassword } from '../../src/sys/password.js';
 
@@ -25,9 +28,10 @@ const PW_HASH = await hashPassword('a long enough password');
 function setup() {
   const db = new Database(':memory:');
   migrate(db);
-  const ctx: Ctx = { db, cfg: loadConfig({ KEELSON_DATA_DIR: '/var/tmp/keelson-unused' }), fx: noEffects };
-  model.createUser(db, 'test', { name: 'olive', email: 'olive@example.com', passwordHash: PW_HASH });
-  const p = model.createProject(db, 'test', { slug: 'alpha', title: 'alpha', visibility: 'private', owner: 'olive' });
+  const cfg = loadConfig({ KEELSON_DATA_DIR: '/var/tmp/keelson-unused' });
+  const ctx: Ctx = { db, cfg, fx: noEffects, backups: backupPort(db, cfg) };
+  seed.createUser(db, 'test', { name: 'olive', email: 'olive@example.com', passwordHash: PW_HASH });
+  const p = seed.createProject(db, 'test', { slug: 'alpha', title: 'alpha', visibility: 'private', owner: 'olive' });
   db.prepare(`UPDATE projects SET state = 'active' WHERE id = ?`).run(p.id);
   const backup = (state: string) =>
     Number(
@@ -51,7 +55,7 @@ describe('while a restore runs', () => {
     db.prepare(`UPDATE projects SET state = 'suspended' WHERE id = ?`).run(p.id);
     assert.throws(() => setSuspended(ctx, op, 'alpha', false), busy);
     assert.throws(() => deleteProject(ctx, owner, 'alpha'), busy);
-    assert.equal(model.getProject(db, 'alpha')!.state, 'suspended');
+    assert.equal(getProject(db, 'alpha')!.state, 'suspended');
     releaseLease(db, scopeOf(p.id), verified);
     // Once it ended: as usual.
     assert.equal(setSuspended(ctx, op, 'alpha', false).state, 'active');
@@ -83,7 +87,7 @@ describe('while a restore runs', () => {
     assert.throws(() => deleteProject(ctx, owner, 'alpha'), /being restored/);
     complete(db, j.id, 'w');
     deleteProject(ctx, owner, 'alpha');
-    assert.equal(model.getProject(db, 'alpha')!.state, 'deleting');
+    assert.equal(getProject(db, 'alpha')!.state, 'deleting');
   });
 
   it('a restore into a new slug holds the slug from the moment it is queued until it ends', async () => {
@@ -107,7 +111,7 @@ describe('while a restore runs', () => {
         ),
       held,
     );
-    assert.equal(model.getUser(db, 'mallory'), undefined, 'the refused signup left no user behind');
+    assert.equal(getUser(db, 'mallory'), undefined, 'the refused signup left no user behind');
     // Running: the worker claimed it and holds the restore's lease.
     let j = claim(db, 'w')!;
     // (The project made above queued its reconcile first.)

@@ -11,7 +11,7 @@ import { getJob } from '../../src/store/jobs.js';
 import { getRestoreJob, insertRestoreJob, markRestoreStarted, setRestoreResult } from '../../src/store/backups.js';
 import { JOB_RESTORE, restoreJobHandler } from '../../src/backup/restore-job.js';
 import { BackupService } from '../../src/backup/engine.js';
-import { acquireLease } from '../../src/backup/catalog.js';
+import { acquireLease } from '../../src/store/leases.js';
 import { loadConfig } from '../../src/config.js';
 
 function db() {

@@ -9,16 +9,18 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
-import * as model from '../../src/store/model.js';
+import { createUser } from '../helpers/seed.js';
+import { getUser } from '../../src/store/users.js';
 import { loadConfig } from '../../src/config.js';
 import { noEffects, type Ctx } from '../../src/domain/context.js';
+import { backupPort } from '../../src/main/ports.js';
 import { login, throttleAddress } from '../../src/domain/signin.js';
 import { endSession, sessionFor, startSession } from '../../src/domain/sessions.js';
 import { BusyError, hashPassword as pooledHash, hashPool, withHashSlot } from '../../src/domain/passwords.js';
 import { KeyedPool, PoolBusyError } from '../../src/sys/keyed-pool.js';
 import { hashPassword, verifyPassword } from '../../src/sys/password.js';
 import { ThrottledError } from '../../src/errors.js';
-import { sha256 } from '../../src/store/web.js';
+import { sha256 } from '../../src/sys/hash.js';
 
 const PW = 'correct horse battery';
 const PW_HASH = await hashPassword(PW);
@@ -27,8 +29,8 @@ function setup(env: Record<string, string> = {}): Ctx {
   const db = new Database(':memory:');
   migrate(db);
   const cfg = loadConfig({ KEELSON_DATA_DIR: '/var/tmp/keelson-unused', KEELSON_LOG: 'silent', ...env });
-  for (const name of ['alice', 'bob']) model.createUser(db, 'test', { name, email: `${name}@example.com`, passwordHash: PW_HASH });
-  return { db, cfg, fx: noEffects };
+  for (const name of ['alice', 'bob']) createUser(db, 'test', { name, email: `${name}@example.com`, passwordHash: PW_HASH });
+  return { db, cfg, fx: noEffects, backups: backupPort(db, cfg) };
 }
 
 /** A task that runs until `release()`; `started` resolves when the pool starts it. */
@@ -53,7 +55,7 @@ describe('password hashes off the event loop', () => {
     assert.match(PW_HASH, /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=$/);
     assert.equal(await verifyPassword(PW, PW_HASH), true);
     assert.equal(await verifyPassword('correct horse batterY', PW_HASH), false);
-    // What src/store/model.ts stored before this change.
+    // What the store kept before hashing moved off the event loop.
     const salt = crypto.randomBytes(16);
     const key = crypto.scryptSync(PW, salt, 32, { N: 16384, r: 8, p: 1 });
     const old = `scrypt$16384$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
@@ -212,8 +214,8 @@ describe('every sign-in attempt counts', () => {
 describe('sessions per user', () => {
   it('a new session ends the oldest beyond KEELSON_SESSIONS_PER_USER; other users keep theirs', () => {
     const ctx = setup({ KEELSON_SESSIONS_PER_USER: '3' });
-    const alice = model.getUser(ctx.db, 'alice')!.id;
-    const bob = model.getUser(ctx.db, 'bob')!.id;
+    const alice = getUser(ctx.db, 'alice')!.id;
+    const bob = getUser(ctx.db, 'bob')!.id;
     const bobs = startSession(ctx, bob);
     const tokens = Array.from({ length: 5 }, () => startSession(ctx, alice));
     assert.deepEqual(
@@ -235,7 +237,7 @@ describe('sessions per user', () => {
 
   it('an expired session does not hold a place under the cap', () => {
     const ctx = setup({ KEELSON_SESSIONS_PER_USER: '2' });
-    const alice = model.getUser(ctx.db, 'alice')!.id;
+    const alice = getUser(ctx.db, 'alice')!.id;
     const live = startSession(ctx, alice);
     const stale = startSession(ctx, alice);
     ctx.db.prepare(`UPDATE sessions SET expires_at = 1 WHERE id_hash = ?`).run(sha256(stale));

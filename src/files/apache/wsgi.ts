@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Layout } from '../../config.js';
 import { writeFileAtomic } from '../../sys/fs.js';
 import { run } from '../../sys/process.js';
-import type { TracLimits } from '../trac/limits.js';
+import type { TracLimits } from '../../settings/trac.js';
 
 /**
  * trac.wsgi: mod_wsgi's entry point for every Trac environment (see renderApacheConfig). Keelson's

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import type { DB } from '../../store/db.js';
-import { enabledUserCredentials, userCredentialHash } from '../../store/credentials.js';
+import { enabledUserCredentials, userCredentialHash } from '../../store/tokens.js';
 import { userProblem } from '../../names.js';
 import { log } from '../../sys/log.js';
 
@@ -18,8 +18,6 @@ import { log } from '../../sys/log.js';
  * This module is credentials.db's one writer. The SQL on credentials.db below is that file's own
  * format (a separate SQLite file Apache reads), not Keelson's database, so it stays here.
  */
-export { apacheHash, newAccessToken } from '../../store/tokens.js';
-
 /** What mod_authn_dbd's {SHA} scheme compares with: base64 of a 20-byte SHA-1. */
 const SHA_HASH_RE = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
 

@@ -1,6 +1,12 @@
+/**
+ * Long-lived helper processes spoken to in JSON lines: one script under an interpreter (Python),
+ * one request object per line in, one answer per line out, matched by id. JsonLinesHelper is one
+ * process serving every call; HelperPool is up to `size` processes, each running one call at a time.
+ */
+
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import readline from 'node:readline';
-import { log } from '../sys/log.js';
+import { log } from './log.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -9,11 +15,11 @@ interface Pending {
 }
 
 export interface HelperOptions {
-  /** Run as this user and group (Keelson is root; the helper need not be). */
+  /** Run as this user and group (the caller may be root; the helper need not be). */
   uid?: number;
   gid?: number;
   cwd?: string;
-  /** The whole environment of the helper; by default Keelson's own. */
+  /** The whole environment of the helper; by default this process's own (plus PYTHONDONTWRITEBYTECODE=1). */
   env?: NodeJS.ProcessEnv;
   /** Extra interpreter arguments before the script (e.g. -I). */
   pythonArgs?: string[];
@@ -72,7 +78,7 @@ function startHelper(
 /**
  * Client of a long-lived Python helper speaking one JSON object per line each way
  * ({"id", "op", ...} in; {"id", "ok", "result"} or {"id", "ok": false, "error"} out). Importing
- * Trac or libsvn once instead of per call is what makes provisioning and publishing fast.
+ * heavy modules once instead of per call is what makes such a helper fast.
  * If the helper dies, pending calls fail and the next call starts a new one.
  *
  * One process serves every call, so a call that times out fails the others pending with it; a
@@ -122,7 +128,7 @@ export class JsonLinesHelper {
 
   /**
    * One request. A call that is not answered within its timeout fails, and the helper is killed
-   * (its single thread may be stuck in one project's environment); the next call starts a new one.
+   * (its single thread may be stuck); the next call starts a new one.
    */
   call<T = unknown>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.opts.callTimeoutMs ?? DEFAULT_TIMEOUT_MS): Promise<T> {
     const child = this.child ?? this.start();
@@ -179,6 +185,9 @@ interface PoolProcess {
   call: PoolCall | undefined;
 }
 
+/** A call that never reached a helper process: every one was busy for its whole timeout. */
+export class HelperBusyError extends Error {}
+
 /**
  * The same helper as JsonLinesHelper, as a pool of up to `size` processes that each run ONE call
  * at a time, so calls fail alone: a call past its timeout kills (SIGKILL) only the process that
@@ -194,9 +203,6 @@ interface PoolProcess {
  * killing anything. A call thus fails after at most twice its timeout, and never waits forever.
  * A killed process leaves the pool at once (its replacement may start before it has exited).
  */
-/** A call that never reached a helper process: every one was busy for its whole timeout. */
-export class HelperBusyError extends Error {}
-
 export class HelperPool {
   private procs = new Set<PoolProcess>();
   private queue: PoolCall[] = [];
@@ -314,7 +320,7 @@ export class HelperPool {
     p.call = c;
     c.timer = setTimeout(() => {
       if (p.call !== c) return;
-      // Its one thread may be stuck in one project's environment: this process goes, no other.
+      // Its one thread may be stuck: this process goes, no other.
       p.call = undefined;
       this.procs.delete(p);
       p.child.kill('SIGKILL');
