@@ -7,8 +7,9 @@ import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import type { RunControl } from './control.js';
 import type { Need } from './space.js';
 import { copyEntries, hashRest, listTree, needOf, type Entry, type FileRecord } from './files.js';
-import { updateBackup, type BackupKind, type BackupRow } from './catalog.js';
-import { finalDirOf, integrityCheck, place, sqliteOnlineBackup, type Made, type Manifest } from './manifest.js';
+import { updateBackup, type BackupKind, type BackupRow } from '../store/backups.js';
+import { finalDirOf, place, sqliteOnlineBackup, type Made, type Manifest } from './manifest.js';
+import { integrityCheck } from '../sys/sqlite.js';
 import { currentId, stagingOf } from './frame.js';
 import type { BackupRun } from './run.js';
 

@@ -6,8 +6,6 @@ import type { BackupKind, BackupRow, BackupState } from '../store/backups.js';
 import type { SpaceNumbers } from './space.js';
 
 // The rows and their queries are the store's (src/store/backups.ts), as are the leases (src/store/leases.ts).
-export type { BackupKind, BackupRow, BackupState } from '../store/backups.js';
-export { getBackup, lastGood, listBackups, newestVerified, recentAttempts, updateBackup } from '../store/backups.js';
 
 export function insertBackup(
   db: DB,

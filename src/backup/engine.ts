@@ -15,16 +15,8 @@ import { reserveFor } from './space.js';
 import { fmtBytes } from '../sys/bytes.js';
 import { sameDevice, volumeOf } from '../sys/volume.js';
 import { acquireLease, scopeOf } from '../store/leases.js';
-import {
-  getBackup,
-  insertBackup,
-  markInterrupted,
-  newestVerified,
-  recentAttempts,
-  updateBackup,
-  type BackupKind,
-  type BackupRow,
-} from './catalog.js';
+import { insertBackup, markInterrupted } from './catalog.js';
+import { getBackup, newestVerified, recentAttempts, updateBackup, type BackupKind, type BackupRow } from '../store/backups.js';
 import { asideLeftovers } from './aside.js';
 import { pidOfEntry } from '../provision/owner.js';
 import { pidAlive } from '../sys/liveness.js';
@@ -38,8 +30,6 @@ import type { BackupRun } from './run.js';
 // The parts of a backup live beside this file: frame.ts (catalog, retention, alerts), guard.ts (the limits, the check before a byte, the watcher),
 // bodies.ts (what a project's and Keelson's own backup copy and verify), manifest.ts. They see this service as a BackupRun (run.ts),
 // never this file.
-export { integrityCheck, type Manifest } from './manifest.js';
-export type { RunOptions } from './frame.js';
 
 export type RunResult = { backup: BackupRow; skipped?: undefined } | { backup?: BackupRow; skipped: string };
 

@@ -12,7 +12,7 @@ import type { BackupSettings } from '../settings/backup.js';
 import { RunControl, SpaceAbort } from './control.js';
 import { belowFloor, checkFits, reserveFor, type Need, type Reserve, type SpaceNumbers } from './space.js';
 import { budgetLimit, checkLimits, limitReached, quotaLimit, type Limit } from './limits.js';
-import { updateBackup } from './catalog.js';
+import { updateBackup } from '../store/backups.js';
 import type { BackupVolumeRun } from './run.js';
 
 /** The quota over `root` (read now; `sync` commits btrfs's accounting first) and the budget, as limits (see limits.ts). */

@@ -13,7 +13,7 @@ import { writeCheckedAuthz } from '../authz/publish.js';
 import type { AuthzChecker } from '../authz/canary.js';
 import type { RunControl } from './control.js';
 import { copyEntries, type Entry } from './files.js';
-import { integrityCheck } from './manifest.js';
+import { integrityCheck } from '../sys/sqlite.js';
 import type { RestoreOptions, RestorePlan } from './restore-plan.js';
 import type { BackupService } from './engine.js';
 

@@ -9,7 +9,7 @@ import type { Progress } from './control.js';
 import { listTree, needOf, type Entry } from './files.js';
 import { checkFits, reserveFor } from './space.js';
 import { restoreScopeOf, scopeOf } from '../store/leases.js';
-import { getBackup, type BackupRow } from './catalog.js';
+import { getBackup, type BackupRow } from '../store/backups.js';
 import type { Manifest } from './manifest.js';
 import type { BackupService } from './engine.js';
 

@@ -17,7 +17,7 @@ import { AuthzChecker } from '../authz/canary.js';
 import { log } from '../sys/log.js';
 import { RunControl } from './control.js';
 import { acquireLease, releaseLease, renewLease } from '../store/leases.js';
-import { getBackup as getBackupRow } from './catalog.js';
+import { getBackup as getBackupRow } from '../store/backups.js';
 import { asideLeftovers } from './aside.js';
 import { newOwner, planRestore, restoreSpace, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
 import { copyChecked, prepareStage, type RestoreRun } from './restore-copy.js';
@@ -27,8 +27,6 @@ import type { BackupService } from './engine.js';
 // A restore's parts: restore-plan.ts (every check before a byte is copied), restore-copy.ts (copy,
 // checksums, the staged copy made today's), restore-swap.ts (suspension, renames, put back),
 // test-restore.ts (the scheduled test restores), restore-job.ts (a restore as a worker job).
-export { InsufficientStorageError, planRestore, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
-export { testRestore, testRestoreSample } from './test-restore.js';
 
 /** Opens a restore under its lease: control (renewing the lease), staging path, Trac helper, authz checker. */
 function openRun(

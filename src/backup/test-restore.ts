@@ -6,8 +6,9 @@ import { testRestoreCandidates } from '../store/backups.js';
 import { readRepositoryUuid, youngestRevision } from '../provision/svn.js';
 import { RunControl } from './control.js';
 import { copyEntries } from './files.js';
-import { getBackup, updateBackup, type BackupRow } from './catalog.js';
-import { integrityCheck, type Manifest } from './manifest.js';
+import { getBackup, updateBackup, type BackupRow } from '../store/backups.js';
+import type { Manifest } from './manifest.js';
+import { integrityCheck } from '../sys/sqlite.js';
 import { testRestoreSpace } from './restore-plan.js';
 import type { BackupService } from './engine.js';
 

@@ -12,7 +12,7 @@ import { log } from '../sys/log.js';
 import { alert } from '../backup/alert.js';
 import type { BackupService } from '../backup/engine.js';
 import { enqueueBackup, enqueueBackups } from '../backup/schedule.js';
-import { testRestoreSample } from '../backup/restore.js';
+import { testRestoreSample } from '../backup/test-restore.js';
 import { sampleDisk } from '../domain/capacity.js';
 import { sweepRetention } from '../domain/retention.js';
 

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import request from 'supertest';
 import { BackupService } from '../../src/backup/engine.js';
 import { budgetMark } from '../../src/backup/limits.js';
-import { getBackup } from '../../src/backup/catalog.js';
+import { getBackup } from '../../src/store/backups.js';
 import { btrfsQuota } from '../../src/sys/quota.js';
 import { startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 import { webhook } from '../helpers/webhook.js';

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
 import { applyRetention, retained, roomPlan } from '../../src/backup/retention.js';
 import { heldBytes } from '../../src/store/backups.js';
-import type { BackupRow } from '../../src/backup/catalog.js';
+import type { BackupRow } from '../../src/store/backups.js';
 import { checkFits, reserveFor, belowFloor } from '../../src/backup/space.js';
 import { type Volume } from '../../src/sys/volume.js';
 import { loadBackupSettings, parseBytes } from '../../src/settings/backup.js';
