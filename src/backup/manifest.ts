@@ -50,7 +50,6 @@ export async function place(ctl: RunControl, stage: string, finalDir: string, ma
   fsyncDirSync(path.dirname(finalDir));
 }
 
-
 /** SQLite's online backup API: a consistent copy while Trac keeps writing. The watcher's abort stops it. */
 export const sqliteOnlineBackup = (ctl: RunControl, src: string, dest: string, readonly: boolean): Promise<void> =>
   onlineBackup(src, dest, readonly, () => ctl.throwIfAborted());

@@ -21,7 +21,6 @@ import { noEffects } from '../domain/context.js';
 import { scheduleTable, startSchedule, type ScheduleParts } from './schedule.js';
 import { sampleDisk } from '../domain/capacity.js';
 
-
 export interface ServeOptions {
   api?: boolean;
   worker?: boolean;
