@@ -19,7 +19,7 @@ have_trac=0
 /usr/bin/python3 -c 'import trac, sys; sys.exit(0 if trac.__version__.startswith("1.6") else 1)' 2>/dev/null && have_trac=1
 
 # The Trac daemon and Keelson's Trac helper run as their own system user, never as Apache's user
-# or root: it writes only Trac databases and attachments (see the README's security model).
+# or root: it writes only Trac databases and attachments (see docs/security.md).
 TRAC_USER=${KEELSON_TRAC_USER:-keelson-trac}
 have_user=0
 id -u "$TRAC_USER" >/dev/null 2>&1 && have_user=1

@@ -36,7 +36,7 @@ export type RunResult = { backup: BackupRow; skipped?: undefined } | { backup?: 
 /**
  * Backups: a planner that checks space before a byte is written, runners for Subversion, Trac
  * and Keelson's database that watch the space while they write, verification, the catalog,
- * retention. See README "Backups" for the design.
+ * retention. See docs/backups.md for the design.
  */
 export class BackupService implements BackupRun {
   readonly root: string;

@@ -1,6 +1,6 @@
 import cron from 'node-cron';
 
-/** Backup settings: every one is a KEELSON_BACKUP_* variable (see README, "Backups"). */
+/** Backup settings: every one is a KEELSON_BACKUP_* variable (see docs/configuration.md; the design is docs/backups.md). */
 export interface BackupSettings {
   /** node-cron schedules; an empty string turns a schedule off. */
   incrementalCron: string;

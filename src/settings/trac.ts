@@ -1,7 +1,7 @@
 /**
  * What one request, one project and one process may take of the Trac daemon every tenant shares
  * (KEELSON_TRAC_*). Rendered into Apache's configuration (daemon groups, memory), trac.wsgi (the
- * guard's limits) and the shared trac.ini (Trac's own limits); the README's configuration table
+ * guard's limits) and the shared trac.ini (Trac's own limits); the table in docs/configuration.md
  * lists each with its default.
  */
 export interface TracLimits {
