@@ -21,8 +21,8 @@ const layers = [
   {
     files: ['src/http/**/*.ts'],
     rules: never(
-      'src/http/ is what src/api/ and web/ share (the Express app, authentication, sessions and CSRF, errors, schemas): it never reaches the store, jobs, generated files, provisioning or backups directly',
-      up(['store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main']),
+      'src/http/ is what src/api/ and web/ share (authentication, sessions and CSRF, errors, schemas; src/main/app.ts assembles the app): it never imports either of them, nor the store, jobs, generated files, provisioning or backups directly',
+      up(['api', 'web', 'store', 'jobs', 'files', 'provision', 'backup', 'authz', 'main']),
     ),
   },
   {

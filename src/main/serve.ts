@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { ScheduledTask } from 'node-cron';
 import { layout, type Config } from '../config.js';
 import { openDatabase, type DB } from '../store/db.js';
-import { createApp } from '../http/app.js';
+import { createApp } from './app.js';
 import { Apache } from '../provision/apache.js';
 import { Reconciler } from '../provision/reconciler.js';
 import { Worker } from '../jobs/worker.js';

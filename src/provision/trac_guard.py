@@ -84,8 +84,6 @@ trac.web.auth.LoginModule.authenticate = _authenticate_by_server_only
 
 #: Seconds a report may run before SQLite interrupts it (trac.wsgi sets Keelson's configured value).
 REPORT_SECONDS = 10
-#: Largest string or blob a statement may make (randomblob(1e9) would take a gigabyte).
-MAX_VALUE_BYTES = 32 * 1024 * 1024
 
 _report = threading.local()
 _NEVER = {
@@ -139,7 +137,7 @@ def _guarded_connection_init(self, *args, **kwargs):
     _connection_init(self, *args, **kwargs)
     cnx = self.cnx
     cnx.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    cnx.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    cnx.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, trac_limits.MAX_VALUE_BYTES)
     cnx.set_authorizer(_authorize)
     cnx.set_progress_handler(_progress, 10000)
 

@@ -97,13 +97,13 @@ def _bounded_execute(self, sql, args=None):
     # A report's single values are small; zeroblob(33000000) rows cost SQLite nothing and Python
     # hundreds of MB each. Set on every statement, since connections are pooled and shared.
     self.connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH,
-                             LIMITS['report_value_bytes'] if _reporting() else _max_value_bytes())
+                             LIMITS['report_value_bytes'] if _reporting() else MAX_VALUE_BYTES)
     return _execute(self, sql, args)
 
 
-def _max_value_bytes():
-    import trac_guard
-    return trac_guard.MAX_VALUE_BYTES
+#: Largest string or blob any statement may make (randomblob(1e9) would take a gigabyte); a
+#: report's values are held to LIMITS['report_value_bytes'] instead.
+MAX_VALUE_BYTES = 32 * 1024 * 1024
 
 
 def _bounded_fetchall(self):

@@ -8,7 +8,7 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp } from '../../src/main/app.js';
 import { makeContext } from '../../src/main/context.js';
 import { createApiToken, setProjectState } from '../helpers/seed.js';
 import { recordPublish } from '../../src/store/permissions.js';

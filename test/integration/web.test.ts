@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import request from 'supertest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DB } from '../../src/store/db.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp } from '../../src/main/app.js';
 import { makeContext } from '../../src/main/context.js';
 import { createApiToken, createProject, createUser, setCapacity, setMember } from '../helpers/seed.js';
 import { getProject } from '../../src/store/projects.js';

@@ -35,6 +35,11 @@ describe('the layout is enforced by lint', () => {
       says: /neither imports the other/,
     },
     {
+      as: 'src/http/probe.ts',
+      source: "import { projectRoutes } from '../api/projects.js';\nvoid projectRoutes;\n",
+      says: /what src\/api\/ and web\/ share/,
+    },
+    {
       as: 'web/probe.ts',
       source: "import { projectRoutes } from '../src/api/projects.js';\nvoid projectRoutes;\n",
       says: /neither imports the other/,
@@ -48,7 +53,7 @@ describe('the layout is enforced by lint', () => {
     { as: 'src/store/probe.ts', source: "import { login } from '../domain/signin.js';\nvoid login;\n", says: /bottom layer/ },
     {
       as: 'src/authz/probe.ts',
-      source: "import { createApp } from '../http/app.js';\nvoid createApp;\n",
+      source: "import { sessionAuth } from '../http/auth.js';\nvoid sessionAuth;\n",
       says: /never reach HTTP or the use cases/,
     },
     {

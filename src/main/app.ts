@@ -1,14 +1,15 @@
 /**
- * The one Express app: the JSON API under /api/v1 and the web UI's pages, sibling adapters over
- * the same domain calls, with shared authentication, sessions, CSRF and the one error middleware.
+ * The one Express app, assembled: the JSON API (src/api/) under /api/v1 and the web UI's pages
+ * (web/), sibling adapters over the same domain calls, with what they share from src/http/
+ * (authentication, sessions, CSRF and the one error middleware).
  */
 import express from 'express';
 import path from 'node:path';
 import type { Ctx } from '../domain/context.js';
 import { healthReport } from '../domain/health.js';
 import { PROJECT_ROOT } from '../paths.js';
-import { errorHandler, notFound } from './errors.js';
-import { bearerToken, requireCsrf, sessionAuth } from './auth.js';
+import { errorHandler, notFound } from '../http/errors.js';
+import { bearerToken, requireCsrf, sessionAuth } from '../http/auth.js';
 import { peopleRoutes } from '../api/people.js';
 import { projectRoutes } from '../api/projects.js';
 import { operatorRoutes } from '../api/operator.js';
