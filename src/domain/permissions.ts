@@ -10,7 +10,7 @@ import { membershipRows, members, replaceMembers } from '../store/members.js';
 import { setTitleAndVisibility } from '../store/projects.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { assertRulePath, assertSubject, type PathRule, type Role } from '../names.js';
-import { projectFor } from './projects.js';
+import { projectFor, stillLive } from './projects.js';
 import { countChange } from './limits.js';
 import { inUnit } from './unit.js';
 import { keepOwners } from './owners.js';
@@ -54,6 +54,7 @@ export function setPathRules(ctx: Ctx, actor: Actor, slug: string, rules: PathRu
   const p = projectFor(ctx, actor, slug, 'owner');
   countChange(ctx, actor, slug);
   const version = inUnit(ctx, actor.label, (u) => {
+    stillLive(u.db, p);
     const problem = pathRulesProblem(rules, new Set(members(u.db, p.id).map((m) => m.user)), slug);
     if (problem) throw new InputError(problem);
     const before = perms.pathRules(u.db, p.id);

@@ -156,7 +156,7 @@ export function deleteProject(ctx: Ctx, actor: Actor, slug: string): void {
   inUnit(ctx, actor.label, (u) => {
     const p = projectFor(ctx, actor, slug, 'owner');
     notRestoring(u.db, p);
-    projects.writeState(u.db, p.id, 'deleting', null);
+    projects.writeState(u.db, p.id, 'deleting', p.last_error);
     u.audit('project.delete', slug);
     u.enqueue(JOB_RECONCILE, p.id);
   });
@@ -172,6 +172,16 @@ function notRestoring(db: DB, p: ProjectRow): void {
     throw new ConflictError(`${p.slug} is being restored from a backup; try again when the restore has ended`);
 }
 
+/**
+ * Inside a unit: the project read before it opened (by projectFor) is still live. A change that
+ * raced its deletion is refused as the project's absence, and the check is by id, so a project
+ * re-created under the same slug meanwhile is never the one changed.
+ */
+export function stillLive(db: DB, p: ProjectRow): void {
+  const now = projects.getProjectById(db, p.id);
+  if (!now || now.state === 'deleted') throw new NotFoundError(`no project ${p.slug}`);
+}
+
 const lastOwner = (user: string) => (slugs: string[]) => `${user} is the last owner of ${slugs.join(', ')}; add another owner first`;
 
 /** Adds a member or changes their role (the last owner cannot step down). */
@@ -181,6 +191,7 @@ export function setMember(ctx: Ctx, actor: Actor, slug: string, user: string, ro
   const member = getUser(ctx.db, user);
   if (!member) throw new NotFoundError(`user: there is no user ${user}`);
   inUnit(ctx, actor.label, (u) => {
+    stillLive(u.db, p);
     const was = membership.roleOf(u.db, p.id, member.id);
     if (was === role) return;
     // Handing projects over is no way around the per-user limit: a new owner must have room for one
@@ -199,11 +210,13 @@ export function removeMember(ctx: Ctx, actor: Actor, slug: string, user: string)
   const p = projectFor(ctx, actor, slug, 'owner');
   countChange(ctx, actor, slug);
   inUnit(ctx, actor.label, (u) => {
+    stillLive(u.db, p);
     const member = getUser(u.db, user);
+    const was = member && membership.roleOf(u.db, p.id, member.id);
     if (!member || !membership.deleteMember(u.db, p.id, member.id)) throw new NotFoundError(`${user} is not a member of ${slug}`);
     // Their path rules go with them: a rule must never grant a non-member anything.
     deleteRulesOf(u.db, p.id, user);
-    keepOwners(u.db, [p.id], lastOwner(user));
+    if (was === 'owner') keepOwners(u.db, [p.id], lastOwner(user));
     u.audit('member.remove', slug, { user });
     u.permissionChanged(p.id, 'member.remove', `${user} removed`);
   });

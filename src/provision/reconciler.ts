@@ -4,6 +4,7 @@ import type { Config, Layout } from '../config.js';
 import type { DB } from '../store/db.js';
 import { getProjectById, setProjectError, setTracPermVersion, type ProjectRow } from '../store/projects.js';
 import { inUnit } from '../domain/unit.js';
+import { audit } from '../store/audit.js';
 import { noEffects } from '../domain/context.js';
 import { setProjectState } from '../domain/lifecycle.js';
 import { readAccess } from '../store/permissions.js';
@@ -121,9 +122,9 @@ export class Reconciler {
       // Re-read: the state may have changed while we worked (a later job will handle that).
       const now = getProjectById(this.db, projectId);
       if (now && (now.state === 'provisioning' || now.state === 'failed')) {
-        inUnit({ db: this.db, fx: noEffects }, 'reconciler', (u) => {
+        inUnit({ db: this.db, fx: noEffects }, 'system', (u) => {
           setProjectState(u, p.id, 'active');
-          u.audit('project.active', p.slug);
+          audit(u.db, 'reconciler', 'project.active', p.slug);
         });
         // Revision 1 is in the spool, held there until the environment existed.
         await this.drainCommitSpool();
@@ -298,9 +299,9 @@ export class Reconciler {
       fs.rmSync(gone, { recursive: true, force: true });
     }
     fs.rmSync(quotaFile(this.l.quotaDir, p.slug), { force: true });
-    inUnit({ db: this.db, fx: noEffects }, 'reconciler', (u) => {
+    inUnit({ db: this.db, fx: noEffects }, 'system', (u) => {
       setProjectState(u, p.id, 'deleted');
-      u.audit('project.deleted', p.slug);
+      audit(u.db, 'reconciler', 'project.deleted', p.slug);
     });
   }
 

@@ -89,6 +89,14 @@ describe('the owner rule: a live project keeps an enabled owner', () => {
     assert.throws(() => setMember(ctx, user('olive'), 'priv', 'olive', 'viewer'), ConflictError);
   });
 
+  it('the rule is about owners: on a project left with no enabled owner, an operator still removes a viewer', () => {
+    const ctx = setup();
+    // A state an older release allowed: the only owner is disabled.
+    ctx.db.prepare(`UPDATE users SET disabled_at = '2026-01-01T00:00:00Z' WHERE name = 'olive'`).run();
+    removeMember(ctx, op, 'priv', 'vic');
+    assert.throws(() => projectFor(ctx, user('vic'), 'priv', 'viewer'), NotFoundError);
+  });
+
   it('a revert to a version whose only owner is gone is refused', () => {
     const ctx = setup();
     setMember(ctx, op, 'priv', 'otto', 'owner');
