@@ -74,10 +74,7 @@ async function listSub(ctx: Ctx, slug: string | undefined): Promise<number> {
  * API's restore job (restore-job.ts), under the same lease.
  */
 async function restoreSub(ctx: Ctx, idText: string | undefined, values: Values): Promise<number> {
-  const id = Number(idText);
-  if (!Number.isInteger(id) || id <= 0 || !values['in-place'] === !values.to) {
-    throw new UsageError('', 'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
-  }
+  const id = restoreId(idText, values);
   // Whoever runs the CLI on the host is the operator.
   const r = await backups.restoreNow(ctx, CLI, id, {
     inPlace: !!values['in-place'],
@@ -89,6 +86,15 @@ async function restoreSub(ctx: Ctx, idText: string | undefined, values: Values):
   console.log(JSON.stringify(r, null, 2));
   console.error('A running worker republishes authz and credentials now (or run `keelson reconcile ' + r.project + '`).');
   return 0;
+}
+
+/** The backup id of `keelson backup restore`, with exactly one of --to and --in-place; else a UsageError. */
+function restoreId(idText: string | undefined, values: Values): number {
+  const id = Number(idText);
+  if (!Number.isInteger(id) || id <= 0 || !values['in-place'] === !values.to) {
+    throw new UsageError('', 'keelson backup restore ID (--to NEW-SLUG [--owner USER] | --in-place)');
+  }
+  return id;
 }
 
 export async function backupCommand(cfg: Config, args: string[]): Promise<number> {
@@ -109,6 +115,7 @@ export async function backupCommand(cfg: Config, args: string[]): Promise<number
   if (!p) throw new UsageError(sub ? `unknown subcommand ${sub}` : '', `\n${BACKUP_HELP}`);
   const values = p.values as Values;
   if (p.positionals.length > 1) throw new UsageError(`unexpected ${p.positionals[1]}`, `\n${BACKUP_HELP}`);
+  if (sub === 'restore') restoreId(p.positionals[0], values);
   const ctx = openContext(cfg);
   try {
     if (sub === 'run') return await runSub(ctx, p.positionals[0], values);

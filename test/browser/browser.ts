@@ -29,6 +29,10 @@ export async function launch(): Promise<Browser> {
 
 /** Bytes of every HTML page and static asset the browser loaded, by path: checked against the budget. */
 export const sizes = new Map<string, number>();
+/** Responses whose body could not be read (so not measured), with why: the budget test names them. */
+export const unread: string[] = [];
+/** Every screenshot written in this process, by file (the budget test checks each is a real image). */
+export const shots: string[] = [];
 
 export async function context(browser: Browser, width: number): Promise<BrowserContext> {
   const ctx = await browser.newContext({ viewport: { width, height: width < 500 ? 812 : 900 } });
@@ -36,12 +40,12 @@ export async function context(browser: Browser, width: number): Promise<BrowserC
     const type = r.request().resourceType();
     if (type !== 'document' && type !== 'stylesheet' && type !== 'script') return;
     if (r.status() >= 300 && r.status() < 400) return;
+    const key = `${type} ${new URL(r.url()).pathname}`;
     r.body()
       .then((b) => {
-        const key = `${type} ${new URL(r.url()).pathname}`;
         sizes.set(key, Math.max(sizes.get(key) ?? 0, b.length));
       })
-      .catch(() => undefined);
+      .catch((e: unknown) => unread.push(`${key}: ${String(e).split('\n')[0]}`));
   });
   return ctx;
 }
@@ -56,6 +60,7 @@ export async function shot(page: Page, name: string): Promise<string> {
   }
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
+  shots.push(file);
   return file;
 }
 

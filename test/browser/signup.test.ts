@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startHost, svn, until, type TestHost } from '../helpers/host.js';
-import { ARTIFACTS, context, horizontalOverflow, launch, shot, sizes } from './browser.js';
+import { ARTIFACTS, context, horizontalOverflow, launch, shot, shots, sizes, unread } from './browser.js';
 
 /**
  * The whole journey in a real browser (Debian's chromium through playwright-core) against a real
@@ -362,7 +362,11 @@ describe('signup to checkout, in a browser', () => {
       ['/admin/waitlist', '17-operator-waitlist-375'],
       ['/account', '18-account-375'],
     ] as const) {
-      await phone.goto(url(p));
+      const r = await phone.goto(url(p));
+      // The page itself, not a refusal or the sign-in page (those fit 375 px too).
+      assert.equal(r?.status(), 200, p);
+      assert.equal(new URL(phone.url()).pathname, p);
+      assert.match(await phone.title(), / · Keelson$/, p);
       await shot(phone, name);
     }
   });
@@ -386,11 +390,29 @@ describe('signup to checkout, in a browser', () => {
 
   it('every page, the stylesheet and the script stay under the size budget', () => {
     assert.ok(sizes.size >= 10, `pages measured: ${[...sizes.keys()].join(', ')}`);
+    // Each kind of page this journey visits is measured (a body that could not be read is not).
+    for (const key of [
+      'document /signup',
+      'document /login',
+      'document /dashboard',
+      'document /p/first-proj',
+      'document /account',
+      'document /admin',
+      'document /admin/projects',
+      'document /admin/users',
+      'document /admin/waitlist',
+      'stylesheet /static/style.css',
+      'script /static/app.js',
+    ])
+      assert.ok(sizes.has(key), `${key} was not measured; unread: ${unread.join('; ') || 'none'}`);
     for (const [key, bytes] of sizes) {
       const type = key.split(' ')[0] as keyof typeof BUDGET;
       assert.ok(bytes <= BUDGET[type], `${key}: ${bytes} bytes > budget ${BUDGET[type]}`);
     }
     for (const f of fs.readdirSync(ARTIFACTS).filter((f) => f.endsWith('.png')))
       assert.ok(fs.statSync(path.join(ARTIFACTS, f)).size > 1000, f);
+    // Every screenshot of this journey (14 along the way, 5 at 375 px) was written, each a real image.
+    assert.ok(shots.length >= 19, `${shots.length} screenshots: ${shots.map((f) => path.basename(f)).join(', ')}`);
+    for (const f of shots) assert.ok(fs.statSync(f).size > 1000, f);
   });
 });

@@ -36,12 +36,15 @@ export function fixtures(h: TestHost) {
         timeoutMs,
       );
     },
-    /** Checks out `dir` of the project, adds files, commits; returns svn's result. */
+    /**
+     * Checks out `dir` of the project, adds files, commits; returns the commit's result. The checkout
+     * must succeed (a failed checkout throws here), so a refused commit is the commit's refusal.
+     */
     async commit(slug: string, u: string, files: Record<string, string>, dir = 'trunk', message = `commit by ${u}`) {
       const wc = fs.mkdtempSync(path.join(os.tmpdir(), 'wc-'));
       try {
         const co = await svn(['checkout', `${h.svnUrl(slug)}/${dir}`, wc], creds(u));
-        if (co.code !== 0) return co;
+        assert.equal(co.code, 0, `checkout of ${slug}/${dir} as ${u} failed: ${co.stderr}`);
         for (const [f, content] of Object.entries(files)) {
           fs.mkdirSync(path.dirname(path.join(wc, f)), { recursive: true });
           fs.writeFileSync(path.join(wc, f), content);

@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { http, startHost, svn, until, type TestHost } from '../helpers/host.js';
+import { http, layout, startHost, svn, tree, until, type TestHost } from '../helpers/host.js';
 import { fixtures } from '../helpers/fixtures.js';
+import { apachePaths } from '../../src/files/apache/config.js';
 
 /**
  * The first complete path on the real stack: Apache + mod_dav_svn + mod_authz_svn + mod_wsgi +
@@ -109,6 +110,8 @@ describe('a project on the real stack', () => {
     // A logged-in non-member may read but not write.
     const c = await commitAs('pubproj', 'nora', 'x.txt');
     assert.notEqual(c.code, 0);
+    // The checkout worked (commitAs asserts it): the commit itself is what Apache refused.
+    assert.match(c.stderr, /403|Forbidden/i);
     assert.equal((await http(`${h.tracUrl('pubproj')}/newticket`, creds('nora'))).status, 403);
   });
 
@@ -127,19 +130,62 @@ describe('a project on the real stack', () => {
     assert.equal((await http(`${h.svnUrl('alpha')}/`, creds('nora'))).status, 403);
     assert.notEqual((await svn(['info', h.svnUrl('alpha')], creds('nora'))).code, 0);
     assert.equal(h.run.apache.mainPid(), pid);
+    const reload = /SIGUSR1|graceful restart|resuming normal operations/i;
     const added = fs.readFileSync(h.run.apache.errorLog, 'utf8').slice(logBefore.length);
-    assert.doesNotMatch(added, /SIGUSR1|graceful restart|resuming normal operations/i);
+    assert.doesNotMatch(added, reload);
+    // Control: a real graceful restart (what Keelson's Apache.start does when Apache runs) keeps the
+    // main PID but does show in this log under its LogLevel, so the check above can fail.
+    const logBeforeReload = fs.readFileSync(h.run.apache.errorLog, 'utf8');
+    execFileSync('apache2', ['-f', apachePaths(layout(h.cfg)).conf, '-k', 'graceful'], { stdio: 'ignore' });
+    await until(
+      'graceful restart logged',
+      () => reload.test(fs.readFileSync(h.run.apache.errorLog, 'utf8').slice(logBeforeReload.length)),
+      10_000,
+    );
+    assert.equal(h.run.apache.mainPid(), pid, 'a graceful restart keeps the main PID');
+    await until('Apache answers after the restart', () => h.run.apache.healthy());
   });
 
   it('reconcile changes nothing on a converged project', async () => {
     const authz = path.join(h.run.reconciler.repoDir('alpha'), 'conf', 'authz');
     const before = fs.statSync(authz);
     const id = (h.run.db.prepare(`SELECT id FROM projects WHERE slug = 'alpha'`).get() as { id: number }).id;
+    // Every file Keelson renders for the project and for all projects: the repository's conf/ and
+    // hooks/, the environment's conf/, the credentials database, the shared trac.ini, the quota files.
+    const l = layout(h.cfg);
+    const repo = h.run.reconciler.repoDir('alpha');
+    const dirs = [
+      path.join(repo, 'conf'),
+      path.join(repo, 'hooks'),
+      path.join(h.run.reconciler.envDir('alpha'), 'conf'),
+      l.authDir,
+      l.tracShared,
+      l.quotaDir,
+    ];
+    const stats = () =>
+      Object.fromEntries(
+        dirs.flatMap((d) =>
+          tree(d)
+            .map((f) => path.join(d, f))
+            .filter((f) => fs.statSync(f).isFile())
+            .map((f) => [f, `${fs.statSync(f).ino} ${fs.statSync(f).mtimeMs}`]),
+        ),
+      );
+    const all = stats();
+    for (const f of [
+      authz,
+      path.join(repo, 'hooks', 'post-commit'),
+      path.join(h.run.reconciler.envDir('alpha'), 'conf', 'trac.ini'),
+      l.authDb,
+      l.tracInherit,
+    ])
+      assert.ok(f in all, `${f} is compared`);
     await h.run.reconciler.reconcile(id);
     await h.run.reconciler.reconcile(id);
     const after = fs.statSync(authz);
     assert.equal(after.ino, before.ino);
     assert.equal(after.mtimeMs, before.mtimeMs);
+    assert.deepEqual(stats(), all);
   });
 
   it('`keelson reconcile --all` rebuilds deleted generated files from the database alone', async () => {

@@ -146,6 +146,9 @@ describe('authz publishing survives SIGKILL', () => {
       `# ${inside} of ${KILLS} kills landed while publishing, ${midway} with some projects published and others not yet (one full run: ${span} ms, publishing ${publishSpan} ms)`,
     );
     assert.ok(inside >= KILLS / 2, `only ${inside} of ${KILLS} kills landed while publishing`);
+    // And some between one project's publish and the next (observed 9, 12 and 26 of 200 here).
+    const floor = Math.max(3, Math.floor(KILLS / 50));
+    assert.ok(midway >= floor, `only ${midway} of ${KILLS} kills landed with some projects published and others not yet (floor ${floor})`);
 
     const last = await exited(publisher());
     assert.equal(last.code, 0);

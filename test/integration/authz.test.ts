@@ -137,8 +137,13 @@ describe('authz engine', () => {
     const p = getProject(h.run.db, 'rules')!;
     const lastId = h.run.db.prepare(`SELECT ifnull(max(id), 0) FROM authz_publishes`).pluck().get() as number;
     const roles = ['viewer', 'developer'];
-    await Promise.all(
+    const burst = await Promise.all(
       Array.from({ length: 100 }, (_, i) => h.api.put('/api/v1/projects/rules/members/burst').send({ role: roles[i % 2] })),
+    );
+    assert.deepEqual(
+      burst.map((r) => r.status),
+      Array(100).fill(200),
+      'every change of the burst was taken',
     );
     // The requests raced; the database's last committed state is the one that must end up on disk.
     const st = await f.published('rules');
@@ -160,18 +165,29 @@ describe('authz engine', () => {
       const want = renderTracPermissions(readAccess(h.run.db, p.id)!.access);
       const got = await h.run.reconciler.trac.call<[string, string][]>('list_perms', { path: h.run.reconciler.envDir('rules') });
       assert.deepEqual(got, want);
+      return got;
     };
-    await check();
+    const has = (perms: [string, string][], user: string, action: string) => perms.some(([u, a]) => u === user && a === action);
+    const first = await check();
+    assert.ok(has(first, 'vic', '@viewer') && first.some(([u]) => u === 'burst') && !has(first, 'anonymous', '@viewer'));
     await f.setRole('rules', 'vic', 'developer');
-    await h.api.delete('/api/v1/projects/rules/members/burst');
-    await h.api.patch('/api/v1/projects/rules').send({ visibility: 'public' });
+    const del = await h.api.delete('/api/v1/projects/rules/members/burst');
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    const pub = await h.api.patch('/api/v1/projects/rules').send({ visibility: 'public' });
+    assert.equal(pub.status, 200, JSON.stringify(pub.body));
     await f.published('rules');
     await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
-    await check();
-    await h.api.patch('/api/v1/projects/rules').send({ visibility: 'private' });
+    // Each change is in Trac's table (not only "Trac equals the database").
+    const open = await check();
+    assert.ok(has(open, 'anonymous', '@viewer'), 'public: anonymous is a viewer');
+    assert.ok(has(open, 'vic', '@developer') && !has(open, 'vic', '@viewer'), 'vic is a developer');
+    assert.ok(!open.some(([u]) => u === 'burst'), 'burst was removed');
+    const priv = await h.api.patch('/api/v1/projects/rules').send({ visibility: 'private' });
+    assert.equal(priv.status, 200, JSON.stringify(priv.body));
     await f.published('rules');
     await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
-    await check();
+    const closed = await check();
+    assert.ok(!has(closed, 'anonymous', '@viewer'), 'private again: anonymous is not a viewer');
   });
 
   it('a suspended project grants nothing; resuming restores access', async () => {
@@ -187,6 +203,9 @@ describe('authz engine', () => {
     h.run.worker?.wake();
     await f.published('rules');
     assert.equal(await can('rules', 'olivia', '/'), 200);
+    // Trac too, once its permissions are written back.
+    await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
+    assert.equal(await browse('rules', 'olivia', '/'), 200);
   });
 
   it('a rotated token, a disabled user: effective on the very next request', async () => {

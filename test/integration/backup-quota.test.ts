@@ -260,6 +260,53 @@ describe('backups under a btrfs qgroup quota (a real loop volume)', () => {
     sh('btrfs', ['qgroup', 'limit', 'none', vol.dir]);
   });
 
+  it('a SQLite write error far from any limit (a read-only file system under the staging folder) stays a failure, not the quota', async () => {
+    // The other direction of "a write error near the quota is the quota": with the quota roomy, the
+    // same kind of error (SQLite cannot create the copy) is an I/O failure.
+    sh('btrfs', ['qgroup', 'limit', '900M', vol.dir]);
+    const svc = new BackupService(h.run.db, h.cfg, h.cfg.backup);
+    // The run reads the quota afresh before it writes, as here.
+    const q = btrfsQuota(vol.dir, { sync: true });
+    assert.equal(q?.limitBytes, 900 * MiB, 'the run sees a quota (so the quota check after a failed write does run)');
+    assert.ok(q.limitBytes - q.usedBytes > 100 * MiB, JSON.stringify(q));
+    const ro = fs.mkdtempSync(path.join('/var/tmp', 'keelson-rofs-'));
+    sh('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m,mode=0755', 'tmpfs', ro]);
+    const before = alerts.length;
+    let swapped = '';
+    try {
+      const r = await svc.runControl({
+        onProgress: (p) => {
+          if (swapped || p.phase !== 'copying database') return;
+          // The run's staging folder is made and still empty: a read-only file system takes its place
+          // (through a link, so the run can still remove what it thinks is its folder).
+          const staging = path.join(vol.dir, '.staging');
+          const [stage, ...more] = fs.readdirSync(staging);
+          assert.ok(stage && more.length === 0, 'one staging folder');
+          swapped = path.join(staging, stage);
+          assert.deepEqual(fs.readdirSync(swapped), []);
+          fs.rmdirSync(swapped);
+          fs.symlinkSync(ro, swapped);
+        },
+      });
+      assert.ok(swapped, 'the run reached its copy');
+      const b = getBackup(h.run.db, r.backup!.id)!;
+      assert.equal(b.state, 'failed', JSON.stringify(b));
+      // SQLite's own words for a copy it could not create: the kind of error EDQUOT also gives.
+      assert.match(b.reason!, /^failed: .*unable to open database file/);
+      assert.doesNotMatch(b.reason!, /quota|EDQUOT/i);
+      const staging = path.join(vol.dir, '.staging');
+      assert.deepEqual(fs.existsSync(staging) ? fs.readdirSync(staging) : [], [], 'staging removed');
+      assert.deepEqual(
+        alerts.slice(before).map((a) => [a.event, a.limit]),
+        [['backup.failed', undefined]],
+      );
+    } finally {
+      if (swapped && fs.lstatSync(swapped, { throwIfNoEntry: false })?.isSymbolicLink()) fs.unlinkSync(swapped);
+      unmount(ro);
+      sh('btrfs', ['qgroup', 'limit', 'none', vol.dir]);
+    }
+  });
+
   it('a user quota smaller than the backup (ext4 with quotas): refused before a byte, the reason names the user quota', async (t) => {
     const v = ext4QuotaVolume();
     if ('notRun' in v) return t.skip(v.notRun);

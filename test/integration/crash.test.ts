@@ -86,7 +86,11 @@ describe('a worker stopped mid-provisioning (SIGKILL, SIGTERM)', () => {
     await until('graceful claimed', () => jobState('graceful') === 'running', 30_000);
     w.kill('SIGTERM');
     // While stopping, a new project must not be picked up by this worker.
-    await h.api.post('/api/v1/projects').send({ slug: 'after-term', owner: 'kim' });
+    const late = await h.api.post('/api/v1/projects').send({ slug: 'after-term', owner: 'kim' });
+    assert.equal(late.status, 201, JSON.stringify(late.body));
+    // Else "after-term stays pending" below would hold because nobody was left to claim it.
+    assert.equal(w.exitCode, null, 'the worker was still stopping when the new job arrived');
+    assert.equal(w.signalCode, null);
     const code = await new Promise<number | null>((res) => w.once('exit', (c) => res(c)));
     assert.equal(code, 0);
     assert.equal((await h.api.get('/api/v1/projects/graceful')).body.state, 'active');

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { layout, startHost, tree, type TestHost } from '../helpers/host.js';
+import { layout, startHost, tree, until, type TestHost } from '../helpers/host.js';
 
 const HOSTILE: [string, unknown][] = [
   ['dot-dot', '../x'],
@@ -26,6 +26,8 @@ const HOSTILE: [string, unknown][] = [
 describe('hostile names are refused at the edge and nothing reaches the disk', () => {
   let h: TestHost;
   let before0: string[];
+  /** The last job id once project alpha is provisioned: refused requests must queue none after it. */
+  let lastJob = 0;
   const served = () => {
     const l = layout(h.cfg);
     return [...tree(l.svnRoot), ...tree(l.tracRoot), ...tree(l.staging)];
@@ -35,6 +37,12 @@ describe('hostile names are refused at the edge and nothing reaches the disk', (
     h = await startHost('hostile');
     const r = await h.api.post('/api/v1/users').send({ name: 'owner1', email: 'o@example.com', password: 'a long enough password' });
     assert.equal(r.status, 201);
+    // A real project, so a member route passes its project check and reaches the :user parameter.
+    const p = await h.api.post('/api/v1/projects').send({ slug: 'alpha', owner: 'owner1' });
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    await until('alpha active', async () => (await h.api.get('/api/v1/projects/alpha')).body.state === 'active', 30_000);
+    await until('queue empty', async () => (await h.api.get('/api/v1/health')).body.jobsQueued === 0);
+    lastJob = h.run.db.prepare(`SELECT ifnull(max(id), 0) FROM jobs`).pluck().get() as number;
     before0 = served();
   });
   after(async () => {
@@ -57,8 +65,16 @@ describe('hostile names are refused at the edge and nothing reaches the disk', (
       it(`in a URL: ${label}`, async () => {
         const r = await h.api.put(`/api/v1/projects/alpha/members/${encodeURIComponent(name)}`).send({ role: 'developer' });
         assert.ok([400, 404].includes(r.status), `${r.status} ${JSON.stringify(r.body)}`);
+        // Project alpha exists: the refusal is the user name's, not the project's.
+        assert.equal(r.status, 400, JSON.stringify(r.body));
+        assert.equal(r.body.error.code, 'invalid_input');
+        assert.match(r.body.error.message, /^user: /);
         const g = await h.api.get(`/api/v1/projects/${encodeURIComponent(name)}`);
         assert.ok([400, 404].includes(g.status), `${g.status}`);
+        // Looked up as sent (no folding or trimming onto alpha or another project), and found nothing.
+        assert.equal(g.body.slug, undefined, JSON.stringify(g.body));
+        assert.ok(['invalid_input', 'not_found'].includes(g.body.error?.code), JSON.stringify(g.body));
+        if (g.status === 404) assert.equal(g.body.error.message, `no project ${JSON.stringify(name)}`);
       });
     }
   }
@@ -88,9 +104,17 @@ describe('hostile names are refused at the edge and nothing reaches the disk', (
     assert.equal(dup.status, 409);
   });
 
+  // (Runs last in this describe, after every refused request above.)
   it('not a single file was created for any refused request', async () => {
     assert.deepEqual(served(), before0);
-    const jobs = h.run.db.prepare(`SELECT count(*) AS n FROM jobs WHERE kind = 'reconcile_project'`).get() as { n: number };
+    const jobs = h.run.db.prepare(`SELECT count(*) AS n FROM jobs WHERE kind = 'reconcile_project' AND id > ?`).get(lastJob) as {
+      n: number;
+    };
     assert.equal(jobs.n, 0);
+    // Alpha's membership is as it was made: no hostile name got in.
+    assert.deepEqual(
+      (await h.api.get('/api/v1/projects/alpha')).body.members.map((m: { user: string }) => m.user),
+      ['owner1'],
+    );
   });
 });

@@ -115,6 +115,8 @@ describe('sign-in throttling without lockout', () => {
       const bots = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((a) => client(h, a));
       for (const b of bots) assert.equal((await b.signIn('victim', 'botnet guess one')).status, 401);
       // 4 failures: at the threshold, the first delay (150 ms) for any attempt, right or wrong.
+      // (The delay for each count, growing and capped, is test/unit/signin-limits.test.ts's slowdownMs.)
+      assert.equal(count(h, 'login:acct:victim'), 4);
       const first = await client(h, '198.51.100.1').signIn('victim', PW);
       assert.equal(first.status, 201);
       assert.ok(first.ms >= 150, `delayed by the first delay (took ${first.ms.toFixed(0)} ms)`);
@@ -123,6 +125,8 @@ describe('sign-in throttling without lockout', () => {
       const wrong = await client(h, '198.51.100.2').signIn('victim', 'not it either');
       assert.equal(wrong.status, 401);
       assert.ok(wrong.ms >= 600, `a wrong password waits too (took ${wrong.ms.toFixed(0)} ms)`);
+      // 9 failures: 150 * 2^5 = 4800 ms uncapped, 600 ms capped.
+      assert.equal(count(h, 'login:acct:victim'), 9);
       const right = await client(h, '198.51.100.3').signIn('victim', PW);
       assert.equal(right.status, 201, JSON.stringify(right.body));
       assert.ok(right.ms >= 600, `delayed by the cap (took ${right.ms.toFixed(0)} ms)`);
@@ -135,6 +139,8 @@ describe('sign-in throttling without lockout', () => {
       createUser(h.run.db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
       const bob = await client(h, '198.51.100.5').signIn('bob', PW);
       assert.equal(bob.status, 201);
+      // No failure is counted against bob, so slowdownMs gives him no delay (the timing below is a wall clock).
+      assert.equal(count(h, 'login:acct:bob'), 0);
       assert.ok(bob.ms < 600, `bob is not slowed (took ${bob.ms.toFixed(0)} ms)`);
     });
   });

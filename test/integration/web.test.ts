@@ -148,7 +148,7 @@ describe('web UI security', () => {
     assert.equal(plain.status, 303, 'a plain-named session cookie must not sign anyone in over TLS');
   });
 
-  it('throttles failed logins per account and per address', async () => {
+  it('throttles failed logins per (account, address) pair and per address', async () => {
     const { app, db } = makeApp({ KEELSON_LOGIN_LIMIT_ACCOUNT: '3/900', KEELSON_LOGIN_LIMIT_ADDRESS: '6/900' });
     createUser(db, 'test', { name: 'alice', email: 'alice@example.com', passwordHash: PW_HASH });
     createUser(db, 'test', { name: 'bob', email: 'bob@example.com', passwordHash: PW_HASH });
@@ -257,13 +257,26 @@ describe('web UI security', () => {
           .type('form')
           .send({ _csrf: t, ...body });
         assert.equal(r.status, status, `${who} POST ${url}`);
+        // Refused for the role, not for the token (a CSRF refusal is a 403 too).
+        assert.doesNotMatch(r.text, /CSRF/, `${who} POST ${url}`);
       }
       assert.equal((await a.get('/admin')).status, 403, `${who} GET /admin`);
-      assert.equal((await a.post('/admin/capacity').type('form').send({ _csrf: t, maxProjects: '0' })).status, 403);
+      const cap = await a.post('/admin/capacity').type('form').send({ _csrf: t, maxProjects: '0' });
+      assert.equal(cap.status, 403);
+      assert.doesNotMatch(cap.text, /CSRF/, `${who} POST /admin/capacity`);
     }
     assert.equal(snapshot(), before, 'nothing changed');
     const owner = request.agent(app);
     await signIn(owner, 'alice', PW);
+    // Control: the owner's identical POST, with a token obtained the same way, goes through.
+    const ownerToken = await csrf(owner, '/dashboard');
+    const renamed = await owner
+      .post('/p/proj/settings')
+      .type('form')
+      .send({ _csrf: ownerToken, title: '<script>alert(1)</script>', visibility: 'public' });
+    assert.equal(renamed.status, 303);
+    assert.equal(getProject(db, 'proj')!.visibility, 'public');
+    assert.notEqual(snapshot(), before, 'the owner changed the project');
     for (const page of ['/dashboard', '/p/proj']) {
       const html = (await owner.get(page)).text;
       assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, page);

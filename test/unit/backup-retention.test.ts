@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/db.js';
 import { applyRetention, retained, roomPlan } from '../../src/backup/retention.js';
@@ -167,20 +168,36 @@ describe('retention applied', () => {
       fs.writeFileSync(path.join(p, 'keelson.db'), 'x');
       ins.run(id, p, at(daysAgo), at(daysAgo));
     }
+    // A real failure under the oldest one's files: b1 is a mount point (a 1 MiB tmpfs holding its
+    // files), which rmSync empties but cannot remove (EBUSY). Tests run as root.
+    const b1 = path.join(dir, 'b1');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', b1]);
+    fs.writeFileSync(path.join(b1, 'keelson.db'), 'x');
     const real = fs.rmSync.bind(fs);
     const seen: string[] = [];
+    const failed: string[] = [];
+    // Only watches each deletion (the row's state at that moment, and whether it failed); the fault is the mount's.
     const rm = mock.method(fs, 'rmSync', (p: fs.PathLike, o?: fs.RmOptions) => {
       const state = db.prepare(`SELECT state FROM backups WHERE path = ?`).pluck().get(String(p));
       seen.push(`${path.basename(String(p))}:${state}`);
-      // The disk fails under the oldest one's files.
-      if (path.basename(String(p)) === 'b1') throw Object.assign(new Error('EIO: i/o error, rm'), { code: 'EIO' });
-      real(p, o);
+      try {
+        real(p, o);
+      } catch (e) {
+        failed.push(`${path.basename(String(p))}:${(e as NodeJS.ErrnoException).code}`);
+        throw e;
+      }
     });
     try {
       const expired = applyRetention(db, { ...loadBackupSettings({}), keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, null);
       assert.deepEqual([...expired].sort(), [1, 2]);
     } finally {
       rm.mock.restore();
+    }
+    try {
+      // The deletion of b1 really failed (and was caught: applyRetention returned), and only that one.
+      assert.deepEqual(failed, ['b1:EBUSY']);
+    } finally {
+      execFileSync('umount', [b1]);
     }
     // Every deletion found its row already expired.
     assert.deepEqual(seen.sort(), ['b1:expired', 'b2:expired']);

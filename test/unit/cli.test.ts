@@ -50,6 +50,7 @@ describe('keelson command line', () => {
       const r = run(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /usage: /, args.join(' '));
+      assert.deepEqual(r.created, [], `${args.join(' ')} created ${r.created.join(', ')}`);
     }
   });
 

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -97,6 +97,7 @@ describe('restore jobs in the queue', () => {
 describe('the restore job handler after an interruption', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-restore-job-'));
   const cfg = loadConfig({ KEELSON_DATA_DIR: dataDir, KEELSON_HTTP_PORT: '0' });
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const claimAgain = (d: Database.Database, id: number): Job => {
     claim(d, dead);
     recoverAbandoned(d, 30_000);
@@ -138,7 +139,17 @@ describe('the restore job handler after an interruption', () => {
     const a = restore(d, 'alpha', 1);
     markRestoreStarted(d, a.id!, new Date().toISOString());
     setRestoreResult(d, a.id!, { backupId: 7, project: 'alpha', mode: 'in-place', youngestRev: 3, repoUuid: 'u' });
-    await run(claimAgain(d, a.id!), new AbortController().signal);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    const recorded = getRestoreJob(d, a.id!)!;
+    const j = claimAgain(d, a.id!);
+    // Not run again: a run would need backup #7's files (there are none here) and would mark the
+    // restore started anew; not closed as interrupted: that throws and queues a reconcile.
+    await run(j, new AbortController().signal);
+    assert.deepEqual(getRestoreJob(d, a.id!), recorded, 'the recorded restore is left as it was');
+    assert.equal(recorded.error, null);
+    assert.deepEqual(JSON.parse(recorded.result!), { backupId: 7, project: 'alpha', mode: 'in-place', youngestRev: 3, repoUuid: 'u' });
+    assert.equal(d.prepare(`SELECT count(*) FROM jobs WHERE kind = 'reconcile_project' AND state = 'pending'`).pluck().get(), 0);
+    // The worker completes the job as the handler returned: done.
+    complete(d, j.id, 'w2');
+    assert.equal(getJob(d, a.id!)!.state, 'done');
   });
 });

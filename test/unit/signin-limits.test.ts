@@ -14,7 +14,7 @@ import { getUser } from '../../src/store/users.js';
 import { loadConfig } from '../../src/config.js';
 import { noEffects, type Ctx } from '../../src/domain/context.js';
 import { backupPort } from '../../src/main/ports.js';
-import { login, throttleAddress } from '../../src/domain/signin.js';
+import { login, slowdownMs, throttleAddress } from '../../src/domain/signin.js';
 import { endSession, sessionFor, startSession } from '../../src/domain/sessions.js';
 import { BusyError, hashPassword as pooledHash, hashPool, withHashSlot } from '../../src/domain/passwords.js';
 import { KeyedPool, PoolBusyError } from '../../src/sys/keyed-pool.js';
@@ -257,5 +257,30 @@ describe('per-address throttles count an IPv6 client by its /64', () => {
     assert.equal(throttleAddress('2001:0db8:0001:0002::'), '2001:db8:1:2::/64');
     assert.equal(throttleAddress('2001:db8::1'), '2001:db8:0:0::/64');
     assert.notEqual(throttleAddress('2001:db8:1:3::1'), throttleAddress('2001:db8:1:2::1'));
+  });
+});
+
+describe('the account-wide slow-down (slowdownMs)', () => {
+  it('nothing below the threshold, then the first delay doubling with each failure, capped (the settings of test/integration/throttle.test.ts)', () => {
+    // KEELSON_LOGIN_SLOWDOWN_ACCOUNT=4/900, KEELSON_LOGIN_SLOWDOWN_DELAY=150/600, read as Keelson reads them.
+    const s = loadConfig({
+      KEELSON_DATA_DIR: '/var/tmp/keelson-unused',
+      KEELSON_LOGIN_SLOWDOWN_ACCOUNT: '4/900',
+      KEELSON_LOGIN_SLOWDOWN_DELAY: '150/600',
+    }).loginSlowdown;
+    assert.deepEqual(s, { after: 4, windowSeconds: 900, firstDelayMs: 150, maxDelayMs: 600 });
+    const failures = [0, 3, 4, 5, 6, 7, 8, 9, 40, 10_000];
+    assert.deepEqual(
+      failures.map((n) => slowdownMs(n, s)),
+      [0, 0, 150, 300, 600, 600, 600, 600, 600, 600],
+    );
+    // Growing before the cap: each further failure doubles the delay.
+    const big = { ...s, maxDelayMs: 1_000_000 };
+    assert.deepEqual(
+      [4, 5, 6, 7, 8, 9].map((n) => slowdownMs(n, big)),
+      [150, 300, 600, 1200, 2400, 4800],
+    );
+    // A cap of 0 turns the slow-down off.
+    assert.equal(slowdownMs(9, { ...s, maxDelayMs: 0 }), 0);
   });
 });

@@ -65,18 +65,27 @@ describe('job worker', () => {
   it('a handler that ignores its signal is still waited for (a project never runs two jobs at once), then failed', async () => {
     const d = db();
     let finished = 0;
+    let nextStarted = 0;
+    // Two slots: only the project rule keeps the second job of project 1 from running beside the first.
     const w = new Worker(
       d,
-      { stubborn: { timeoutMs: 50, run: () => new Promise<void>((r) => setTimeout(() => ((finished = Date.now()), r()), 300)) } },
-      { concurrency: 1, pollMs: 20 },
+      {
+        stubborn: { timeoutMs: 50, run: () => new Promise<void>((r) => setTimeout(() => ((finished = Date.now()), r()), 300)) },
+        next: { timeoutMs: 1000, run: async () => void (nextStarted ||= Date.now()) },
+      },
+      { concurrency: 2, pollMs: 20 },
     );
     enqueue(d, 'stubborn', 1);
+    const stubborn = d.prepare(`SELECT max(id) FROM jobs`).pluck().get() as number;
+    enqueue(d, 'next', 1);
     const t0 = Date.now();
     w.start();
     try {
-      await until(() => job(d).last_error !== null);
+      await until(() => (d.prepare(`SELECT last_error FROM jobs WHERE id = ?`).pluck().get(stubborn) as string | null) !== null);
       assert.ok(finished > 0 && finished - t0 >= 250, 'the failure was recorded before the handler returned');
-      assert.match(job(d).last_error!, /timed out/);
+      assert.match(d.prepare(`SELECT last_error FROM jobs WHERE id = ?`).pluck().get(stubborn) as string, /timed out/);
+      await until(() => nextStarted > 0);
+      assert.ok(nextStarted >= finished, `the project's next job started ${finished - nextStarted} ms before the timed-out one returned`);
     } finally {
       await w.stop();
     }
