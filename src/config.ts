@@ -143,6 +143,9 @@ function seconds(name: string, value: string | undefined, fallback: number): num
  */
 export const SAFE_PATH = /^\/[A-Za-z0-9_./-]*$/;
 
+/** The URL where users reach Subversion and Trac: scheme, host, optional port, optional path. */
+export const PUBLIC_URL_RE = /^https?:\/\/[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?(?:\/[A-Za-z0-9._~-]+)*$/;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.KEELSON_DATA_DIR || './data');
   const backupDir = path.resolve(env.KEELSON_BACKUP_DIR || path.join(dataDir, 'backups'));
@@ -159,6 +162,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const httpPort = int('KEELSON_HTTP_PORT', env.KEELSON_HTTP_PORT, 8480);
   const apachePort = int('KEELSON_APACHE_PORT', env.KEELSON_APACHE_PORT, 8481);
   const publicUrl = (env.KEELSON_PUBLIC_URL || `http://${apacheHost}:${apachePort}`).replace(/\/+$/, '');
+  // It becomes a pattern and a replacement in Apache's configuration, and every link Keelson shows.
+  if (!PUBLIC_URL_RE.test(publicUrl))
+    throw new Error(
+      `KEELSON_PUBLIC_URL must look like https://code.example.org or https://example.org:8443/code (a host name or IPv4 address, an optional port and path of letters, digits, '.', '_', '-', '/'), got ${JSON.stringify(publicUrl)}`,
+    );
   return {
     dataDir,
     backupDir,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { layout, loadConfig } from '../../src/config.js';
-import { apachePaths, publishApacheConfig, renderApacheConfig } from '../../src/files/apache/config.js';
+import { apachePaths, publishApacheConfig, renderApacheConfig, renderPublicOrigin } from '../../src/files/apache/config.js';
 import { publishTracWsgi, renderTracWsgi } from '../../src/files/apache/wsgi.js';
 import { freePort, tempDataDir } from '../helpers/host.js';
 
@@ -66,6 +66,33 @@ describe('generated files: Apache configuration (apache2 -t) and trac.wsgi (Pyth
       await assert.rejects(publishTracWsgi(p.wsgi, good + '\ndef broken(:\n', cfg.python), /SyntaxError/);
       assert.ok(fs.readFileSync(p.wsgi).equals(before), 'the live trac.wsgi changed');
       assert.deepEqual(leftovers(l.apacheDir, ['trac.wsgi', 'run', 'logs', 'htdocs']), [], 'a temporary file was left behind');
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('behind a proxy: only the configured public origin is rewritten, the rendering passes apache2 -t, and a public URL that could break out of it is refused', async () => {
+    const dataDir = tempDataDir('files-apache-public');
+    try {
+      const port = await freePort();
+      const base = { KEELSON_DATA_DIR: dataDir, KEELSON_APACHE_PORT: String(port) };
+      assert.equal(renderPublicOrigin(loadConfig(base)), '', 'no proxy: nothing to rewrite');
+      const cfg = loadConfig({ ...base, KEELSON_PUBLIC_URL: 'https://code.example.org/' });
+      const text = renderPublicOrigin(cfg);
+      const expected =
+        String.raw`RequestHeader edit Destination "(?i)^https://code\.example\.org(:443)?/" "http://127.0.0.1:` + `${port}/"`;
+      assert.ok(text.split('\n').includes(expected), text);
+      const l = layout(cfg);
+      for (const d of ['run', 'logs', 'htdocs']) fs.mkdirSync(path.join(l.apacheDir, d), { recursive: true });
+      assert.equal(await publishApacheConfig(apachePaths(l).conf, renderApacheConfig(cfg, l, { runAsUser: false })), true);
+      for (const bad of [
+        'https://a"b.org',
+        'https://code.example.org/x y',
+        'ftp://code.example.org',
+        'https://code.example.org/$1',
+        'https://[::1]',
+      ])
+        assert.throws(() => loadConfig({ ...base, KEELSON_PUBLIC_URL: bad }), /KEELSON_PUBLIC_URL must look like/, bad);
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

@@ -65,6 +65,37 @@ MaxRequestWorkers ${children * perChild}
 ServerLimit ${children * 2}`;
 }
 
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Behind a proxy (KEELSON_PUBLIC_URL names an origin other than Apache's own, e.g. TLS terminated
+ * in front): a client's COPY and MOVE name their target in a Destination header with the public
+ * URL, and mod_dav refuses one whose scheme or port differ from the connection's own ("502
+ * Destination URI refers to different scheme or port", what broke `svn move` over HTTPS behind
+ * proxies). Apache rewrites that origin (only the configured public one: any other Destination is
+ * refused as before) to its own, and a Location it makes back to the public URL, so an ordinary
+ * proxy configuration (ProxyPass and ProxyPassReverse, nothing about WebDAV) works. Trac's own
+ * links and redirects follow its base_url (the shared trac.ini's use_base_url_for_redirect).
+ */
+export function renderPublicOrigin(cfg: Config): string {
+  const internal = `http://${cfg.apacheHost}:${cfg.apachePort}`;
+  const pub = new URL(cfg.publicUrl);
+  const scheme = pub.protocol.slice(0, -1);
+  const defaultPort = scheme === 'https' ? '443' : '80';
+  const port = pub.port || defaultPort;
+  const prefix = pub.pathname.replace(/\/+$/, '');
+  if (`${scheme}://${pub.hostname}:${port}${prefix}` === internal) return '';
+  const portRe = port === defaultPort ? `(:${port})?` : `:${port}`;
+  const lines = [
+    `# Behind a proxy: the public URL is ${cfg.publicUrl} (KEELSON_PUBLIC_URL).`,
+    `RequestHeader edit Destination "(?i)^${scheme}://${reEscape(pub.hostname)}${portRe}${reEscape(prefix)}/" "${internal}/"`,
+    `Header always edit Location "^${reEscape(internal)}/" "${cfg.publicUrl}/"`,
+  ];
+  // A redirect Apache builds from a preserved Host header names the public host over plain HTTP.
+  if (scheme === 'https') lines.push(`Header always edit Location "(?i)^http://${reEscape(pub.hostname)}(:[0-9]+)?/" "${cfg.publicUrl}/"`);
+  return lines.join('\n') + '\n';
+}
+
 /** The server itself: where it lives, its modules and user, the credentials database, the document root. */
 function renderServer(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
@@ -96,7 +127,7 @@ DocumentRoot ${q(path.join(l.apacheDir, 'htdocs'))}
 <Directory ${q(path.join(l.apacheDir, 'htdocs'))}>
     Require all granted
 </Directory>
-
+${renderPublicOrigin(cfg)}
 `;
 }
 

@@ -42,6 +42,9 @@ ${DISABLED_TRAC_COMPONENTS.map((c) => `${c} = disabled`).join('\n')}
 # Trac's source browser follows the repository's own authz file, so it agrees with Subversion.
 permission_policies = AuthzSourcePolicy, DefaultPermissionPolicy, LegacyAttachmentPolicy
 secure_cookies = ${o.secureCookies ? 'enabled' : 'disabled'}
+# Links and redirects name the project's base_url (Keelson's public URL), never the scheme, host
+# or port a request reached Trac's Apache by: behind a TLS proxy they stay on https.
+use_base_url_for_redirect = enabled
 
 [logging]
 log_type = stderr
