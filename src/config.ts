@@ -12,6 +12,14 @@ export interface Config {
   apachePort: number;
   /** Base URL users see in checkout and Trac links (the private Apache by default). */
   publicUrl: string;
+  /**
+   * Apache terminates TLS itself on KEELSON_APACHE_PORT with this certificate (the full chain, e.g.
+   * certbot's fullchain.pem) and key (KEELSON_TLS_CERT, KEELSON_TLS_KEY); null: plain HTTP (on
+   * loopback, or behind a TLS proxy).
+   */
+  tls: { cert: string; key: string } | null;
+  /** With TLS: a plain-HTTP port whose every request is redirected to the public https URL (KEELSON_APACHE_HTTP_PORT); null: none. */
+  apacheHttpPort: number | null;
   /** Apache's request workers (threads; rounded up to whole processes of 25). */
   apacheWorkers: number;
   /** Seconds any one read or write of Apache's may wait (its `Timeout`). */
@@ -143,6 +151,21 @@ function seconds(name: string, value: string | undefined, fallback: number): num
  */
 export const SAFE_PATH = /^\/[A-Za-z0-9_./-]*$/;
 
+/** KEELSON_TLS_CERT and KEELSON_TLS_KEY: both or neither, each a plain absolute path (it goes into Apache's configuration). */
+function tlsFiles(env: NodeJS.ProcessEnv): Config['tls'] {
+  const cert = env.KEELSON_TLS_CERT || '';
+  const key = env.KEELSON_TLS_KEY || '';
+  if (!cert && !key) return null;
+  if (!cert || !key)
+    throw new Error('KEELSON_TLS_CERT and KEELSON_TLS_KEY go together: set both (certificate chain and its key) or neither');
+  for (const [name, p] of [
+    ['KEELSON_TLS_CERT', cert],
+    ['KEELSON_TLS_KEY', key],
+  ] as const)
+    if (!SAFE_PATH.test(p)) throw new Error(`${name} (${p}) must be an absolute path of letters, digits, '_', '.', '-' and '/'`);
+  return { cert, key };
+}
+
 /** The URL where users reach Subversion and Trac: scheme, host, optional port, optional path. */
 export const PUBLIC_URL_RE = /^https?:\/\/[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?(?:\/[A-Za-z0-9._~-]+)*$/;
 
@@ -161,7 +184,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const apacheHost = env.KEELSON_APACHE_HOST || '127.0.0.1';
   const httpPort = int('KEELSON_HTTP_PORT', env.KEELSON_HTTP_PORT, 8480);
   const apachePort = int('KEELSON_APACHE_PORT', env.KEELSON_APACHE_PORT, 8481);
-  const publicUrl = (env.KEELSON_PUBLIC_URL || `http://${apacheHost}:${apachePort}`).replace(/\/+$/, '');
+  const tls = tlsFiles(env);
+  const apacheHttpPort = env.KEELSON_APACHE_HTTP_PORT ? int('KEELSON_APACHE_HTTP_PORT', env.KEELSON_APACHE_HTTP_PORT, 0) : null;
+  if (apacheHttpPort !== null && !tls)
+    throw new Error('KEELSON_APACHE_HTTP_PORT redirects to HTTPS: it needs KEELSON_TLS_CERT and KEELSON_TLS_KEY');
+  const publicUrl = (env.KEELSON_PUBLIC_URL || `${tls ? 'https' : 'http'}://${apacheHost}:${apachePort}`).replace(/\/+$/, '');
   // It becomes a pattern and a replacement in Apache's configuration, and every link Keelson shows.
   if (!PUBLIC_URL_RE.test(publicUrl))
     throw new Error(
@@ -175,6 +202,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apacheHost,
     apachePort,
     publicUrl,
+    tls,
+    apacheHttpPort,
     apacheWorkers: int('KEELSON_APACHE_WORKERS', env.KEELSON_APACHE_WORKERS, 200) || 200,
     apacheTimeout: int('KEELSON_APACHE_TIMEOUT', env.KEELSON_APACHE_TIMEOUT, 60) || 60,
     apacheUser: env.KEELSON_APACHE_USER || 'www-data',

@@ -10,6 +10,7 @@ import { healthReport } from '../domain/health.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { errorHandler, notFound } from '../http/errors.js';
 import { bearerToken, requireCsrf, sessionAuth } from '../http/auth.js';
+import { accessLog } from '../http/access-log.js';
 import { peopleRoutes } from '../api/people.js';
 import { projectRoutes } from '../api/projects.js';
 import { operatorRoutes } from '../api/operator.js';
@@ -28,6 +29,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', ctx.cfg.trustProxy);
+  app.use(accessLog());
   app.use(express.json({ limit: '64kb' }));
 
   const api = express.Router();

@@ -15,6 +15,7 @@ import { log } from '../sys/log.js';
 import { alert } from '../backup/alert.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
+import { checkTls } from '../files/apache/tls.js';
 import { jobHandlers } from './handlers.js';
 import { refreshQuotaFiles } from '../domain/storage.js';
 import { noEffects } from '../domain/context.js';
@@ -115,6 +116,8 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   }
 
   async function startParts(): Promise<Running> {
+    // A certificate Apache could not use is named before anything is built or started.
+    if (o.apache && cfg.tls) checkTls(cfg.tls);
     if (o.worker || o.apache) await reconciler.init();
     if (o.apache) {
       apacheStarted = true;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import type { Config, Layout } from '../config.js';
 import { run } from '../sys/process.js';
 import { log } from '../sys/log.js';
@@ -9,6 +10,7 @@ import { installTracLib } from './trac.js';
 import { serviceOwners } from './owner.js';
 import { apachePaths, publishApacheConfig, publishHealthPage, renderApacheConfig } from '../files/apache/config.js';
 import { publishTracWsgi, renderTracWsgi } from '../files/apache/wsgi.js';
+import { checkTls } from '../files/apache/tls.js';
 
 /**
  * The Apache process: start (or graceful restart when it is already running), stop, health. Its
@@ -29,6 +31,8 @@ export class Apache {
 
   /** Publishes trac.wsgi, the health page and the configuration (only if it passes `apache2 -t`). */
   async writeConfig(): Promise<void> {
+    // A certificate Apache could not use stops start-up here, with its cause, before anything changes.
+    if (this.cfg.tls) checkTls(this.cfg.tls);
     for (const d of ['run', 'logs', 'htdocs']) fs.mkdirSync(path.join(this.l.apacheDir, d), { recursive: true });
     const runAsUser = process.getuid?.() === 0;
     // trac.wsgi imports Keelson's guard from the data directory before Trac opens anything.
@@ -74,7 +78,10 @@ export class Apache {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    log.info('apache running', { pid: this.mainPid(), url: `http://${this.cfg.apacheHost}:${this.cfg.apachePort}` });
+    log.info('apache running', {
+      pid: this.mainPid(),
+      url: `${this.cfg.tls ? 'https' : 'http'}://${this.cfg.apacheHost}:${this.cfg.apachePort}`,
+    });
   }
 
   async stop(): Promise<void> {
@@ -87,7 +94,16 @@ export class Apache {
 
   healthy(timeoutMs = 2000): Promise<boolean> {
     return new Promise((resolve) => {
-      const req = http.get({ host: this.cfg.apacheHost, port: this.cfg.apachePort, path: '/health.txt', timeout: timeoutMs }, (res) => {
+      const get = this.cfg.tls ? https.get : http.get;
+      // Over TLS the health check asks its own server on loopback: liveness, not the certificate (checked at start).
+      const o = {
+        host: this.cfg.apacheHost,
+        port: this.cfg.apachePort,
+        path: '/health.txt',
+        timeout: timeoutMs,
+        rejectUnauthorized: false,
+      };
+      const req = get(o, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });

@@ -31,6 +31,7 @@ export function apachePaths(l: Layout) {
     errorLog: path.join(l.apacheDir, 'logs', 'error.log'),
     wsgi: path.join(l.apacheDir, 'trac.wsgi'),
     health: path.join(l.apacheDir, 'htdocs', 'health.txt'),
+    accessLog: path.join(l.apacheDir, 'logs', 'access.log'),
   };
 }
 
@@ -78,7 +79,7 @@ const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * links and redirects follow its base_url (the shared trac.ini's use_base_url_for_redirect).
  */
 export function renderPublicOrigin(cfg: Config): string {
-  const internal = `http://${cfg.apacheHost}:${cfg.apachePort}`;
+  const internal = `${cfg.tls ? 'https' : 'http'}://${cfg.apacheHost}:${cfg.apachePort}`;
   const pub = new URL(cfg.publicUrl);
   const scheme = pub.protocol.slice(0, -1);
   const defaultPort = scheme === 'https' ? '443' : '80';
@@ -96,6 +97,34 @@ export function renderPublicOrigin(cfg: Config): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Apache terminating TLS itself (KEELSON_TLS_CERT, KEELSON_TLS_KEY): TLS 1.2 and 1.3 only, session
+ * resumption through a shared cache, HSTS; with KEELSON_APACHE_HTTP_PORT a plain-HTTP listener that
+ * only redirects to the public https URL (it serves nothing: every request is redirected before
+ * authentication or any handler).
+ */
+export function renderTls(cfg: Config, l: Layout): string {
+  if (!cfg.tls) return '';
+  const redirect =
+    cfg.apacheHttpPort === null
+      ? ''
+      : `Listen ${cfg.apacheHost}:${Number(cfg.apacheHttpPort)}
+<VirtualHost ${cfg.apacheHost}:${Number(cfg.apacheHttpPort)}>
+    ServerName ${cfg.apacheHost}
+    SSLEngine off
+    Redirect permanent / ${cfg.publicUrl}/
+</VirtualHost>
+`;
+  return `SSLEngine on
+SSLCertificateFile ${q(cfg.tls.cert)}
+SSLCertificateKeyFile ${q(cfg.tls.key)}
+SSLProtocol -all +TLSv1.2 +TLSv1.3
+SSLSessionCache ${q(`shmcb:${path.join(l.apacheDir, 'run', 'ssl_scache')}(1024000)`)}
+SSLSessionCacheTimeout 300
+Header always set Strict-Transport-Security "max-age=31536000"
+${redirect}`;
+}
+
 /** The server itself: where it lives, its modules and user, the credentials database, the document root. */
 function renderServer(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
@@ -107,7 +136,11 @@ PidFile ${q(p.pid)}
 DefaultRuntimeDir ${q(path.join(l.apacheDir, 'run'))}
 ErrorLog ${q(p.errorLog)}
 LogLevel warn
-${MODULES.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n')}
+# One line per request: time, client, user (or -), method, path without its query, status, bytes
+# sent, microseconds taken. No header is logged, so no credential or cookie is either.
+LogFormat "%{%Y-%m-%dT%H:%M:%S%z}t %a %u \\"%m %U %H\\" %>s %B %D" keelson
+CustomLog ${q(p.accessLog)} keelson
+${[...MODULES, ...(cfg.tls ? ['socache_shmcb', 'ssl'] : [])].map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n')}
 ${opts.runAsUser ? `User ${cfg.apacheUser}\nGroup ${cfg.apacheGroup}` : '# not started as root: runs as the current user'}
 TypesConfig /etc/mime.types
 ${renderConnections(cfg)}
@@ -127,7 +160,7 @@ DocumentRoot ${q(path.join(l.apacheDir, 'htdocs'))}
 <Directory ${q(path.join(l.apacheDir, 'htdocs'))}>
     Require all granted
 </Directory>
-${renderPublicOrigin(cfg)}
+${renderTls(cfg, l)}${renderPublicOrigin(cfg)}
 `;
 }
 
