@@ -93,7 +93,11 @@ describe('authz publishing survives SIGKILL', () => {
     const seen = new Map<string, number>(SLUGS.map((s) => [s, 0]));
     let midway = 0;
     let inside = 0;
-    for (let k = 0; k < KILLS; k++) {
+    // Kills land between one project's publish and the next only by chance (0 to 26 of 200 here,
+    // depending on the machine's load): if none did, up to twice as many again until one does.
+    let kills = 0;
+    for (let k = 0; k < KILLS || (midway === 0 && k < 3 * KILLS); k++) {
+      kills = k + 1;
       // A few membership changes, committed before (and while) the publisher runs.
       const change = () => {
         const slug = SLUGS[rnd(SLUGS.length)]!;
@@ -143,13 +147,13 @@ describe('authz publishing survives SIGKILL', () => {
     }
     // The kills must have landed inside publishing, not only before or after it.
     console.log(
-      `# ${inside} of ${KILLS} kills landed while publishing, ${midway} with some projects published and others not yet (one full run: ${span} ms, publishing ${publishSpan} ms)`,
+      `# ${inside} of ${kills} kills landed while publishing, ${midway} with some projects published and others not yet (one full run: ${span} ms, publishing ${publishSpan} ms)`,
     );
-    assert.ok(inside >= KILLS / 2, `only ${inside} of ${KILLS} kills landed while publishing`);
+    assert.ok(inside >= kills / 2, `only ${inside} of ${kills} kills landed while publishing`);
     // And some between one project's publish and the next: at least one, or the state this test
     // exists for was never reached (observed 3, 9, 12 and 26 of 200 here; how many depends on the
     // machine's load, so no larger floor is a property of the code).
-    assert.ok(midway >= 1, `none of ${KILLS} kills landed with some projects published and others not yet`);
+    assert.ok(midway >= 1, `none of ${kills} kills landed with some projects published and others not yet`);
 
     const last = await exited(publisher());
     assert.equal(last.code, 0);
