@@ -10,6 +10,7 @@ PKGS=(apache2 apache2-utils libapache2-mod-svn libapache2-mod-wsgi-py3 libapruti
   libjs-jquery-timepicker sqlite3 curl ca-certificates
   btrfs-progs  # btrfs-progs: reading btrfs qgroup quotas over the backup directory (and their tests)
   openssl  # openssl: the TLS tests and bench/tls make their own certificate authority
+  logrotate  # logrotate: the production install rotates Apache's logs with it (and its test runs it)
   chromium)  # chromium: the browser tests (playwright-core drives /usr/bin/chromium)
 
 missing=()

@@ -7,6 +7,7 @@ import { tokenCommand } from './token.js';
 import { reconcileCommand } from './reconcile.js';
 import { apacheCommand } from './apache.js';
 import { apiCommand } from './api.js';
+import { healthCommand } from './health.js';
 
 const HELP = `keelson: control plane for Trac + Subversion hosting
 
@@ -20,6 +21,8 @@ Usage:
                                   --files-only: authz, hooks and credentials only)
   keelson apache start|stop|status
   keelson api METHOD PATH [JSON]  call the admin API (KEELSON_URL, KEELSON_TOKEN)
+  keelson health [--wait S]       is the running host up (database, worker, Apache)? exit 0 if so;
+                                  --wait: ask until it is, at most S seconds (systemd's readiness check)
 ${BACKUP_HELP}
   keelson --help
 
@@ -58,6 +61,8 @@ async function command(cmd: string, rest: string[]): Promise<number> {
       return backupCommand(cfg, rest);
     case 'api':
       return apiCommand(cfg, rest);
+    case 'health':
+      return healthCommand(cfg, rest);
     default:
       console.error(`unknown command ${cmd}\n\n${HELP}`);
       return 2;

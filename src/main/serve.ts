@@ -16,6 +16,7 @@ import { alert } from '../backup/alert.js';
 import { BackupService } from '../backup/engine.js';
 import { makeContext } from './context.js';
 import { checkTls } from '../files/apache/tls.js';
+import { checkPortFree } from '../sys/port.js';
 import { jobHandlers } from './handlers.js';
 import { refreshQuotaFiles } from '../domain/storage.js';
 import { noEffects } from '../domain/context.js';
@@ -116,8 +117,9 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   }
 
   async function startParts(): Promise<Running> {
-    // A certificate Apache could not use is named before anything is built or started.
+    // A certificate Apache could not use, or the API's port taken, is named before anything is built or started.
     if (o.apache && cfg.tls) checkTls(cfg.tls);
+    if (o.api && cfg.httpPort) await checkPortFree(cfg.httpHost, cfg.httpPort, 'KEELSON_HTTP_PORT');
     if (o.worker || o.apache) await reconciler.init();
     if (o.apache) {
       apacheStarted = true;

@@ -66,7 +66,11 @@ export class Apache {
           await run('apache2', ['-f', this.p.conf, '-k', 'start']);
           break;
         } catch (e) {
-          if (tries >= 50 || !/Address already in use/.test(String(e))) throw e;
+          if (!/Address already in use/.test(String(e))) throw e;
+          if (tries >= 50)
+            throw new Error(
+              `Apache cannot listen on ${this.cfg.apacheHost}:${this.cfg.apachePort} (KEELSON_APACHE_PORT): another program holds the port`,
+            );
           await new Promise((r) => setTimeout(r, 200));
         }
       }

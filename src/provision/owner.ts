@@ -162,3 +162,44 @@ export function purgeTracEnv(dir: string): string[] {
   removeUnexpected(path.join(dir, 'conf'), ENV_CONF, removed, 'conf');
   return removed;
 }
+
+/**
+ * Apache's user and the Trac user must reach their parts of the data directory: a directory on the
+ * way closed to them (a data directory made with umask 077, a parent at 0700) would otherwise show
+ * up as every project answering 403 or 500. Asked of the kernel as that user, at start; the first
+ * directory on the way it cannot search is named.
+ */
+export async function checkReach(
+  owners: Owners | undefined,
+  cfg: { apacheUser: string; apacheGroup: string; tracUser: string; tracGroup: string },
+  dirs: { apache: string[]; trac: string[] },
+): Promise<void> {
+  if (!owners) return;
+  const who = [
+    { user: cfg.apacheUser, group: cfg.apacheGroup, role: "Apache's user", dirs: dirs.apache },
+    { user: cfg.tracUser, group: cfg.tracGroup, role: 'the Trac user', dirs: dirs.trac },
+  ];
+  for (const w of who) {
+    const can = (dir: string) =>
+      run('setpriv', ['--reuid', w.user, '--regid', w.group, '--init-groups', '--', 'test', '-x', dir]).then(
+        () => true,
+        () => false,
+      );
+    // The directories made so far (Apache's own is made when its configuration is first written).
+    for (const d of w.dirs.filter((x) => fs.existsSync(x))) {
+      if (await can(d)) continue;
+      let blocked = d;
+      for (let cur = '/', rest = path.resolve(d).split('/').filter(Boolean); rest.length;) {
+        cur = path.join(cur, rest.shift()!);
+        if (!(await can(cur))) {
+          blocked = cur;
+          break;
+        }
+      }
+      const mode = (fs.statSync(blocked).mode & 0o7777).toString(8).padStart(4, '0');
+      throw new Error(
+        `${w.user} (${w.role}) cannot reach ${d}: ${blocked} (mode ${mode}) is closed to it; let it through, e.g. chmod o+x ${blocked}`,
+      );
+    }
+  }
+}

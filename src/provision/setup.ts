@@ -4,9 +4,8 @@ import crypto from 'node:crypto';
 import type { Config, Layout } from '../config.js';
 import { renderTracPermissions } from '../authz/render.js';
 import { publishTracIni, renderSharedTracIni } from '../files/trac/ini.js';
-import { run } from '../sys/process.js';
 import type { TracHelper } from './trac.js';
-import { chownTree, pidOfEntry, purgeTracEnv, type Owners } from './owner.js';
+import { checkReach, chownTree, pidOfEntry, purgeTracEnv, type Owners } from './owner.js';
 import { pidAlive } from '../sys/liveness.js';
 
 /** The data directory's folders, with their owners and modes (see owner.ts for who writes what). */
@@ -16,12 +15,11 @@ export async function prepareDirectories(cfg: Config, l: Layout, owners: Owners 
   }
   fs.mkdirSync(l.commitSpool, { recursive: true });
   if (!owners) return;
-  // Apache's and Trac's users must reach the data directory; say so instead of serving 403s later.
-  for (const user of [cfg.apacheUser, cfg.tracUser]) {
-    await run('runuser', ['-u', user, '--', 'test', '-x', cfg.dataDir]).catch(() => {
-      throw new Error(`${user} cannot reach ${cfg.dataDir}: every parent directory must be searchable (o+x) by ${user}`);
-    });
-  }
+  // Apache's and Trac's users must reach their parts; say so instead of serving 403s later.
+  await checkReach(owners, cfg, {
+    apache: [l.svnRoot, l.authDir, l.apacheDir, l.commitSpool, l.quotaDir],
+    trac: [l.tracRoot, l.svnRoot, l.apacheDir, l.libDir, l.tracShared, l.tracCache, l.quotaDir],
+  });
   const { apache } = owners;
   fs.chownSync(l.commitSpool, apache.uid, apache.gid);
   // Apache's authentication reads the credentials; the Trac user (not in Apache's group) cannot.

@@ -15,7 +15,8 @@ export interface TestCa {
   key: string;
 }
 
-export function makeCa(dir: string): TestCa {
+/** A CA and one server certificate it signs for `names` (default localhost) and 127.0.0.1. */
+export function makeCa(dir: string, names: string[] = ['localhost']): TestCa {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n: string) => path.join(dir, n);
   const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -34,8 +35,11 @@ export function makeCa(dir: string): TestCa {
     '-out',
     f('ca.pem'),
   ]);
-  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr')]);
-  fs.writeFileSync(f('ext.cnf'), 'subjectAltName = DNS:localhost, IP:127.0.0.1\nbasicConstraints = CA:FALSE\n');
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', f('server.key'), '-out', f('server.csr')]);
+  fs.writeFileSync(
+    f('ext.cnf'),
+    `subjectAltName = ${names.map((n) => `DNS:${n}`).join(', ')}, IP:127.0.0.1\nbasicConstraints = CA:FALSE\n`,
+  );
   ssl([
     'x509',
     '-req',

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Installs Keelson as a production service on Debian (bookworm or later), as root: the steps of the
+# README's "Production" section, in order. Idempotent: run again with the same arguments it changes
+# nothing and restarts nothing; interrupted at any step, run again it finishes.
+#
+#   scripts/production/install.sh --web-host hosting.example.org --code-host code.example.org \
+#       [--web-cert FILE --web-key FILE] [--code-cert FILE --code-key FILE] [--data DIR] [--backups DIR]
+#
+# Certificates default to certbot's files (/etc/letsencrypt/live/HOST/fullchain.pem, privkey.pem).
+# The app is this checkout, built (npm ci && npm run build); the unit runs it where it is.
+set -euo pipefail
+
+APP=$(cd "$(dirname "$0")/../.." && pwd)
+HERE="$APP/scripts/production"
+WEB_HOST='' CODE_HOST='' WEB_CERT='' WEB_KEY='' CODE_CERT='' CODE_KEY=''
+DATA=/var/lib/keelson BACKUPS='' ETC=/etc/keelson
+HTTP_PORT=8480 APACHE_PORT=8481
+
+die() { echo "keelson install: $*" >&2; exit 1; }
+say() { echo "keelson install: $*"; }
+usage() { sed -n '5,6p' "$0" | sed 's/^#  *//' >&2; exit 2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --web-host) WEB_HOST=${2:-}; shift 2 ;;
+    --code-host) CODE_HOST=${2:-}; shift 2 ;;
+    --web-cert) WEB_CERT=${2:-}; shift 2 ;;
+    --web-key) WEB_KEY=${2:-}; shift 2 ;;
+    --code-cert) CODE_CERT=${2:-}; shift 2 ;;
+    --code-key) CODE_KEY=${2:-}; shift 2 ;;
+    --data) DATA=${2:-}; shift 2 ;;
+    --backups) BACKUPS=${2:-}; shift 2 ;;
+    -h | --help) usage ;;
+    *) echo "keelson install: unknown argument $1" >&2; usage ;;
+  esac
+done
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs packages, a system service and an Apache site)"
+[ -n "$WEB_HOST" ] && [ -n "$CODE_HOST" ] || usage
+# Host names and paths become Apache and systemd configuration: nothing but plain names and paths.
+host_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$'
+for h in "$WEB_HOST" "$CODE_HOST"; do
+  [[ $h =~ $host_re ]] || die "not a host name: $h (lower-case letters, digits, '-' and at least one '.')"
+done
+[ "$WEB_HOST" != "$CODE_HOST" ] || die "the web UI and the code need two host names (they are two origins; docs/security.md)"
+BACKUPS=${BACKUPS:-$DATA/backups}
+WEB_CERT=${WEB_CERT:-/etc/letsencrypt/live/$WEB_HOST/fullchain.pem}
+WEB_KEY=${WEB_KEY:-/etc/letsencrypt/live/$WEB_HOST/privkey.pem}
+CODE_CERT=${CODE_CERT:-/etc/letsencrypt/live/$CODE_HOST/fullchain.pem}
+CODE_KEY=${CODE_KEY:-/etc/letsencrypt/live/$CODE_HOST/privkey.pem}
+for p in "$DATA" "$BACKUPS" "$WEB_CERT" "$WEB_KEY" "$CODE_CERT" "$CODE_KEY"; do
+  [[ $p =~ ^/[A-Za-z0-9._/-]+$ ]] && [[ $p != *..* ]] || die "not a plain absolute path: $p"
+done
+for f in "$WEB_CERT" "$WEB_KEY" "$CODE_CERT" "$CODE_KEY"; do
+  [ -r "$f" ] || die "cannot read $f (obtain the certificates first: docs/production.md, step 2)"
+done
+[ -f "$APP/dist/src/cli/main.js" ] || die "$APP is not built: run 'npm ci && npm run build' there first"
+
+changed_unit=0 changed_env=0 changed_site=0
+
+# install FILE MODE TARGET: puts FILE at TARGET only if it differs (atomically: a rename), says which.
+install_file() {
+  local src=$1 mode=$2 dst=$3
+  if [ -f "$dst" ] && cmp -s "$src" "$dst"; then say "unchanged $dst"; return 1; fi
+  install -m "$mode" "$src" "$dst.keelson-new"
+  mv -f "$dst.keelson-new" "$dst"
+  say "wrote $dst"
+}
+
+render() {
+  sed -e "s|@APP@|$APP|g" -e "s|@DATA@|$DATA|g" -e "s|@BACKUPS@|$BACKUPS|g" \
+    -e "s|@WEB_HOST@|$WEB_HOST|g" -e "s|@CODE_HOST@|$CODE_HOST|g" \
+    -e "s|@WEB_CERT@|$WEB_CERT|g" -e "s|@WEB_KEY@|$WEB_KEY|g" \
+    -e "s|@CODE_CERT@|$CODE_CERT|g" -e "s|@CODE_KEY@|$CODE_KEY|g" \
+    -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@APACHE_PORT@|$APACHE_PORT|g" "$1"
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# 1. Debian's packages (Apache, mod_dav_svn, mod_wsgi, Subversion, Trac 1.6) and the Trac user.
+bash "$APP/scripts/install-system.sh"
+if ! dpkg-query -W -f='${Status}' logrotate 2>/dev/null | grep -q "install ok installed"; then
+  say "installing logrotate"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends logrotate >/dev/null
+fi
+
+# 2. Data and settings. The data directory is root's and traversable (Apache and the Trac user
+#    reach their own parts below it; Keelson sets those owners itself).
+install -d -m 0755 "$DATA" "$BACKUPS"
+install -d -m 0750 "$ETC"
+cat > "$work/keelson.env" <<ENV
+# Keelson's settings (docs/configuration.md). Written once by scripts/production/install.sh and
+# then yours: a later install never overwrites it. Restart after a change: systemctl restart keelson
+KEELSON_DATA_DIR=$DATA
+KEELSON_BACKUP_DIR=$BACKUPS
+# The web UI and API, behind https://$WEB_HOST (Debian's apache2 in front).
+KEELSON_HTTP_HOST=127.0.0.1
+KEELSON_HTTP_PORT=$HTTP_PORT
+# Subversion and Trac: Keelson's own Apache, behind https://$CODE_HOST.
+KEELSON_APACHE_HOST=127.0.0.1
+KEELSON_APACHE_PORT=$APACHE_PORT
+KEELSON_PUBLIC_URL=https://$CODE_HOST
+# The proxy in front is on loopback: take the client's address from X-Forwarded-For.
+KEELSON_TRUST_PROXY=loopback
+KEELSON_SECURE_COOKIES=1
+ENV
+if [ -f "$ETC/keelson.env" ]; then
+  if cmp -s "$work/keelson.env" "$ETC/keelson.env"; then say "unchanged $ETC/keelson.env"
+  else say "kept $ETC/keelson.env (yours; these arguments would give $ETC/keelson.env.install)"
+    install -m 0640 "$work/keelson.env" "$ETC/keelson.env.install"; fi
+else
+  install -m 0640 "$work/keelson.env" "$ETC/keelson.env.keelson-new"
+  mv -f "$ETC/keelson.env.keelson-new" "$ETC/keelson.env"
+  say "wrote $ETC/keelson.env"; changed_env=1
+fi
+
+# 3. The service, checked by systemd's own verifier before it is installed.
+render "$HERE/keelson.service.in" > "$work/keelson.service"
+systemd-analyze verify "$work/keelson.service" 2>"$work/verify" || { cat "$work/verify" >&2; die "systemd-analyze refused the unit"; }
+if install_file "$work/keelson.service" 0644 /etc/systemd/system/keelson.service; then changed_unit=1; fi
+[ $changed_unit = 1 ] && systemctl daemon-reload
+
+# 4. logrotate for Keelson's Apache logs, checked by logrotate itself.
+render "$HERE/logrotate.in" > "$work/logrotate"
+logrotate --debug "$work/logrotate" >/dev/null 2>"$work/lr" || { cat "$work/lr" >&2; die "logrotate refused its configuration"; }
+install_file "$work/logrotate" 0644 /etc/logrotate.d/keelson || true
+
+# 5. Debian's apache2 in front: TLS for both host names, each passed to its part of Keelson.
+for m in ssl proxy proxy_http headers rewrite; do
+  [ -e "/etc/apache2/mods-enabled/$m.load" ] || { a2enmod -q "$m" >/dev/null; say "enabled Apache module $m"; changed_site=1; }
+done
+render "$HERE/apache-site.conf.in" > "$work/site.conf"
+site=/etc/apache2/sites-available/keelson.conf
+if [ -f "$site" ] && cmp -s "$work/site.conf" "$site"; then say "unchanged $site"
+else
+  [ -f "$site" ] && cp -p "$site" "$work/site.previous"
+  install_file "$work/site.conf" 0644 "$site"
+  changed_site=1
+fi
+[ -e /etc/apache2/sites-enabled/keelson.conf ] || { a2ensite -q keelson >/dev/null; say "enabled site keelson"; changed_site=1; }
+if ! apache2ctl -t 2>"$work/apachet"; then
+  cat "$work/apachet" >&2
+  if [ -f "$work/site.previous" ]; then cp -p "$work/site.previous" "$site"; say "put the previous $site back"; fi
+  die "Apache refused the configuration (above); nothing was reloaded"
+fi
+
+# 6. Start, or restart what changed; nothing when nothing did.
+systemctl is-enabled -q keelson.service 2>/dev/null || { systemctl enable -q keelson.service; say "enabled keelson.service"; }
+if ! systemctl is-active -q keelson.service; then
+  say "starting keelson.service (waits until it answers)"
+  systemctl start keelson.service
+elif [ $changed_unit = 1 ] || [ $changed_env = 1 ]; then
+  say "restarting keelson.service"
+  systemctl restart keelson.service
+else say "keelson.service running"; fi
+systemctl is-enabled -q apache2.service 2>/dev/null || { systemctl enable -q apache2.service; say "enabled apache2.service"; }
+if ! systemctl is-active -q apache2.service; then
+  systemctl start apache2.service; say "started apache2.service"
+elif [ $changed_site = 1 ]; then
+  systemctl reload apache2.service; say "reloaded apache2.service"
+else say "apache2.service running"; fi
+
+say "done: the web UI at https://$WEB_HOST/, Subversion and Trac at https://$CODE_HOST/svn/ and /trac/"
+say "first admin token (printed once): cd $APP && set -a && . $ETC/keelson.env && set +a && node dist/src/cli/main.js token create --name admin"
