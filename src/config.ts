@@ -6,6 +6,14 @@ import { loadTracLimits, type TracLimits } from './settings/trac.js';
 export interface Config {
   dataDir: string;
   backupDir: string;
+  /** Keelson's database (KEELSON_DB_FILE; default <data>/keelson.db). With an API user, in a directory of its own. */
+  dbFile: string;
+  /**
+   * The user the API and web UI run as when they run apart from the worker (KEELSON_API_USER; the
+   * production install's keelson-web.service): the root side hands it the database's directory and
+   * Apache's credentials, the only files the API writes. null: one process does everything.
+   */
+  apiUser: string | null;
   httpHost: string;
   httpPort: number;
   apacheHost: string;
@@ -172,9 +180,11 @@ export const PUBLIC_URL_RE = /^https?:\/\/[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Z
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.KEELSON_DATA_DIR || './data');
   const backupDir = path.resolve(env.KEELSON_BACKUP_DIR || path.join(dataDir, 'backups'));
+  const dbFile = path.resolve(env.KEELSON_DB_FILE || path.join(dataDir, 'keelson.db'));
   for (const [name, p] of [
     ['KEELSON_DATA_DIR', dataDir],
     ['KEELSON_BACKUP_DIR', backupDir],
+    ['KEELSON_DB_FILE', dbFile],
   ] as const) {
     if (!SAFE_PATH.test(p)) {
       throw new Error(`${name} (${p}) may hold only letters, digits, '_', '.', '-' and '/'`);
@@ -194,9 +204,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(
       `KEELSON_PUBLIC_URL must look like https://code.example.org or https://example.org:8443/code (a host name or IPv4 address, an optional port and path of letters, digits, '.', '_', '-', '/'), got ${JSON.stringify(publicUrl)}`,
     );
+  const apiUser = env.KEELSON_API_USER || null;
+  if (apiUser !== null) {
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(apiUser))
+      throw new Error(`KEELSON_API_USER must be a system user name, got ${JSON.stringify(apiUser)}`);
+    // The API user is given the database's directory: never the data directory itself.
+    if (path.dirname(dbFile) === dataDir || !path.dirname(dbFile).startsWith(dataDir + '/'))
+      throw new Error(
+        `KEELSON_API_USER needs KEELSON_DB_FILE in a directory of its own inside the data directory (e.g. ${dataDir}/db/keelson.db)`,
+      );
+  }
   return {
     dataDir,
     backupDir,
+    dbFile,
+    apiUser,
     httpHost,
     httpPort,
     apacheHost,
@@ -261,7 +283,9 @@ function trustProxy(v: string | undefined): boolean | number | string {
 export function layout(cfg: Config) {
   const d = cfg.dataDir;
   return {
-    db: path.join(d, 'keelson.db'),
+    db: cfg.dbFile,
+    /** The API process, running apart from the worker, touches a file here to wake it (KEELSON_API_USER). */
+    wakeDir: path.join(d, 'run', 'wake'),
     svnRoot: path.join(d, 'svn'),
     tracRoot: path.join(d, 'trac'),
     /** Half-made repositories and environments; renamed into place when complete, swept at start. */

@@ -13,7 +13,7 @@ set -euo pipefail
 APP=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$APP/scripts/production"
 WEB_HOST='' CODE_HOST='' WEB_CERT='' WEB_KEY='' CODE_CERT='' CODE_KEY=''
-DATA=/var/lib/keelson BACKUPS='' ETC=/etc/keelson
+DATA=/var/lib/keelson BACKUPS='' ETC=/etc/keelson API_USER=keelson
 HTTP_PORT=8480 APACHE_PORT=8481
 
 die() { echo "keelson install: $*" >&2; exit 1; }
@@ -72,7 +72,7 @@ render() {
     -e "s|@WEB_HOST@|$WEB_HOST|g" -e "s|@CODE_HOST@|$CODE_HOST|g" \
     -e "s|@WEB_CERT@|$WEB_CERT|g" -e "s|@WEB_KEY@|$WEB_KEY|g" \
     -e "s|@CODE_CERT@|$CODE_CERT|g" -e "s|@CODE_KEY@|$CODE_KEY|g" \
-    -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@APACHE_PORT@|$APACHE_PORT|g" "$1"
+    -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@APACHE_PORT@|$APACHE_PORT|g" -e "s|@DBDIR@|$DATA/db|g" "$1"
 }
 
 work=$(mktemp -d)
@@ -85,6 +85,12 @@ if ! dpkg-query -W -f='${Status}' logrotate 2>/dev/null | grep -q "install ok in
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends logrotate >/dev/null
 fi
 
+# The API and web UI run as their own unprivileged user (keelson-web.service).
+if ! id -u "$API_USER" >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$API_USER"
+  say "created the system user $API_USER"
+fi
+
 # 2. Data and settings. The data directory is root's and traversable (Apache and the Trac user
 #    reach their own parts below it; Keelson sets those owners itself).
 install -d -m 0755 "$DATA" "$BACKUPS"
@@ -94,6 +100,9 @@ cat > "$work/keelson.env" <<ENV
 # then yours: a later install never overwrites it. Restart after a change: systemctl restart keelson
 KEELSON_DATA_DIR=$DATA
 KEELSON_BACKUP_DIR=$BACKUPS
+# The API and web UI run apart as this user (keelson-web.service); the database in a directory of its own.
+KEELSON_API_USER=$API_USER
+KEELSON_DB_FILE=$DATA/db/keelson.db
 # The web UI and API, behind https://$WEB_HOST (Debian's apache2 in front).
 KEELSON_HTTP_HOST=127.0.0.1
 KEELSON_HTTP_PORT=$HTTP_PORT
@@ -115,10 +124,14 @@ else
   say "wrote $ETC/keelson.env"; changed_env=1
 fi
 
-# 3. The service, checked by systemd's own verifier before it is installed.
-render "$HERE/keelson.service.in" > "$work/keelson.service"
-systemd-analyze verify "$work/keelson.service" 2>"$work/verify" || { cat "$work/verify" >&2; die "systemd-analyze refused the unit"; }
-if install_file "$work/keelson.service" 0644 /etc/systemd/system/keelson.service; then changed_unit=1; fi
+# 3. The services, checked by systemd's own verifier before they are installed: keelson (worker,
+#    scheduler, Keelson's Apache; root, bounded) and keelson-web (API and web UI; user keelson).
+for u in keelson keelson-web; do render "$HERE/$u.service.in" > "$work/$u.service"; done
+(cd "$work" && systemd-analyze verify keelson.service keelson-web.service) 2>"$work/verify" \
+  || { cat "$work/verify" >&2; die "systemd-analyze refused the units"; }
+for u in keelson keelson-web; do
+  if install_file "$work/$u.service" 0644 "/etc/systemd/system/$u.service"; then changed_unit=1; fi
+done
 [ $changed_unit = 1 ] && systemctl daemon-reload
 
 # 4. logrotate for Keelson's Apache logs, checked by logrotate itself.
@@ -146,14 +159,16 @@ if ! apache2ctl -t 2>"$work/apachet"; then
 fi
 
 # 6. Start, or restart what changed; nothing when nothing did.
-systemctl is-enabled -q keelson.service 2>/dev/null || { systemctl enable -q keelson.service; say "enabled keelson.service"; }
-if ! systemctl is-active -q keelson.service; then
-  say "starting keelson.service (waits until it answers)"
-  systemctl start keelson.service
+for u in keelson keelson-web; do
+  systemctl is-enabled -q $u.service 2>/dev/null || { systemctl enable -q $u.service; say "enabled $u.service"; }
+done
+if ! systemctl is-active -q keelson.service || ! systemctl is-active -q keelson-web.service; then
+  say "starting keelson.service and keelson-web.service (waits until they answer)"
+  systemctl start keelson.service keelson-web.service
 elif [ $changed_unit = 1 ] || [ $changed_env = 1 ]; then
-  say "restarting keelson.service"
-  systemctl restart keelson.service
-else say "keelson.service running"; fi
+  say "restarting keelson.service and keelson-web.service"
+  systemctl restart keelson.service keelson-web.service
+else say "keelson.service and keelson-web.service running"; fi
 systemctl is-enabled -q apache2.service 2>/dev/null || { systemctl enable -q apache2.service; say "enabled apache2.service"; }
 if ! systemctl is-active -q apache2.service; then
   systemctl start apache2.service; say "started apache2.service"

@@ -3,6 +3,7 @@
  * commit-spool watcher, the private Apache, and mounts HTTP.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import type { ScheduledTask } from 'node-cron';
 import { layout, type Config } from '../config.js';
@@ -96,11 +97,15 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   let worker: Worker | undefined;
   let server: http.Server | undefined;
   let watcher: fs.FSWatcher | undefined;
+  let wakeWatcher: fs.FSWatcher | undefined;
   let apacheStarted = false;
-  const wake = () => worker?.wake();
+  // An API apart from the worker (KEELSON_API_USER, two units) wakes it through a file the worker
+  // watches; the worker's own poll (every 500 ms) is the fallback either way.
+  const wake = o.worker ? () => worker?.wake() : () => touchWake(l.wakeDir);
   const stop = async () => {
     for (const t of tasks) await t.stop();
     watcher?.close();
+    wakeWatcher?.close();
     if (server?.listening) await new Promise<void>((r) => server!.close(() => r()));
     await worker?.stop();
     reconciler.close();
@@ -140,6 +145,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       drain = spoolDrainer(reconciler);
       watcher = fs.watch(l.commitSpool, () => drain!());
       drain();
+      if (cfg.apiUser && fs.existsSync(l.wakeDir)) wakeWatcher = fs.watch(l.wakeDir, () => worker?.wake());
     }
     if (o.scheduler)
       tasks.push(
@@ -168,5 +174,14 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       url = `http://${cfg.httpHost}:${typeof addr === 'object' && addr ? addr.port : cfg.httpPort}`;
     }
     return { db, apache, reconciler, worker, server, url, stop };
+  }
+}
+
+/** The API's half of the cross-process wake-up: touching the file is the signal; a failure only costs the poll's delay. */
+function touchWake(dir: string): void {
+  try {
+    fs.writeFileSync(path.join(dir, 'wake'), '');
+  } catch {
+    /* no worker watching here: it polls */
   }
 }

@@ -33,6 +33,8 @@ export async function chownTree(dir: string, o: Owner | undefined): Promise<void
 export interface Owners {
   apache: Owner;
   trac: Owner;
+  /** The API's own user when it runs apart (KEELSON_API_USER): owns the database's directory and Apache's credentials. */
+  api?: Owner;
 }
 
 const ROOT: Owner = { uid: 0, gid: 0 };
@@ -52,12 +54,17 @@ export async function serviceOwners(cfg: {
   apacheGroup: string;
   tracUser: string;
   tracGroup: string;
+  apiUser?: string | null;
 }): Promise<Owners | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const apache = await userOwner(cfg.apacheUser, cfg.apacheGroup, "Apache's user");
   const trac = await userOwner(cfg.tracUser, cfg.tracGroup, 'the Trac user');
   if (trac.uid === apache.uid) throw new Error(`the Trac user must not be Apache's user (${cfg.apacheUser})`);
-  return { apache, trac };
+  if (!cfg.apiUser) return { apache, trac };
+  const api = await userOwner(cfg.apiUser, cfg.apiUser, 'the API user (KEELSON_API_USER)');
+  if (api.uid === apache.uid || api.uid === trac.uid)
+    throw new Error(`the API user (${cfg.apiUser}) must be neither Apache's user nor the Trac user`);
+  return { apache, trac, api };
 }
 
 async function lchownIfNeeded(p: string, o: Owner): Promise<void> {

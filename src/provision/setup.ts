@@ -23,8 +23,21 @@ export async function prepareDirectories(cfg: Config, l: Layout, owners: Owners 
   const { apache } = owners;
   fs.chownSync(l.commitSpool, apache.uid, apache.gid);
   // Apache's authentication reads the credentials; the Trac user (not in Apache's group) cannot.
-  fs.chownSync(l.authDir, 0, apache.gid);
+  // An API running apart as its own user writes them (a token rotated holds from the next request).
+  const writer = owners.api?.uid ?? 0;
+  fs.chownSync(l.authDir, writer, apache.gid);
   fs.chmodSync(l.authDir, 0o750);
+  if (fs.existsSync(l.authDb)) fs.chownSync(l.authDb, writer, apache.gid);
+  if (owners.api) {
+    // The API's user: the database's own directory and files, and the directory it wakes the worker through.
+    const dbDir = path.dirname(l.db);
+    fs.mkdirSync(l.wakeDir, { recursive: true, mode: 0o755 });
+    for (const d of [dbDir, l.wakeDir]) {
+      fs.chownSync(d, owners.api.uid, owners.api.gid);
+      fs.chmodSync(d, 0o700);
+    }
+    for (const f of [l.db, l.db + '-wal', l.db + '-shm']) if (fs.existsSync(f)) fs.chownSync(f, owners.api.uid, owners.api.gid);
+  }
   // Earlier releases handed the cache to Apache's user; it is Keelson's now (the Trac user has its own).
   for (const d of [l.cacheDir, l.tracRoot, l.svnRoot, l.tracShared]) fs.chownSync(d, 0, 0);
 }

@@ -39,6 +39,7 @@ const INSTALL = [
 ];
 const MANAGED = [
   '/etc/systemd/system/keelson.service',
+  '/etc/systemd/system/keelson-web.service',
   '/etc/keelson/keelson.env',
   '/etc/logrotate.d/keelson',
   '/etc/apache2/sites-available/keelson.conf',
@@ -54,7 +55,7 @@ describe('production install on systemd, two host names behind TLS', () => {
   let firstInstall: string;
 
   const sh = (script: string, o?: { input?: string; timeoutMs?: number }) => box.ok(['bash', '-c', script], o);
-  const mainPid = async () => Number((await box.ok(['systemctl', 'show', '-p', 'MainPID', '--value', 'keelson'])).trim());
+  const mainPid = async (unit = 'keelson') => Number((await box.ok(['systemctl', 'show', '-p', 'MainPID', '--value', unit])).trim());
   /** curl inside the box, the test CA trusted system-wide as an operator's real CA would be. */
   const curl = (args: string[]) => box.exec(['curl', '-sS', '--max-time', '30', ...args]);
   const api = async (method: string, p: string, body?: unknown) => {
@@ -85,7 +86,11 @@ describe('production install on systemd, two host names behind TLS', () => {
     assert.equal(r.code, 0, `svn ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  const projectState = async (slug: string) => (JSON.parse((await api('GET', `/projects/${slug}`)).body) as { state: string }).state;
+  // While the web unit restarts, the proxy in front answers with its own error page: not yet.
+  const projectState = async (slug: string) => {
+    const r = await api('GET', `/projects/${slug}`);
+    return r.status === 200 ? (JSON.parse(r.body) as { state: string }).state : `HTTP ${r.status}`;
+  };
   const waitActive = async (slugs: string[]) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -104,7 +109,8 @@ describe('production install on systemd, two host names behind TLS', () => {
     await sh('cp /srv/keelson-test/ca.pem /usr/local/share/ca-certificates/keelson-test.crt && update-ca-certificates >/dev/null 2>&1');
     const r = await box.exec(INSTALL, { timeoutMs: 300_000 });
     firstInstall = r.stdout + r.stderr;
-    if (r.code !== 0) firstInstall += (await box.exec(['journalctl', '-u', 'keelson', '-o', 'cat', '--no-pager', '-n', '60'])).stdout;
+    if (r.code !== 0)
+      firstInstall += (await box.exec(['journalctl', '-u', 'keelson', '-u', 'keelson-web', '--no-pager', '-n', '60'])).stdout;
     assert.equal(r.code, 0, firstInstall);
     // The README's next step: the first admin token, printed once.
     token = (
@@ -121,27 +127,36 @@ describe('production install on systemd, two host names behind TLS', () => {
 
   it('installs a unit systemd verifies, waits until it answers, and a second run changes nothing', async () => {
     assert.match(firstInstall, /wrote \/etc\/systemd\/system\/keelson\.service/);
-    assert.match(firstInstall, /starting keelson\.service/);
-    assert.equal((await box.ok(['systemctl', 'is-active', 'keelson'])).trim(), 'active');
-    const verify = await box.exec(['systemd-analyze', 'verify', '/etc/systemd/system/keelson.service']);
+    assert.match(firstInstall, /wrote \/etc\/systemd\/system\/keelson-web\.service/);
+    assert.match(firstInstall, /starting keelson\.service and keelson-web\.service/);
+    assert.equal((await box.ok(['systemctl', 'is-active', 'keelson', 'keelson-web'])).trim(), 'active\nactive');
+    const verify = await box.exec([
+      'systemd-analyze',
+      'verify',
+      '/etc/systemd/system/keelson.service',
+      '/etc/systemd/system/keelson-web.service',
+    ]);
     assert.equal(verify.code, 0, verify.stderr);
     assert.equal(verify.stderr.trim(), '', 'systemd-analyze verify: no warning');
     // Started means ready: the readiness check (ExecStartPost) passed before `systemctl start` returned.
     const health = JSON.parse((await box.ok(['curl', '-sS', `https://${WEB}/api/v1/health`])).trim()) as { ok: boolean };
     assert.equal(health.ok, true);
 
-    const before = { pid: await mainPid(), files: await box.ok(['sha256sum', ...MANAGED]) };
+    const before = { pids: [await mainPid(), await mainPid('keelson-web')], files: await box.ok(['sha256sum', ...MANAGED]) };
     const again = await box.exec(INSTALL, { timeoutMs: 300_000 });
     assert.equal(again.code, 0, again.stderr);
     const lines = again.stdout.trim().split('\n');
     assert.deepEqual(
       lines.filter(
-        (l) => !/^keelson install: (unchanged |keelson\.service running|apache2\.service running|done:|first admin token)/.test(l),
+        (l) =>
+          !/^keelson install: (unchanged |keelson\.service and keelson-web\.service running|apache2\.service running|done:|first admin token)/.test(
+            l,
+          ),
       ),
       [],
       'the second run only finds everything as it was',
     );
-    assert.equal(await mainPid(), before.pid, 'Keelson was not restarted');
+    assert.deepEqual([await mainPid(), await mainPid('keelson-web')], before.pids, 'neither unit was restarted');
     assert.equal(await box.ok(['sha256sum', ...MANAGED]), before.files);
   });
 
@@ -244,7 +259,40 @@ describe('production install on systemd, two host names behind TLS', () => {
     assert.match(login, new RegExp(`^30[23] https://${CODE}/trac/alpha/?$`));
   });
 
-  it('runs Keelson bounded: its capabilities only, no new privileges, a read-only system, Apache and Trac as their own users', async () => {
+  it('runs the API and web UI as an unprivileged user with no capability, away from tenant data', async () => {
+    const pid = await mainPid('keelson-web');
+    const status = await box.ok(['cat', `/proc/${pid}/status`]);
+    const uid = (await box.ok(['id', '-u', 'keelson'])).trim();
+    assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'), 'every uid is keelson');
+    assert.equal(BigInt('0x' + status.match(/^CapBnd:\s*([0-9a-f]+)/m)![1]), 0n);
+    assert.equal(BigInt('0x' + status.match(/^CapEff:\s*([0-9a-f]+)/m)![1]), 0n);
+    assert.match(status, /^NoNewPrivs:\s*1$/m);
+    // In its own view of the file system, as its user: the database's directory writable, the data
+    // directory read-only, repositories and Trac environments not there at all.
+    const asWeb = (script: string) => box.exec(['nsenter', '-t', String(pid), '-m', '-r', '-S', uid, '-G', uid, 'sh', '-c', script]);
+    assert.equal((await asWeb('touch /var/lib/keelson/db/probe && rm /var/lib/keelson/db/probe')).code, 0);
+    assert.match((await asWeb('touch /var/lib/keelson/quota/probe')).stderr, /Read-only file system|Permission denied/);
+    for (const d of ['/var/lib/keelson/svn/alpha', '/var/lib/keelson/trac/alpha'])
+      assert.match((await asWeb(`ls ${d}`)).stderr, /Permission denied|No such file/, d);
+    // The database and Apache's credentials are its to write; the rest of the data is root's.
+    const owners = await box.ok([
+      'stat',
+      '-c',
+      '%U:%G %a %n',
+      '/var/lib/keelson/db',
+      '/var/lib/keelson/db/keelson.db',
+      '/var/lib/keelson/auth',
+      '/var/lib/keelson/auth/credentials.db',
+    ]);
+    assert.deepEqual(owners.trim().split('\n'), [
+      'keelson:keelson 700 /var/lib/keelson/db',
+      'keelson:keelson 600 /var/lib/keelson/db/keelson.db',
+      'keelson:www-data 750 /var/lib/keelson/auth',
+      'keelson:www-data 640 /var/lib/keelson/auth/credentials.db',
+    ]);
+  });
+
+  it('runs the worker and its Apache bounded: its capabilities only, no new privileges, a read-only system, Apache and Trac as their own users', async () => {
     const pid = await mainPid();
     const status = await box.ok(['cat', `/proc/${pid}/status`]);
     assert.equal(BigInt('0x' + status.match(/^CapBnd:\s*([0-9a-f]+)/m)![1]), CAPS);
@@ -285,9 +333,8 @@ describe('production install on systemd, two host names behind TLS', () => {
     // The backup finished before the restart, or was taken up again after it: one verified, none left half-done.
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const rows = (
-        JSON.parse((await api('GET', '/backups?project=alpha')).body) as { backups: { state: string; reason: string | null }[] }
-      ).backups;
+      const res = await api('GET', '/backups?project=alpha');
+      const rows = res.status === 200 ? (JSON.parse(res.body) as { backups: { state: string; reason: string | null }[] }).backups : [];
       const list = rows.map((b) => b.state);
       if (list.includes('verified') && !list.some((st) => st === 'running' || st === 'verifying')) break;
       if (Date.now() > deadline || list.some((st) => st === 'refused' || st === 'failed'))
@@ -311,18 +358,20 @@ describe('production install on systemd, two host names behind TLS', () => {
 
   it('stops gracefully, and refuses to start with one line for a port in use and for a data directory Apache cannot traverse', async () => {
     await box.ok(['systemctl', 'stop', 'keelson'], { timeoutMs: 320_000 });
+    assert.equal((await box.exec(['systemctl', 'is-active', 'keelson-web'])).stdout.trim(), 'inactive', 'the web unit stops with it');
     const journal = await box.ok(['journalctl', '-u', 'keelson', '-o', 'cat', '--no-pager']);
     assert.match(journal, /stopping: finishing the work in hand, claiming nothing new/);
     assert.equal((await box.exec(['pgrep', '-f', '/var/lib/keelson/apache/httpd.conf'])).code, 1, "Keelson's Apache stopped with it");
 
-    const refused = async (expect: RegExp) => {
+    const refused = async (unit: string, expect: RegExp) => {
       const cursor = (await box.ok(['journalctl', '-n', '0', '--show-cursor', '--no-pager'])).match(/cursor: (\S+)/)![1]!;
-      const start = await box.exec(['systemctl', 'start', 'keelson'], { timeoutMs: 120_000 });
+      const start = await box.exec(['systemctl', 'start', unit], { timeoutMs: 120_000 });
       assert.notEqual(start.code, 0, 'the start fails');
       // Restart=on-failure would try again by itself: stopped here, so the next case starts afresh.
-      await box.ok(['systemctl', 'stop', 'keelson']);
-      await box.exec(['systemctl', 'reset-failed', 'keelson']);
-      const j = await box.ok(['journalctl', '-u', 'keelson', '-o', 'cat', '--no-pager', '--after-cursor', cursor]);
+      await box.ok(['systemctl', 'stop', 'keelson', 'keelson-web']);
+      await box.exec(['systemctl', 'reset-failed', 'keelson', 'keelson-web']);
+      // The whole journal since: journald may not attribute the line of a process that exits at once to its unit.
+      const j = await box.ok(['journalctl', '-o', 'cat', '--no-pager', '--after-cursor', cursor]);
       const line = j.split('\n').find((l) => expect.test(l));
       assert.ok(line, `one line naming the cause in the journal:\n${j}`);
       assert.equal((await box.exec(['pgrep', '-f', '/var/lib/keelson/apache/httpd.conf'])).code, 1, 'nothing left running');
@@ -330,11 +379,14 @@ describe('production install on systemd, two host names behind TLS', () => {
     // Another program on the API's port.
     await box.ok(['systemd-run', '--unit', 'squatter', '--', 'python3', '-m', 'http.server', '8480', '--bind', '127.0.0.1']);
     await new Promise((r) => setTimeout(r, 500));
-    await refused(/cannot listen on 127\.0\.0\.1:8480 \(KEELSON_HTTP_PORT\): another program holds the port/);
+    await refused('keelson-web', /cannot listen on 127\.0\.0\.1:8480 \(KEELSON_HTTP_PORT\): another program holds the port/);
     await box.ok(['systemctl', 'stop', 'squatter']);
     // A data directory closed to Apache's user.
     await box.ok(['chmod', '0700', '/var/lib/keelson']);
-    await refused(/www-data \(Apache's user\) cannot reach \/var\/lib\/keelson\/svn: \/var\/lib\/keelson \(mode 0700\) is closed to it/);
+    await refused(
+      'keelson',
+      /www-data \(Apache's user\) cannot reach \/var\/lib\/keelson\/svn: \/var\/lib\/keelson \(mode 0700\) is closed to it/,
+    );
     await box.ok(['chmod', '0755', '/var/lib/keelson']);
     await box.ok(['systemctl', 'start', 'keelson'], { timeoutMs: 180_000 });
   });
@@ -342,13 +394,19 @@ describe('production install on systemd, two host names behind TLS', () => {
   it('uninstalls keeping the data, and a new install serves the same projects', async () => {
     const out = await box.ok(['/opt/keelson/scripts/production/uninstall.sh'], { timeoutMs: 320_000 });
     assert.match(out, /kept the data and settings/);
-    for (const f of ['/etc/systemd/system/keelson.service', '/etc/apache2/sites-available/keelson.conf', '/etc/logrotate.d/keelson'])
+    for (const f of [
+      '/etc/systemd/system/keelson.service',
+      '/etc/systemd/system/keelson-web.service',
+      '/etc/apache2/sites-available/keelson.conf',
+      '/etc/logrotate.d/keelson',
+    ])
       assert.equal((await box.exec(['test', '-e', f])).code, 1, `${f} removed`);
     assert.equal((await box.exec(['systemctl', 'is-active', 'keelson'])).stdout.trim(), 'inactive');
-    await box.ok(['test', '-f', '/var/lib/keelson/keelson.db']);
+    await box.ok(['test', '-f', '/var/lib/keelson/db/keelson.db']);
     await box.ok(['test', '-f', '/etc/keelson/keelson.env']);
     const again = await box.exec(INSTALL, { timeoutMs: 300_000 });
-    assert.equal(again.code, 0, again.stderr);
+    const journal = again.code ? (await box.exec(['journalctl', '--no-pager', '-n', '80'])).stdout : '';
+    assert.equal(again.code, 0, again.stderr + journal);
     assert.match(again.stdout, /unchanged \/etc\/keelson\/keelson\.env/);
     const log = await svn(['log', `https://${CODE}/svn/alpha`]);
     assert.equal(log.code, 0, log.stderr);
