@@ -12,6 +12,10 @@ PKGS=(apache2 apache2-utils libapache2-mod-svn libapache2-mod-wsgi-py3 libapruti
   openssl  # openssl: the TLS tests and bench/tls make their own certificate authority
   logrotate  # logrotate: the production install rotates Apache's logs with it (and its test runs it)
   chromium)  # chromium: the browser tests (playwright-core drives /usr/bin/chromium)
+# --production (scripts/production/install.sh): what a host needs, without the browser for the tests.
+if [ "${1:-}" = --production ]; then
+  keep=(); for p in "${PKGS[@]}"; do [ "$p" = chromium ] || keep+=("$p"); done; PKGS=("${keep[@]}")
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -208,8 +208,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (apiUser !== null) {
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(apiUser))
       throw new Error(`KEELSON_API_USER must be a system user name, got ${JSON.stringify(apiUser)}`);
-    // The API user is given the database's directory: never the data directory itself.
-    if (path.dirname(dbFile) === dataDir || !path.dirname(dbFile).startsWith(dataDir + '/'))
+    // The API user's group is given the database's directory: one of its own, just below the
+    // data directory, never the data directory itself nor one of Keelson's.
+    const rel = path.relative(dataDir, path.dirname(dbFile));
+    const own = ['svn', 'trac', 'staging', 'auth', 'apache', 'spool', 'quota', 'cache', 'lib', 'trac-shared', 'run', 'backups'];
+    if (!rel || rel.includes('/') || rel.startsWith('.') || own.includes(rel))
       throw new Error(
         `KEELSON_API_USER needs KEELSON_DB_FILE in a directory of its own inside the data directory (e.g. ${dataDir}/db/keelson.db)`,
       );

@@ -21,6 +21,7 @@ say() { echo "keelson install: $*"; }
 usage() { sed -n '5,6p' "$0" | sed 's/^#  *//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
+  case "$1" in -h | --help) ;; --*) [ $# -ge 2 ] || die "$1 needs a value" ;; esac
   case "$1" in
     --web-host) WEB_HOST=${2:-}; shift 2 ;;
     --code-host) CODE_HOST=${2:-}; shift 2 ;;
@@ -54,7 +55,12 @@ done
 for f in "$WEB_CERT" "$WEB_KEY" "$CODE_CERT" "$CODE_KEY"; do
   [ -r "$f" ] || die "cannot read $f (obtain the certificates first: docs/production.md, step 2)"
 done
+[[ $APP =~ ^/[A-Za-z0-9._/-]+$ ]] || die "the checkout's path ($APP) must be plain (letters, digits, '.', '_', '-', '/'): it goes into the units"
+case "$APP/" in /root/* | /home/* | /run/user/*) die "the checkout ($APP) is in a home directory, which the units hide (ProtectHome): put it in /opt/keelson" ;; esac
 [ -f "$APP/dist/src/cli/main.js" ] || die "$APP is not built: run 'npm ci && npm run build' there first"
+NODE=$(command -v node) || die "node is not installed (Node.js 20 or later)"
+[[ $NODE =~ ^/[A-Za-z0-9._/-]+$ ]] || die "node's path ($NODE) must be plain"
+"$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Keelson needs Node.js 20 or later; $NODE is $("$NODE" --version)"
 
 changed_unit=0 changed_env=0 changed_site=0
 
@@ -62,13 +68,13 @@ changed_unit=0 changed_env=0 changed_site=0
 install_file() {
   local src=$1 mode=$2 dst=$3
   if [ -f "$dst" ] && cmp -s "$src" "$dst"; then say "unchanged $dst"; return 1; fi
-  install -m "$mode" "$src" "$dst.keelson-new"
-  mv -f "$dst.keelson-new" "$dst"
+  install -m "$mode" "$src" "$dst.keelson-new" || die "cannot write $dst.keelson-new"
+  mv -f "$dst.keelson-new" "$dst" || die "cannot replace $dst"
   say "wrote $dst"
 }
 
 render() {
-  sed -e "s|@APP@|$APP|g" -e "s|@DATA@|$DATA|g" -e "s|@BACKUPS@|$BACKUPS|g" \
+  sed -e "s|@APP@|$APP|g" -e "s|@NODE@|$NODE|g" -e "s|@DATA@|$DATA|g" -e "s|@BACKUPS@|$BACKUPS|g" \
     -e "s|@WEB_HOST@|$WEB_HOST|g" -e "s|@CODE_HOST@|$CODE_HOST|g" \
     -e "s|@WEB_CERT@|$WEB_CERT|g" -e "s|@WEB_KEY@|$WEB_KEY|g" \
     -e "s|@CODE_CERT@|$CODE_CERT|g" -e "s|@CODE_KEY@|$CODE_KEY|g" \
@@ -78,8 +84,19 @@ render() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# A database of the one-process layout (KEELSON_DB_FILE unset) is not silently left behind.
+if [ -f "$DATA/keelson.db" ] && [ ! -f "$DATA/db/keelson.db" ]; then
+  die "$DATA/keelson.db exists (one-process layout); the install keeps the database in $DATA/db/: stop Keelson, then mkdir $DATA/db && mv $DATA/keelson.db* $DATA/db/"
+fi
+# A run cut short (killed, a failed start) left something unloaded: this run reloads and restarts
+# everything, whatever it finds unchanged.
+install -d -m 0750 "$ETC"
+pending="$ETC/.install-pending"
+if [ -e "$pending" ]; then say "finishing a run that did not end: everything is reloaded"; changed_unit=1 changed_env=1 changed_site=1; fi
+touch "$pending"
+
 # 1. Debian's packages (Apache, mod_dav_svn, mod_wsgi, Subversion, Trac 1.6) and the Trac user.
-bash "$APP/scripts/install-system.sh"
+bash "$APP/scripts/install-system.sh" --production
 if ! dpkg-query -W -f='${Status}' logrotate 2>/dev/null | grep -q "install ok installed"; then
   say "installing logrotate"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends logrotate >/dev/null
@@ -93,8 +110,9 @@ fi
 
 # 2. Data and settings. The data directory is root's and traversable (Apache and the Trac user
 #    reach their own parts below it; Keelson sets those owners itself).
-install -d -m 0755 "$DATA" "$BACKUPS"
-install -d -m 0750 "$ETC"
+install -d -m 0755 "$DATA"
+# Backups hold every tenant's content and Keelson's database: root's alone (the API's user included).
+install -d -m 0700 "$BACKUPS"
 cat > "$work/keelson.env" <<ENV
 # Keelson's settings (docs/configuration.md). Written once by scripts/production/install.sh and
 # then yours: a later install never overwrites it. Restart after a change: systemctl restart keelson
@@ -115,9 +133,14 @@ KEELSON_TRUST_PROXY=loopback
 KEELSON_SECURE_COOKIES=1
 ENV
 if [ -f "$ETC/keelson.env" ]; then
-  if cmp -s "$work/keelson.env" "$ETC/keelson.env"; then say "unchanged $ETC/keelson.env"
-  else say "kept $ETC/keelson.env (yours; these arguments would give $ETC/keelson.env.install)"
-    install -m 0640 "$work/keelson.env" "$ETC/keelson.env.install"; fi
+  # The settings are the operator's: a run whose arguments say otherwise (another host name, data
+  # or backup directory) would render units and a site that disagree with them. Refused.
+  for k in KEELSON_DATA_DIR KEELSON_BACKUP_DIR KEELSON_PUBLIC_URL KEELSON_API_USER KEELSON_DB_FILE KEELSON_HTTP_PORT KEELSON_APACHE_PORT; do
+    want=$(sed -n "s/^$k=//p" "$work/keelson.env" | tail -1)
+    have=$(sed -n "s/^$k=//p" "$ETC/keelson.env" | tail -1)
+    [ "$want" = "$have" ] || die "$ETC/keelson.env has $k=$have, these arguments give $want: run with the arguments that match it, or change it first"
+  done
+  say "unchanged $ETC/keelson.env"
 else
   install -m 0640 "$work/keelson.env" "$ETC/keelson.env.keelson-new"
   mv -f "$ETC/keelson.env.keelson-new" "$ETC/keelson.env"
@@ -154,7 +177,8 @@ fi
 [ -e /etc/apache2/sites-enabled/keelson.conf ] || { a2ensite -q keelson >/dev/null; say "enabled site keelson"; changed_site=1; }
 if ! apache2ctl -t 2>"$work/apachet"; then
   cat "$work/apachet" >&2
-  if [ -f "$work/site.previous" ]; then cp -p "$work/site.previous" "$site"; say "put the previous $site back"; fi
+  if [ -f "$work/site.previous" ]; then cp -p "$work/site.previous" "$site"; say "put the previous $site back"
+  else a2dissite -q keelson >/dev/null; rm -f "$site"; say "removed the new site again"; fi
   die "Apache refused the configuration (above); nothing was reloaded"
 fi
 
@@ -176,5 +200,6 @@ elif [ $changed_site = 1 ]; then
   systemctl reload apache2.service; say "reloaded apache2.service"
 else say "apache2.service running"; fi
 
+rm -f "$pending"
 say "done: the web UI at https://$WEB_HOST/, Subversion and Trac at https://$CODE_HOST/svn/ and /trac/"
 say "first admin token (printed once): cd $APP && set -a && . $ETC/keelson.env && set +a && node dist/src/cli/main.js token create --name admin"

@@ -10,23 +10,23 @@ if systemctl is-active -q keelson.service || systemctl is-active -q keelson-web.
   say "stopping keelson.service and keelson-web.service (the worker finishes the step in hand)"
   systemctl stop keelson-web.service keelson.service
 fi
-reload=0
 for u in keelson keelson-web; do
   if systemctl is-enabled -q $u.service 2>/dev/null; then systemctl disable -q $u.service; say "disabled $u.service"; fi
   if [ -e /etc/systemd/system/$u.service ]; then
     rm -f /etc/systemd/system/$u.service
-    say "removed /etc/systemd/system/$u.service"; reload=1
+    say "removed /etc/systemd/system/$u.service"
   fi
 done
-[ $reload = 0 ] || systemctl daemon-reload
+# Always: a run cut short after removing a unit file finishes here.
+systemctl daemon-reload
 if [ -e /etc/apache2/sites-enabled/keelson.conf ]; then
   a2dissite -q keelson >/dev/null
-  systemctl reload apache2.service 2>/dev/null || true
   say "disabled the Apache site keelson"
 fi
 for f in /etc/apache2/sites-available/keelson.conf /etc/logrotate.d/keelson; do
-  [ -e "$f" ] && { rm -f "$f"; say "removed $f"; }
+  if [ -e "$f" ]; then rm -f "$f"; say "removed $f"; fi
 done
+if systemctl is-active -q apache2.service; then systemctl reload apache2.service; fi
 data=$(sed -n 's/^KEELSON_DATA_DIR=//p' /etc/keelson/keelson.env 2>/dev/null | tail -1)
 backups=$(sed -n 's/^KEELSON_BACKUP_DIR=//p' /etc/keelson/keelson.env 2>/dev/null | tail -1)
 say "kept the data and settings: ${data:-/var/lib/keelson}${backups:+, $backups}, /etc/keelson (remove them yourself to erase everything)"

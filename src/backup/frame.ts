@@ -48,10 +48,13 @@ export async function runFrame(svc: BackupRun, id: number, projectId: number | n
       ? undefined
       : o.trigger === 'schedule'
         ? (need, budget) =>
-            expireForBudget(svc.db, { id, scope: projectId, what: forWhat() }, need, {
-              bytes: budget.totalBytes,
-              reserveBytes: budget.reserveBytes,
-            })
+            expireForBudget(
+              svc.db,
+              { id, scope: projectId, what: forWhat() },
+              need,
+              { bytes: budget.totalBytes, reserveBytes: budget.reserveBytes },
+              svc.root,
+            )
         : () => ({ why: 'retention within the budget makes room for scheduled runs only; nothing was expired' }),
   );
   const leaseTimer = setInterval(() => {
@@ -126,7 +129,7 @@ function recordVerified(svc: BackupRun, id: number, projectId: number | null, ma
   });
   log.info('backup verified', { id, project: manifest.project?.slug ?? null, kind: manifest.kind, bytes: fresh, ms: Date.now() - t0 });
   try {
-    applyRetention(svc.db, svc.settings, projectId);
+    applyRetention(svc.db, svc.settings, projectId, svc.root);
   } catch (e) {
     log.error('backup retention failed', { id, error: String(e) });
   }

@@ -6,6 +6,7 @@ import { nowIso } from '../store/db.js';
 import { getProject, getProjectById } from '../store/projects.js';
 import { JOB_RECONCILE } from '../store/jobs.js';
 import { getJob, type JobRow } from '../store/jobs.js';
+import { getBackup } from '../store/backups.js';
 import {
   activeRestoreInto,
   getRestoreJob,
@@ -21,7 +22,14 @@ import { ConflictError, DomainError } from '../errors.js';
 import { log } from '../sys/log.js';
 import { assertLeaseFree, liveLeaseHolder, scopeOf, restoreScopeOf } from '../store/leases.js';
 import { asideLeftovers } from './aside.js';
-import { planRestore, restoreSpace, type RestoreOptions, type RestorePlan, type RestoreResult } from './restore-plan.js';
+import {
+  planRestore,
+  planRestoreFromCatalog,
+  restoreSpace,
+  type RestoreOptions,
+  type RestorePlan,
+  type RestoreResult,
+} from './restore-plan.js';
 import { restoreBackup } from './restore.js';
 import type { BackupService } from './engine.js';
 
@@ -54,10 +62,17 @@ export interface RestoreError {
  * Throws the DomainError the API answers with; a restore into a slug that already has one
  * pending or running is 409.
  */
-export function enqueueRestore(svc: BackupService, backupId: number, o: RestoreOptions): { job: JobRow; plan: RestorePlan } {
+export function enqueueRestore(
+  svc: BackupService,
+  backupId: number,
+  o: RestoreOptions,
+): { job: JobRow; plan: Omit<RestorePlan, 'manifest'> } {
   const db = svc.db;
-  const plan = planRestore(svc, backupId, o);
-  restoreSpace(svc, plan.row);
+  // A process that may not read the backups (the API apart from the worker) checks what the
+  // catalog tells; the job checks the rest before it copies anything.
+  const readable = backupReadable(getBackup(db, backupId)?.path ?? null);
+  const plan = readable ? planRestore(svc, backupId, o) : planRestoreFromCatalog(svc, backupId, o);
+  if (readable) restoreSpace(svc, plan.row);
   const busy = () => {
     const b = activeRestoreInto(db, plan.targetSlug);
     return b && new ConflictError(`a restore into ${plan.targetSlug} is already ${b.state} (job #${b.id}); wait until it ends`);
@@ -192,4 +207,14 @@ export function jobView(db: DB, j: JobRow) {
     result: r?.result ? (JSON.parse(r.result) as RestoreResult) : null,
     error: r?.error ? (JSON.parse(r.error) as RestoreError) : null,
   };
+}
+
+function backupReadable(dir: string | null): boolean {
+  if (!dir) return true; // restorableRow says why
+  try {
+    fs.accessSync(path.join(dir, 'manifest.json'), fs.constants.R_OK);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'EACCES';
+  }
 }

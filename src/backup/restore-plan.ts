@@ -140,6 +140,22 @@ export function planRestore(svc: BackupService, backupId: number, o: RestoreOpti
   return { backupId, row, manifest, src, mode, targetSlug, targetId, scope };
 }
 
+/**
+ * The same checks from the catalog alone, for a process that may not read the backups (the API
+ * running apart as its own user, docs/production.md): the target's identity, slug, admin and
+ * owner are checked now; the manifest and the space, which need the files, by the restore job,
+ * which plans again before it copies a byte.
+ */
+export function planRestoreFromCatalog(svc: BackupService, backupId: number, o: RestoreOptions): Omit<RestorePlan, 'manifest'> {
+  const row = restorableRow(svc, backupId);
+  const src = { id: row.project_id!, slug: row.slug!, repoUuid: row.repo_uuid! };
+  const mode = o.inPlace ? 'in-place' : 'new';
+  const targetSlug = o.inPlace ? inPlaceTarget(svc, backupId, src, o.to) : newTarget(svc, backupId, src, o);
+  const targetId = mode === 'in-place' ? src.id : null;
+  const scope = targetId !== null ? scopeOf(targetId) : restoreScopeOf(targetSlug);
+  return { backupId, row, src, mode, targetSlug, targetId, scope };
+}
+
 /** Space on the data volume: the restored copy must fit with the (stricter, live) reserve left. Returns the backup's files. */
 export function restoreSpace(svc: BackupService, row: BackupRow): Entry[] {
   const entries = listTree(row.path!);

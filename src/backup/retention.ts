@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { DB } from '../store/db.js';
 import { log } from '../sys/log.js';
 import type { BackupSettings } from '../settings/backup.js';
@@ -57,7 +58,7 @@ export function retained(rows: BackupRow[], s: Pick<BackupSettings, 'keepDaily' 
  * their files deleted: a crash or an error in between leaves files no row uses (logged), never a
  * `verified` row whose files are partly gone (which a restore or the next incremental would use).
  */
-export function applyRetention(db: DB, s: BackupSettings, projectId: number | null): number[] {
+export function applyRetention(db: DB, s: BackupSettings, projectId: number | null, root: string): number[] {
   const expired = db
     .transaction(() => {
       const rows = verifiedBackups(db, projectId);
@@ -72,16 +73,25 @@ export function applyRetention(db: DB, s: BackupSettings, projectId: number | nu
       return out;
     })
     .immediate();
-  removeFiles(expired);
+  removeFiles(expired, root);
   const ids = expired.map((r) => r.id);
   if (ids.length) log.info('backups expired', { project: projectId, ids });
   return ids;
 }
 
-/** Deletes the files of rows already marked `expired` (a failure leaves files no row uses, logged). */
-function removeFiles(expired: BackupRow[]): void {
+/**
+ * Deletes the files of rows already marked `expired` (a failure leaves files no row uses, logged).
+ * Only below the backup directory: a row is data, and whoever could write the database (the API
+ * runs apart as its own user in production) must not steer root's recursive delete elsewhere.
+ */
+function removeFiles(expired: BackupRow[], root: string): void {
+  const top = path.resolve(root) + path.sep;
   for (const r of expired) {
     if (!r.path) continue;
+    if (path.resolve(r.path) !== r.path || !r.path.startsWith(top)) {
+      log.error('expired backup row names a path outside the backup directory; not removed', { backup: r.id, path: r.path });
+      continue;
+    }
     try {
       fs.rmSync(r.path, { recursive: true, force: true });
     } catch (e) {
@@ -179,6 +189,7 @@ export function expireForBudget(
   run: { id: number; scope: number | null; what: string },
   needBytes: number,
   budget: { bytes: number; reserveBytes: number },
+  root: string,
 ): { expired: BackupRow[] } | { why: string } {
   const r = db
     .transaction(() => {
@@ -199,7 +210,7 @@ export function expireForBudget(
     return {
       why: `retention within the budget may expire only ${fmtBytes(plan.freeable)}, not the ${fmtBytes(toFree)} needed (it keeps every project's newest backups and what they are built on, backups restores read, and takes from other projects only while they hold more than this one); nothing was expired`,
     };
-  removeFiles(plan.expire);
+  removeFiles(plan.expire, root);
   if (plan.expire.length)
     log.info('backups expired within the budget', {
       for: run.id,

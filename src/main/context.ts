@@ -4,15 +4,23 @@ import { openDatabase, type DB } from '../store/db.js';
 import { layout, type Config } from '../config.js';
 import { syncUserCredential } from '../files/credentials/credentials.js';
 import { backupPort } from './ports.js';
+import { enqueue, JOB_CREDENTIALS } from '../store/jobs.js';
 
-export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): Ctx {
+export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}, o: { apart?: boolean } = {}): Ctx {
   const authDb = layout(cfg).authDb;
   return {
     db,
     cfg,
     fx: {
-      // Apache reads this row on the next request: written before the use case returns.
-      credentialChanged: (user) => syncUserCredential(db, authDb, user),
+      // Apache reads this row on the next request: written before the use case returns. An API
+      // running apart as its own user (KEELSON_API_USER) writes no file: it queues the worker's
+      // sync and wakes it (it applies within milliseconds; docs/production.md gives the figure).
+      credentialChanged: o.apart
+        ? () => {
+            enqueue(db, JOB_CREDENTIALS, null);
+            wake();
+          }
+        : (user) => syncUserCredential(db, authDb, user),
       enqueued: wake,
     },
     backups: backupPort(db, cfg),
@@ -24,6 +32,6 @@ export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}): C
  * from the configuration, credentials written directly, no worker to wake.
  */
 export function openContext(cfg: Config): Ctx & { close(): void } {
-  const db = openDatabase(layout(cfg).db);
+  const db = openDatabase(layout(cfg).db, { shared: !!cfg.apiUser });
   return { ...makeContext(db, cfg), close: () => db.close() };
 }

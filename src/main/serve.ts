@@ -89,7 +89,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   const o = { api: true, worker: true, apache: true, scheduler: true, ...opts };
   const l = layout(cfg);
   fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o755 });
-  const db = openDatabase(l.db);
+  const db = openDatabase(l.db, { shared: !!cfg.apiUser });
   const apache = new Apache(cfg, l);
   const reconciler = new Reconciler(cfg, l, db);
   const backups = new BackupService(db, cfg, cfg.backup);
@@ -164,7 +164,8 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
 
     let url: string | undefined;
     if (o.api) {
-      const app = createApp({ ctx: makeContext(db, cfg, wake), apacheHealthy: () => apache.healthy() });
+      const ctx = makeContext(db, cfg, wake, { apart: !o.worker && !!cfg.apiUser });
+      const app = createApp({ ctx, apacheHealthy: () => apache.healthy() });
       server = http.createServer(app);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
@@ -179,9 +180,17 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
 
 /** The API's half of the cross-process wake-up: touching the file is the signal; a failure only costs the poll's delay. */
 function touchWake(dir: string): void {
+  const f = path.join(dir, 'wake');
+  // A new time on the file is the event the worker's watch sees (inotify IN_ATTRIB); rewriting an
+  // empty file would raise none.
   try {
-    fs.writeFileSync(path.join(dir, 'wake'), '');
+    const now = new Date();
+    fs.utimesSync(f, now, now);
   } catch {
-    /* no worker watching here: it polls */
+    try {
+      fs.writeFileSync(f, '');
+    } catch {
+      /* no worker watching here: it polls */
+    }
   }
 }

@@ -78,7 +78,7 @@ export class Reconciler {
     this.owners = await serviceOwners(this.cfg);
     await prepareDirectories(this.cfg, this.l, this.owners);
     sweepStaging(this.l.staging);
-    this.startupCredentials = syncCredentials(this.db, this.l.authDb, this.credentialPerms());
+    this.startupCredentials = syncCredentials(this.db, this.l.authDb, this.owners?.apache);
     await this.usage.publishDefault();
     // libsvn's authz parser loaded now, so the first publish does not wait for it.
     await this.checker.call('ping');
@@ -87,11 +87,6 @@ export class Reconciler {
   private async doInit(): Promise<void> {
     await this.initFiles();
     this.template = await prepareTrac(this.cfg, this.l, this.trac, this.owners);
-  }
-
-  /** Apache's credentials: read by its group, written by Keelson (root) or the API's own user. */
-  private credentialPerms(): { owner?: number; gid: number } | undefined {
-    return this.owners && { owner: this.owners.api?.uid, gid: this.owners.apache.gid };
   }
 
   close(): void {
@@ -113,7 +108,7 @@ export class Reconciler {
 
   async syncCredentials(): Promise<void> {
     await this.init();
-    const r = syncCredentials(this.db, this.l.authDb, this.credentialPerms());
+    const r = syncCredentials(this.db, this.l.authDb, this.owners?.apache);
     if (r.upserted || r.removed) log.info('credentials synced', r);
   }
 
@@ -281,7 +276,7 @@ export class Reconciler {
     // The hook is one template with a checked slug: the shell parses it once here, not per project.
     await checkHookTemplate(this.l);
     // initFiles has just synced the credentials, unless it ran earlier in this process.
-    const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.credentialPerms()) : { upserted: 0, removed: 0 };
+    const again = wasReady ? syncCredentials(this.db, this.l.authDb, this.owners?.apache) : { upserted: 0, removed: 0 };
     const cred = {
       upserted: this.startupCredentials.upserted + again.upserted,
       removed: this.startupCredentials.removed + again.removed,

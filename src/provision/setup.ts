@@ -15,31 +15,35 @@ export async function prepareDirectories(cfg: Config, l: Layout, owners: Owners 
   }
   fs.mkdirSync(l.commitSpool, { recursive: true });
   if (!owners) return;
-  // Apache's and Trac's users must reach their parts; say so instead of serving 403s later.
-  await checkReach(owners, cfg, {
-    apache: [l.svnRoot, l.authDir, l.apacheDir, l.commitSpool, l.quotaDir],
-    trac: [l.tracRoot, l.svnRoot, l.apacheDir, l.libDir, l.tracShared, l.tracCache, l.quotaDir],
-  });
   const { apache } = owners;
   fs.chownSync(l.commitSpool, apache.uid, apache.gid);
   // Apache's authentication reads the credentials; the Trac user (not in Apache's group) cannot.
-  // An API running apart as its own user writes them (a token rotated holds from the next request).
-  const writer = owners.api?.uid ?? 0;
-  fs.chownSync(l.authDir, writer, apache.gid);
+  fs.chownSync(l.authDir, 0, apache.gid);
   fs.chmodSync(l.authDir, 0o750);
-  if (fs.existsSync(l.authDb)) fs.chownSync(l.authDb, writer, apache.gid);
   if (owners.api) {
-    // The API's user: the database's own directory and files, and the directory it wakes the worker through.
-    const dbDir = path.dirname(l.db);
-    fs.mkdirSync(l.wakeDir, { recursive: true, mode: 0o755 });
-    for (const d of [dbDir, l.wakeDir]) {
-      fs.chownSync(d, owners.api.uid, owners.api.gid);
-      fs.chmodSync(d, 0o700);
+    // An API running apart as its own user: the database through its group, in a directory root
+    // keeps (that user can create, rename or replace no file in it, so root never follows a link
+    // it planted); and a directory of its own, only watched by the worker, to wake it.
+    fs.chownSync(path.dirname(l.db), 0, owners.api.gid);
+    fs.chmodSync(path.dirname(l.db), 0o750);
+    for (const f of [l.db, l.db + '-wal', l.db + '-shm']) {
+      if (!fs.existsSync(f)) continue;
+      fs.lchownSync(f, 0, owners.api.gid);
+      fs.chmodSync(f, 0o660);
     }
-    for (const f of [l.db, l.db + '-wal', l.db + '-shm']) if (fs.existsSync(f)) fs.chownSync(f, owners.api.uid, owners.api.gid);
+    fs.mkdirSync(path.dirname(l.wakeDir), { recursive: true, mode: 0o755 });
+    fs.chmodSync(path.dirname(l.wakeDir), 0o755);
+    fs.mkdirSync(l.wakeDir, { recursive: true, mode: 0o700 });
+    fs.lchownSync(l.wakeDir, owners.api.uid, owners.api.gid);
   }
   // Earlier releases handed the cache to Apache's user; it is Keelson's now (the Trac user has its own).
   for (const d of [l.cacheDir, l.tracRoot, l.svnRoot, l.tracShared]) fs.chownSync(d, 0, 0);
+  // With the owners above set, Apache's and Trac's users must reach their parts: said now
+  // instead of served as 403s later.
+  await checkReach(owners, cfg, {
+    apache: [l.svnRoot, l.authDir, l.commitSpool, l.quotaDir],
+    trac: [l.tracRoot, l.svnRoot, l.tracShared, l.quotaDir],
+  });
 }
 
 /**

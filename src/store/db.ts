@@ -5,15 +5,22 @@ import { MIGRATIONS } from './migrations.js';
 
 export type DB = Database.Database;
 
-export function openDatabase(file: string): DB {
+/**
+ * `shared`: an API running apart as its own user (KEELSON_API_USER) opens it too, through the
+ * file's group (0660; the worker, root, gives the group and owns the directory, so that user can
+ * create, rename or replace nothing in it). Otherwise 0600.
+ */
+export function openDatabase(file: string, o: { shared?: boolean } = {}): DB {
+  const mode = o.shared ? 0o660 : 0o600;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  // Password hashes, session hashes, the CSRF secret: readable by Keelson (root) alone. SQLite gives
-  // the -wal and -shm files the main file's mode, so 0600 on the file covers all three.
-  const fd = fs.openSync(file, 'a', 0o600);
-  fs.fchmodSync(fd, 0o600);
+  // Password hashes, session hashes, the CSRF secret: readable by Keelson alone. SQLite gives the
+  // -wal and -shm files the main file's mode (and, as root, its owner), so the file's mode covers all three.
+  const fd = fs.openSync(file, 'a', mode);
+  const own = (f: string) => fs.statSync(f).uid === process.getuid?.();
+  if (own(file)) fs.fchmodSync(fd, mode);
   fs.closeSync(fd);
   const db = new Database(file);
-  for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra)) fs.chmodSync(file + extra, 0o600);
+  for (const extra of ['-wal', '-shm']) if (fs.existsSync(file + extra) && own(file + extra)) fs.chmodSync(file + extra, mode);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

@@ -31,7 +31,8 @@ export interface Box {
 const BOOT = `#!/bin/bash
 set -euo pipefail
 R=$1 APP=$2 SHARE=$3 HOSTS=$4
-mount -t tmpfs -o size=4g tmpfs "$R"
+# Large enough that the data volume keeps its reserve (4 GiB) with room for a restore: tmpfs takes only what is written.
+mount -t tmpfs -o size=64g tmpfs "$R"
 mkdir -p "$R/upper" "$R/work" "$R/m"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$R/upper,workdir=$R/work" "$R/m"
 M=$R/m

@@ -765,7 +765,7 @@ describe('backups on their own small volume (tmpfs)', () => {
     const newest = rows()[rows().length - 1]!;
     assert.equal(newest.id, made[4]);
     assert.ok(rows().length >= 6, `kept by the default rules: ${rows().length}`);
-    const expired = applyRetention(h.run.db, { ...h.cfg.backup, keepDaily: 1, keepWeekly: 1, keepMonthly: 1 }, id);
+    const expired = applyRetention(h.run.db, { ...h.cfg.backup, keepDaily: 1, keepWeekly: 1, keepMonthly: 1 }, id, h.cfg.backupDir);
     assert.ok(expired.length > 0, `something expired: ${JSON.stringify(rows().map((r) => [r.id, r.kind, r.base_id, r.started_at]))}`);
     const kept = rows();
     assert.ok(
@@ -789,7 +789,7 @@ describe('backups on their own small volume (tmpfs)', () => {
       assert.equal(fs.existsSync(row.path!), false);
     }
     // Even with every count at zero, the newest verified backup and its chain stay.
-    applyRetention(h.run.db, { ...h.cfg.backup, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, id);
+    applyRetention(h.run.db, { ...h.cfg.backup, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, id, h.cfg.backupDir);
     const last = rows();
     assert.ok(last.some((r) => r.id === newest.id));
     assert.ok(last.some((r) => r.kind === 'full'));

@@ -263,18 +263,25 @@ describe('production install on systemd, two host names behind TLS', () => {
     const pid = await mainPid('keelson-web');
     const status = await box.ok(['cat', `/proc/${pid}/status`]);
     const uid = (await box.ok(['id', '-u', 'keelson'])).trim();
+    const gid = (await box.ok(['id', '-g', 'keelson'])).trim();
     assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'), 'every uid is keelson');
     assert.equal(BigInt('0x' + status.match(/^CapBnd:\s*([0-9a-f]+)/m)![1]), 0n);
     assert.equal(BigInt('0x' + status.match(/^CapEff:\s*([0-9a-f]+)/m)![1]), 0n);
     assert.match(status, /^NoNewPrivs:\s*1$/m);
     // In its own view of the file system, as its user: the database's directory writable, the data
     // directory read-only, repositories and Trac environments not there at all.
-    const asWeb = (script: string) => box.exec(['nsenter', '-t', String(pid), '-m', '-r', '-S', uid, '-G', uid, 'sh', '-c', script]);
-    assert.equal((await asWeb('touch /var/lib/keelson/db/probe && rm /var/lib/keelson/db/probe')).code, 0);
+    const asWeb = (script: string) => box.exec(['nsenter', '-t', String(pid), '-m', '-r', '-S', uid, '-G', gid, 'sh', '-c', script]);
+    assert.equal((await asWeb('test -w /var/lib/keelson/db/keelson.db')).code, 0, 'the database is writable to it');
     assert.match((await asWeb('touch /var/lib/keelson/quota/probe')).stderr, /Read-only file system|Permission denied/);
     for (const d of ['/var/lib/keelson/svn/alpha', '/var/lib/keelson/trac/alpha'])
       assert.match((await asWeb(`ls ${d}`)).stderr, /Permission denied|No such file/, d);
-    // The database and Apache's credentials are its to write; the rest of the data is root's.
+    for (const d of ['/var/lib/keelson/auth', '/var/lib/keelson/apache/logs', '/var/lib/keelson/spool/commits', '/var/backups/keelson'])
+      assert.match((await asWeb(`ls ${d}`)).stderr, /Permission denied|No such file/, d);
+    // The database is its to write through the file's group, in a directory root keeps: it can
+    // create, rename or replace nothing there (so root never follows a link it planted).
+    assert.match((await asWeb('touch /var/lib/keelson/db/probe')).stderr, /Permission denied/);
+    assert.match((await asWeb('ln -s /etc/shadow /var/lib/keelson/db/keelson.db-journal')).stderr, /Permission denied/);
+    assert.match((await asWeb('mv /var/lib/keelson/db/keelson.db /var/lib/keelson/db/x')).stderr, /Permission denied/);
     const owners = await box.ok([
       'stat',
       '-c',
@@ -283,13 +290,57 @@ describe('production install on systemd, two host names behind TLS', () => {
       '/var/lib/keelson/db/keelson.db',
       '/var/lib/keelson/auth',
       '/var/lib/keelson/auth/credentials.db',
+      '/var/backups/keelson',
     ]);
     assert.deepEqual(owners.trim().split('\n'), [
-      'keelson:keelson 700 /var/lib/keelson/db',
-      'keelson:keelson 600 /var/lib/keelson/db/keelson.db',
-      'keelson:www-data 750 /var/lib/keelson/auth',
-      'keelson:www-data 640 /var/lib/keelson/auth/credentials.db',
+      'root:keelson 750 /var/lib/keelson/db',
+      'root:keelson 660 /var/lib/keelson/db/keelson.db',
+      'root:www-data 750 /var/lib/keelson/auth',
+      'root:www-data 640 /var/lib/keelson/auth/credentials.db',
+      'root:root 700 /var/backups/keelson',
     ]);
+  });
+
+  it('applies a credential change the API queues within moments, and restores a backup the API cannot read', async () => {
+    // The API writes no credential itself: it queues the worker's sync. A rotated token stops
+    // working, through the code host, this long after the API answered.
+    const old = ALICE.accessToken;
+    const rotated = await api('POST', '/users/alice/access-token');
+    assert.equal(rotated.status, 201, rotated.body);
+    const t0 = Date.now();
+    ALICE.accessToken = (JSON.parse(rotated.body) as { accessToken: string }).accessToken;
+    const status = (token: string) =>
+      box.ok(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-u', `alice:${token}`, `https://${CODE}/svn/alpha/`]);
+    let ms = -1;
+    while (Date.now() - t0 < 5000) {
+      if ((await status(old)) === '401') {
+        ms = Date.now() - t0;
+        break;
+      }
+    }
+    assert.ok(ms >= 0, 'the old token is refused within 5 s');
+    assert.equal(await status(ALICE.accessToken), '200');
+    console.log(`# the old token refused ${ms} ms after the API answered (each probe a new HTTPS request through the front)`);
+
+    // A full backup, then a restore into a new project through the API, which cannot read the backup.
+    assert.equal((await api('POST', '/backups', { project: 'alpha', kind: 'full' })).status, 202);
+    let id = 0;
+    for (const deadline = Date.now() + 60_000; !id && Date.now() < deadline; await new Promise((r) => setTimeout(r, 300))) {
+      const list = (JSON.parse((await api('GET', '/backups?project=alpha')).body) as { backups: { id: number; state: string }[] }).backups;
+      id = list.find((b) => b.state === 'verified')?.id ?? 0;
+    }
+    assert.ok(id, 'a verified backup of alpha');
+    const restore = await api('POST', `/backups/${id}/restore`, { to: 'alpha-copy', owner: 'alice' });
+    assert.equal(restore.status, 202, restore.body);
+    const jobUrl = (JSON.parse(restore.body) as { status: string }).status.replace('/api/v1', '');
+    let job: { state: string; lastError?: string | null } = { state: '' };
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 300))) {
+      job = JSON.parse((await api('GET', jobUrl)).body) as { state: string; lastError?: string | null };
+      if (job.state === 'done' || job.state === 'failed') break;
+    }
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    await waitActive(['alpha-copy']);
+    assert.match(await svnOk(['log', `https://${CODE}/svn/alpha-copy`]), /working-copy move/);
   });
 
   it('runs the worker and its Apache bounded: its capabilities only, no new privileges, a read-only system, Apache and Trac as their own users', async () => {
@@ -391,7 +442,7 @@ describe('production install on systemd, two host names behind TLS', () => {
     await box.ok(['systemctl', 'start', 'keelson'], { timeoutMs: 180_000 });
   });
 
-  it('uninstalls keeping the data, and a new install serves the same projects', async () => {
+  it('uninstalls keeping the data, and a new install, cut short and run again, serves the same projects', async () => {
     const out = await box.ok(['/opt/keelson/scripts/production/uninstall.sh'], { timeoutMs: 320_000 });
     assert.match(out, /kept the data and settings/);
     for (const f of [
@@ -404,6 +455,11 @@ describe('production install on systemd, two host names behind TLS', () => {
     assert.equal((await box.exec(['systemctl', 'is-active', 'keelson'])).stdout.trim(), 'inactive');
     await box.ok(['test', '-f', '/var/lib/keelson/db/keelson.db']);
     await box.ok(['test', '-f', '/etc/keelson/keelson.env']);
+    // An install killed part-way (2 s in: past the packages, somewhere in the units, the site or the
+    // start), then run again, finishes.
+    const cut = await box.exec(['timeout', '-s', 'KILL', '2', ...INSTALL]);
+    assert.notEqual(cut.code, 0);
+    assert.doesNotMatch(cut.stdout, /keelson install: done/, 'the first run was cut short');
     const again = await box.exec(INSTALL, { timeoutMs: 300_000 });
     const journal = again.code ? (await box.exec(['journalctl', '--no-pager', '-n', '80'])).stdout : '';
     assert.equal(again.code, 0, again.stderr + journal);

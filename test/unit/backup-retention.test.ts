@@ -150,6 +150,30 @@ describe('what the backups hold (heldBytes)', () => {
 });
 
 describe('retention applied', () => {
+  it("deletes nothing outside the backup directory, whatever an expired row's path says", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-retention-root-'));
+    const victim = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-retention-victim-'));
+    fs.writeFileSync(path.join(victim, 'precious'), 'x');
+    const db = new Database(':memory:');
+    migrate(db);
+    const ins = db.prepare(
+      `INSERT INTO backups (id, project_id, kind, state, path, started_at, finished_at, duration_ms) VALUES (?, NULL, 'full', 'verified', ?, ?, ?, 5)`,
+    );
+    const at = (daysAgo: number) => new Date(T0 - daysAgo * DAY).toISOString();
+    // A row written by whoever could write the database: one outside, one climbing out, one inside.
+    ins.run(1, victim, at(4), at(4));
+    ins.run(2, `${root}/../${path.basename(victim)}`, at(3), at(3));
+    fs.mkdirSync(path.join(root, 'b3'));
+    ins.run(3, path.join(root, 'b3'), at(2), at(2));
+    ins.run(4, path.join(root, 'b4'), at(0), at(0));
+    const expired = applyRetention(db, { ...loadBackupSettings({}), keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, null, root);
+    assert.deepEqual([...expired].sort(), [1, 2, 3]);
+    assert.ok(fs.existsSync(path.join(victim, 'precious')), 'the directory outside is untouched');
+    assert.ok(!fs.existsSync(path.join(root, 'b3')), 'the expired backup inside is removed');
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(victim, { recursive: true, force: true });
+  });
+
   it('marks rows expired (one transaction) before deleting their files; a failed deletion leaves no verified row without files', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-retention-'));
     const db = new Database(':memory:');
@@ -188,7 +212,7 @@ describe('retention applied', () => {
       }
     });
     try {
-      const expired = applyRetention(db, { ...loadBackupSettings({}), keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, null);
+      const expired = applyRetention(db, { ...loadBackupSettings({}), keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, null, dir);
       assert.deepEqual([...expired].sort(), [1, 2]);
     } finally {
       rm.mock.restore();

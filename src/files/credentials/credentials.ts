@@ -80,7 +80,7 @@ function verifyWritten(adb: Database.Database, file: string): void {
 export function publishCredentials(
   file: string,
   rows: Iterable<readonly [string, string]>,
-  perms?: { owner?: number; gid: number },
+  perms?: { uid: number; gid: number },
 ): { upserted: number; removed: number; refused?: { name: string; problem: string }[] } {
   const { want, refused } = renderCredentials(rows);
   for (const r of refused)
@@ -89,7 +89,7 @@ export function publishCredentials(
   const adb = openCredentialsDb(file);
   try {
     if (fresh && perms) {
-      fs.chownSync(file, perms.owner ?? 0, perms.gid);
+      fs.chownSync(file, 0, perms.gid);
       fs.chmodSync(file, 0o640);
     }
     let upserted = 0;
@@ -154,11 +154,7 @@ export function publishCredential(file: string, name: string, hash: string | und
 }
 
 /** Makes Apache's credentials table equal to the enabled users' tokens in Keelson's database. */
-export function syncCredentials(
-  db: DB,
-  authDbFile: string,
-  perms?: { owner?: number; gid: number },
-): { upserted: number; removed: number } {
+export function syncCredentials(db: DB, authDbFile: string, perms?: { uid: number; gid: number }): { upserted: number; removed: number } {
   return publishCredentials(authDbFile, enabledUserCredentials(db), perms);
 }
 
