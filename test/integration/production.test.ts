@@ -394,17 +394,18 @@ describe('production install on systemd, two host names behind TLS', () => {
     }
   });
 
-  it("rotates Apache's logs with logrotate, and Apache writes the new file", async () => {
+  it("rotates Apache's logs with logrotate, and Apache writes the new file with the client's address", async () => {
     await box.ok(['logrotate', '-f', '/etc/logrotate.d/keelson']);
     const logs = '/var/lib/keelson/apache/logs';
     assert.ok((await box.ok(['ls', logs])).split('\n').includes('access.log.1'));
-    await box.ok(['curl', '-sS', '-o', '/dev/null', `https://${CODE}/svn/alpha/?after-rotation`]);
+    // The client as the front saw it (X-Forwarded-For from a trusted proxy), not the front itself.
+    await box.ok(['curl', '-sS', '-o', '/dev/null', '-H', 'X-Forwarded-For: 203.0.113.9', `https://${CODE}/svn/alpha/?after-rotation`]);
     let text = '';
     for (let i = 0; i < 40 && !/\/svn\/alpha\//.test(text); i++) {
       await new Promise((r) => setTimeout(r, 100));
       text = (await box.exec(['cat', `${logs}/access.log`])).stdout;
     }
-    assert.match(text, /GET \/svn\/alpha\//);
+    assert.match(text, / 203\.0\.113\.9 - "GET \/svn\/alpha\/ HTTP\/1\.1" 401 /);
   });
 
   it('stops gracefully, and refuses to start with one line for a port in use and for a data directory Apache cannot traverse', async () => {

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { layout, loadConfig } from '../../src/config.js';
-import { apachePaths, publishApacheConfig, renderApacheConfig, renderPublicOrigin } from '../../src/files/apache/config.js';
+import {
+  apachePaths,
+  publishApacheConfig,
+  remoteIpProxies,
+  renderApacheConfig,
+  renderPublicOrigin,
+} from '../../src/files/apache/config.js';
 import { publishTracWsgi, renderTracWsgi } from '../../src/files/apache/wsgi.js';
 import { freePort, tempDataDir } from '../helpers/host.js';
 
@@ -93,6 +99,29 @@ describe('generated files: Apache configuration (apache2 -t) and trac.wsgi (Pyth
         'https://[::1]',
       ])
         assert.throws(() => loadConfig({ ...base, KEELSON_PUBLIC_URL: bad }), /KEELSON_PUBLIC_URL must look like/, bad);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("behind a proxy Keelson trusts: Apache takes the client's address from X-Forwarded-For of those proxies only, and the rendering passes apache2 -t", async () => {
+    const dataDir = tempDataDir('files-apache-remoteip');
+    try {
+      const base = { KEELSON_DATA_DIR: dataDir, KEELSON_APACHE_PORT: String(await freePort()) };
+      assert.equal(remoteIpProxies(loadConfig(base)), null, 'no proxy trusted: the connection is the client');
+      assert.equal(remoteIpProxies(loadConfig({ ...base, KEELSON_TRUST_PROXY: '2' })), null, 'a hop count names no address');
+      assert.deepEqual(remoteIpProxies(loadConfig({ ...base, KEELSON_TRUST_PROXY: 'loopback, 10.1.2.3' })), [
+        '127.0.0.0/8',
+        '::1',
+        '10.1.2.3',
+      ]);
+      const cfg = loadConfig({ ...base, KEELSON_TRUST_PROXY: 'loopback' });
+      const l = layout(cfg);
+      const text = renderApacheConfig(cfg, l, { runAsUser: false });
+      assert.ok(text.split('\n').includes('RemoteIPHeader X-Forwarded-For'), text);
+      assert.ok(text.split('\n').includes('RemoteIPInternalProxy 127.0.0.0/8 ::1'), text);
+      for (const d of ['run', 'logs', 'htdocs']) fs.mkdirSync(path.join(l.apacheDir, d), { recursive: true });
+      assert.equal(await publishApacheConfig(apachePaths(l).conf, text), true);
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

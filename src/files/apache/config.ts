@@ -125,6 +125,37 @@ Header always set Strict-Transport-Security "max-age=31536000"
 ${redirect}`;
 }
 
+/** Express's names for address ranges in KEELSON_TRUST_PROXY, as Apache's mod_remoteip takes them. */
+const PROXY_PRESETS: Record<string, string[]> = {
+  loopback: ['127.0.0.0/8', '::1'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/**
+ * The proxies in front whose X-Forwarded-For Keelson's Apache believes (KEELSON_TRUST_PROXY as
+ * addresses or Express's range names; config.ts allows only `A-Za-z0-9.:/, `): then its access
+ * log, like Keelson's own, names the client instead of the proxy. A hop count says nothing about
+ * addresses: none then.
+ */
+export function remoteIpProxies(cfg: Pick<Config, 'trustProxy'>): string[] | null {
+  if (typeof cfg.trustProxy !== 'string') return null;
+  const list = cfg.trustProxy
+    .split(/[ ,]+/)
+    .filter(Boolean)
+    .flatMap((a) => PROXY_PRESETS[a] ?? [a]);
+  return list.length ? list : null;
+}
+
+function renderRemoteIp(cfg: Config): string {
+  const proxies = remoteIpProxies(cfg);
+  if (!proxies) return '';
+  return `# The proxy in front (KEELSON_TRUST_PROXY): the client is the address it forwards.
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy ${proxies.join(' ')}
+`;
+}
+
 /** The server itself: where it lives, its modules and user, the credentials database, the document root. */
 function renderServer(cfg: Config, l: Layout, opts: { runAsUser: boolean }): string {
   const p = apachePaths(l);
@@ -140,8 +171,8 @@ LogLevel warn
 # sent, microseconds taken. No header is logged, so no credential or cookie is either.
 LogFormat "%{%Y-%m-%dT%H:%M:%S%z}t %a %u \\"%m %U %H\\" %>s %B %D" keelson
 CustomLog ${q(p.accessLog)} keelson
-${[...MODULES, ...(cfg.tls ? ['socache_shmcb', 'ssl'] : [])].map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n')}
-${opts.runAsUser ? `User ${cfg.apacheUser}\nGroup ${cfg.apacheGroup}` : '# not started as root: runs as the current user'}
+${[...MODULES, ...(cfg.tls ? ['socache_shmcb', 'ssl'] : []), ...(remoteIpProxies(cfg) ? ['remoteip'] : [])].map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n')}
+${renderRemoteIp(cfg)}${opts.runAsUser ? `User ${cfg.apacheUser}\nGroup ${cfg.apacheGroup}` : '# not started as root: runs as the current user'}
 TypesConfig /etc/mime.types
 ${renderConnections(cfg)}
 
