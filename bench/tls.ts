@@ -5,7 +5,7 @@
  * (serf: keep-alive and TLS session resumption as it does them), and 200 Trac page views on one
  * kept-alive connection. Prints each median, and HTTPS over HTTP. Target: at most 1.15x.
  *
- *   npm run build && node dist/bench/tls.js [ROUNDS]
+ *   npm run build && node dist/bench/tls.js [ROUNDS]      (BENCH_TLS_KEY=ec: an ECDSA P-256 server key)
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -94,7 +94,7 @@ async function views(s: Side): Promise<number> {
 
 process.env.KEELSON_LOG = 'silent';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-tls-'));
-const ca = makeCa(path.join(dir, 'ca'));
+const ca = makeCa(path.join(dir, 'ca'), ['localhost'], { ec: process.env.BENCH_TLS_KEY === 'ec' });
 const tree = path.join(dir, 'tree');
 for (let i = 0; i < FILES; i++) {
   const d = path.join(tree, `d${Math.floor(i / 100)}`);

@@ -15,8 +15,8 @@ export interface TestCa {
   key: string;
 }
 
-/** A CA and one server certificate it signs for `names` (default localhost) and 127.0.0.1. */
-export function makeCa(dir: string, names: string[] = ['localhost']): TestCa {
+/** A CA and one server certificate it signs for `names` (default localhost) and 127.0.0.1, with an RSA or an ECDSA key. */
+export function makeCa(dir: string, names: string[] = ['localhost'], o: { ec?: boolean } = {}): TestCa {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n: string) => path.join(dir, n);
   const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -35,7 +35,9 @@ export function makeCa(dir: string, names: string[] = ['localhost']): TestCa {
     '-out',
     f('ca.pem'),
   ]);
-  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', f('server.key'), '-out', f('server.csr')]);
+  // The server's key: RSA 2048, or ECDSA P-256 (certbot's default since its 2.0).
+  const key = o.ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'rsa:2048'];
+  ssl(['req', ...key, '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', f('server.key'), '-out', f('server.csr')]);
   fs.writeFileSync(
     f('ext.cnf'),
     `subjectAltName = ${names.map((n) => `DNS:${n}`).join(', ')}, IP:127.0.0.1\nbasicConstraints = CA:FALSE\n`,
