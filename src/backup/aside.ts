@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { assertSlug } from '../names.js';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Config } from '../config.js';
@@ -19,6 +20,7 @@ export function asideRoots(cfg: Config): { backup: string; data: string } {
 
 /** A new folder for one restore's replaced trees, on the device of `trees` (which renames need). */
 export function asideFolder(cfg: Config, trees: string[], slug: string, projectId: number): string {
+  assertSlug(slug);
   const roots = asideRoots(cfg);
   const root = trees.every((t) => sameDevice(cfg.backupDir, t)) ? roots.backup : roots.data;
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });

@@ -7,9 +7,10 @@ import type { DB } from '../store/db.js';
 import { nowIso } from '../store/db.js';
 import { getProject, getProjectById, type ProjectRow } from '../store/projects.js';
 import { backedUpSlugs } from '../store/backups.js';
-import { NotFoundError, InputError } from '../errors.js';
+import { ConflictError, NotFoundError, InputError } from '../errors.js';
 import { youngestRevision } from '../provision/svn.js';
 import { log } from '../sys/log.js';
+import { assertSlug } from '../names.js';
 import type { BackupSettings } from '../settings/backup.js';
 import { reserveFor } from './space.js';
 import { fmtBytes } from '../sys/bytes.js';
@@ -52,9 +53,11 @@ export class BackupService implements BackupRun {
   }
 
   repoDir(slug: string) {
+    assertSlug(slug); // from a row: checked again where it becomes a path
     return path.join(layout(this.cfg).svnRoot, slug);
   }
   envDir(slug: string) {
+    assertSlug(slug);
     return path.join(layout(this.cfg).tracRoot, slug);
   }
 
@@ -160,7 +163,8 @@ export class BackupService implements BackupRun {
     let base: BackupRow | undefined;
     if (kind === 'incremental') {
       base = newestVerified(this.db, p.id);
-      if (base && (base.repo_uuid !== p.repo_uuid || !base.path || !fs.existsSync(path.join(base.path, 'manifest.json')))) base = undefined;
+      if (base && (base.repo_uuid !== p.repo_uuid || !this.isOwnFolder(base) || !fs.existsSync(path.join(base.path!, 'manifest.json'))))
+        base = undefined;
       // No verified base (the first backup): this one is a full. A refused incremental never becomes a full.
       if (!base) kind = 'full';
     }
@@ -232,9 +236,47 @@ export class BackupService implements BackupRun {
     return out;
   }
 
-  readManifest(row: BackupRow): Manifest {
+  /**
+   * A backup row's folder, only where Keelson makes backups: below the backup directory (not its
+   * staging), with no link on the way. A row is data: whoever could write the database (the API
+   * runs apart as its own user in production) must not point a restore, a test restore or an
+   * incremental's base at a tree of its own.
+   */
+  folderOf(row: BackupRow): string {
     if (!row.path) throw new InputError(`backup #${row.id} has no files (state ${row.state})`);
-    const raw = fs.readFileSync(path.join(row.path, 'manifest.json'));
+    const rel = path.relative(this.root, row.path);
+    const refuse = () =>
+      new ConflictError(`backup #${row.id}'s folder ${row.path} is not one Keelson made under ${this.root}; refusing it`);
+    if (
+      path.resolve(row.path) !== row.path ||
+      !rel ||
+      rel.startsWith('..') ||
+      path.isAbsolute(rel) ||
+      rel.split(path.sep)[0] === '.staging'
+    )
+      throw refuse();
+    let real: string;
+    try {
+      real = fs.realpathSync(row.path);
+    } catch {
+      throw refuse();
+    }
+    if (real !== path.join(fs.realpathSync(this.root), rel)) throw refuse();
+    return row.path;
+  }
+
+  private isOwnFolder(row: BackupRow): boolean {
+    try {
+      this.folderOf(row);
+      return true;
+    } catch (e) {
+      log.error('backup row refused as a base', { backup: row.id, error: String(e) });
+      return false;
+    }
+  }
+
+  readManifest(row: BackupRow): Manifest {
+    const raw = fs.readFileSync(path.join(this.folderOf(row), 'manifest.json'));
     if (row.manifest_sha256 && sha256(raw) !== row.manifest_sha256)
       throw new Error(`the manifest of backup #${row.id} does not match the catalog's checksum`);
     return JSON.parse(raw.toString('utf8')) as Manifest;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { assertSlug } from '../names.js';
 import path from 'node:path';
 import { sqliteOnlineBackup as onlineBackup } from '../sys/sqlite.js';
 import type { BackupKind } from '../store/backups.js';
@@ -36,6 +37,7 @@ const stamp = (d = new Date()) =>
 
 /** The folder a finished backup is renamed to: per project (slug and id) or Keelson's own. */
 export function finalDirOf(root: string, projectId: number | null, slug: string | null, id: number, kind: BackupKind): string {
+  if (projectId !== null) assertSlug(slug); // from a row: checked again where it becomes a path
   const dir = projectId === null ? path.join(root, 'keelson') : path.join(root, 'projects', `${slug}-${projectId}`);
   return path.join(dir, `${stamp()}-b${id}-${kind}`);
 }

@@ -23,6 +23,7 @@ import { newOwner, planRestore, restoreSpace, type RestoreOptions, type RestoreP
 import { copyChecked, prepareStage, type RestoreRun } from './restore-copy.js';
 import { Swapper, suspendForRestore, swapIn } from './restore-swap.js';
 import type { BackupService } from './engine.js';
+import { assertSlug } from '../names.js';
 
 // A restore's parts: restore-plan.ts (every check before a byte is copied), restore-copy.ts (copy,
 // checksums, the staged copy made today's), restore-swap.ts (suspension, renames, put back),
@@ -50,6 +51,7 @@ function openRun(
     }
   }, o.leaseRenewMs ?? 10_000);
   leaseTimer.unref();
+  assertSlug(plan.targetSlug); // from a row: checked again where it becomes paths below
   const run: RestoreRun = {
     svc,
     cfg,

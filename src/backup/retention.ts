@@ -88,7 +88,8 @@ function removeFiles(expired: BackupRow[], root: string): void {
   const top = path.resolve(root) + path.sep;
   for (const r of expired) {
     if (!r.path) continue;
-    if (path.resolve(r.path) !== r.path || !r.path.startsWith(top)) {
+    // Below the backup directory, and not in its working folders (.staging, .restore-aside).
+    if (path.resolve(r.path) !== r.path || !r.path.startsWith(top) || r.path.slice(top.length).startsWith('.')) {
       log.error('expired backup row names a path outside the backup directory; not removed', { backup: r.id, path: r.path });
       continue;
     }

@@ -6,19 +6,20 @@ import { syncUserCredential } from '../files/credentials/credentials.js';
 import { backupPort } from './ports.js';
 import { enqueue, JOB_CREDENTIALS } from '../store/jobs.js';
 
-export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}, o: { apart?: boolean } = {}): Ctx {
+export function makeContext(db: DB, cfg: Config, wake: () => void = () => {}, o: { apart?: { credentialsChanged: () => void } } = {}): Ctx {
   const authDb = layout(cfg).authDb;
   return {
     db,
     cfg,
     fx: {
       // Apache reads this row on the next request: written before the use case returns. An API
-      // running apart as its own user (KEELSON_API_USER) writes no file: it queues the worker's
-      // sync and wakes it (it applies within milliseconds; docs/production.md gives the figure).
+      // running apart as its own user (KEELSON_API_USER) writes no file: it tells the worker,
+      // which syncs at once, ahead of any queued job, and queues the sync as the fallback
+      // (docs/production.md gives the time it takes).
       credentialChanged: o.apart
         ? () => {
             enqueue(db, JOB_CREDENTIALS, null);
-            wake();
+            o.apart!.credentialsChanged();
           }
         : (user) => syncUserCredential(db, authDb, user),
       enqueued: wake,

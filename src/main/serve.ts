@@ -101,7 +101,7 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
   let apacheStarted = false;
   // An API apart from the worker (KEELSON_API_USER, two units) wakes it through a file the worker
   // watches; the worker's own poll (every 500 ms) is the fallback either way.
-  const wake = o.worker ? () => worker?.wake() : () => touchWake(l.wakeDir);
+  const wake = o.worker ? () => worker?.wake() : () => touchWake(l.wakeDir, 'wake');
   const stop = async () => {
     for (const t of tasks) await t.stop();
     watcher?.close();
@@ -145,7 +145,15 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
       drain = spoolDrainer(reconciler);
       watcher = fs.watch(l.commitSpool, () => drain!());
       drain();
-      if (cfg.apiUser && fs.existsSync(l.wakeDir)) wakeWatcher = fs.watch(l.wakeDir, () => worker?.wake());
+      if (cfg.apiUser && fs.existsSync(l.wakeDir)) {
+        // `credentials`: a token or a user changed: Apache's credentials are synced now, ahead of
+        // every queued job (the queued sync stays as the fallback); `wake`: a job was queued.
+        const credentialsNow = coalesced(() => reconciler.syncCredentials());
+        wakeWatcher = fs.watch(l.wakeDir, (_event, name) => {
+          if (name === 'credentials') credentialsNow();
+          worker?.wake();
+        });
+      }
     }
     if (o.scheduler)
       tasks.push(
@@ -164,7 +172,9 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
 
     let url: string | undefined;
     if (o.api) {
-      const ctx = makeContext(db, cfg, wake, { apart: !o.worker && !!cfg.apiUser });
+      const ctx = makeContext(db, cfg, wake, {
+        apart: !o.worker && !!cfg.apiUser ? { credentialsChanged: () => touchWake(l.wakeDir, 'credentials') } : undefined,
+      });
       const app = createApp({ ctx, apacheHealthy: () => apache.healthy() });
       server = http.createServer(app);
       await new Promise<void>((resolve, reject) => {
@@ -179,18 +189,36 @@ export async function serve(cfg: Config, opts: ServeOptions = {}): Promise<Runni
 }
 
 /** The API's half of the cross-process wake-up: touching the file is the signal; a failure only costs the poll's delay. */
-function touchWake(dir: string): void {
-  const f = path.join(dir, 'wake');
-  // A new time on the file is the event the worker's watch sees (inotify IN_ATTRIB); rewriting an
-  // empty file would raise none.
+/** Runs `fn` now, or once more right after the run in hand if asked again meanwhile; never two at a time. */
+function coalesced(fn: () => Promise<void>): () => void {
+  let running = false;
+  let again = false;
+  const go = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    fn()
+      .catch((e) => log.error('credentials sync on wake-up', { error: String(e) }))
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          go();
+        }
+      });
+  };
+  return go;
+}
+
+function touchWake(dir: string, name: 'wake' | 'credentials'): void {
+  // A new time on the file the worker made for this user is the event its watch sees (inotify
+  // IN_ATTRIB); this user may create nothing there.
   try {
     const now = new Date();
-    fs.utimesSync(f, now, now);
+    fs.utimesSync(path.join(dir, name), now, now);
   } catch {
-    try {
-      fs.writeFileSync(f, '');
-    } catch {
-      /* no worker watching here: it polls */
-    }
+    /* no worker watching here: it polls */
   }
 }

@@ -31,10 +31,22 @@ export async function prepareDirectories(cfg: Config, l: Layout, owners: Owners 
       fs.lchownSync(f, 0, owners.api.gid);
       fs.chmodSync(f, 0o660);
     }
-    fs.mkdirSync(path.dirname(l.wakeDir), { recursive: true, mode: 0o755 });
-    fs.chmodSync(path.dirname(l.wakeDir), 0o755);
-    fs.mkdirSync(l.wakeDir, { recursive: true, mode: 0o700 });
-    fs.lchownSync(l.wakeDir, owners.api.uid, owners.api.gid);
+    // The wake-ups: a directory root keeps, holding the two files that user owns and may only touch
+    // (it can create nothing there, so root's watch never sees a tree it built).
+    for (const d of [path.dirname(l.wakeDir), l.wakeDir]) {
+      fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+      fs.lchownSync(d, 0, 0);
+      fs.chmodSync(d, 0o755);
+    }
+    for (const name of ['wake', 'credentials']) {
+      const f = path.join(l.wakeDir, name);
+      if (!fs.lstatSync(f, { throwIfNoEntry: false })?.isFile()) {
+        fs.rmSync(f, { recursive: true, force: true });
+        fs.writeFileSync(f, '', { mode: 0o600 });
+      }
+      fs.lchownSync(f, owners.api.uid, owners.api.gid);
+      fs.chmodSync(f, 0o600);
+    }
   }
   // Earlier releases handed the cache to Apache's user; it is Keelson's now (the Trac user has its own).
   for (const d of [l.cacheDir, l.tracRoot, l.svnRoot, l.tracShared]) fs.chownSync(d, 0, 0);

@@ -280,6 +280,9 @@ describe('production install on systemd, two host names behind TLS', () => {
     // The database is its to write through the file's group, in a directory root keeps: it can
     // create, rename or replace nothing there (so root never follows a link it planted).
     assert.match((await asWeb('touch /var/lib/keelson/db/probe')).stderr, /Permission denied/);
+    // Its wake-up files it may touch, and create nothing beside them.
+    assert.equal((await asWeb('touch /var/lib/keelson/run/wake/wake /var/lib/keelson/run/wake/credentials')).code, 0);
+    assert.match((await asWeb('mkdir /var/lib/keelson/run/wake/tree')).stderr, /Permission denied/);
     assert.match((await asWeb('ln -s /etc/shadow /var/lib/keelson/db/keelson.db-journal')).stderr, /Permission denied/);
     assert.match((await asWeb('mv /var/lib/keelson/db/keelson.db /var/lib/keelson/db/x')).stderr, /Permission denied/);
     const owners = await box.ok([
@@ -299,11 +302,15 @@ describe('production install on systemd, two host names behind TLS', () => {
       'root:www-data 640 /var/lib/keelson/auth/credentials.db',
       'root:root 700 /var/backups/keelson',
     ]);
+    assert.equal(
+      await box.ok(['stat', '-c', '%U:%G %a', '/var/lib/keelson/run/wake', '/var/lib/keelson/run/wake/wake']),
+      'root:root 755\nkeelson:keelson 600\n',
+    );
   });
 
   it('applies a credential change the API queues within moments, and restores a backup the API cannot read', async () => {
-    // The API writes no credential itself: it queues the worker's sync. A rotated token stops
-    // working, through the code host, this long after the API answered.
+    // The API writes no credential itself: it tells the worker, which syncs at once (ahead of any
+    // queued job). A rotated token stops working, through the code host, this long after the API answered.
     const old = ALICE.accessToken;
     const rotated = await api('POST', '/users/alice/access-token');
     assert.equal(rotated.status, 201, rotated.body);
