@@ -106,6 +106,15 @@ fi
 if ! id -u "$API_USER" >/dev/null 2>&1; then
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$API_USER"
   say "created the system user $API_USER"
+else
+  # An account that is already there is used only if it is what this install would have made:
+  # a system account that cannot log in, alone in its group (whoever is in it writes the database).
+  IFS=: read -r _ _ uid gid _ _ shell < <(getent passwd "$API_USER")
+  members=$(getent group "$API_USER" | cut -d: -f4)
+  if [ "$uid" -ge 1000 ] || [ "$uid" = 0 ] || [[ $shell != */nologin && $shell != */false ]] || [ -n "$members" ] \
+    || [ "$(id -G "$API_USER")" != "$gid" ]; then
+    die "the account $API_USER exists but is not a no-login system account alone in its own group (uid $uid, shell $shell, other members '${members}'): remove or fix it"
+  fi
 fi
 
 # 2. Data and settings. The data directory is root's and traversable (Apache and the Trac user

@@ -98,6 +98,9 @@ export function svn(args: string[], creds?: { user: string; password: string }, 
     let stderr = '';
     child.stdout.on('data', (b) => (stdout += b));
     child.stderr.on('data', (b) => (stderr += b));
+    // svn may exit before it reads its password (a refused URL): the write's EPIPE is that
+    // exit's business, reported through its status, never an uncaught error in a later test.
+    child.stdin.on('error', () => {});
     child.stdin.end(creds ? creds.password + '\n' : '');
     child.on('close', (code) => {
       fs.rmSync(cfgDir, { recursive: true, force: true });

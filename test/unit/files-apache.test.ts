@@ -120,6 +120,7 @@ describe('generated files: Apache configuration (apache2 -t) and trac.wsgi (Pyth
       const text = renderApacheConfig(cfg, l, { runAsUser: false });
       assert.ok(text.split('\n').includes('RemoteIPHeader X-Forwarded-For'), text);
       assert.ok(text.split('\n').includes('RemoteIPInternalProxy 127.0.0.0/8 ::1'), text);
+      assert.match(text, /^LogFormat ".* %D %\{c\}a" keelson$/m, 'the peer itself is logged too');
       for (const d of ['run', 'logs', 'htdocs']) fs.mkdirSync(path.join(l.apacheDir, d), { recursive: true });
       assert.equal(await publishApacheConfig(apachePaths(l).conf, text), true);
     } finally {

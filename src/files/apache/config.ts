@@ -168,8 +168,9 @@ DefaultRuntimeDir ${q(path.join(l.apacheDir, 'run'))}
 ErrorLog ${q(p.errorLog)}
 LogLevel warn
 # One line per request: time, client, user (or -), method, path without its query, status, bytes
-# sent, microseconds taken. No header is logged, so no credential or cookie is either.
-LogFormat "%{%Y-%m-%dT%H:%M:%S%z}t %a %u \\"%m %U %H\\" %>s %B %D" keelson
+# sent, microseconds taken (behind a trusted proxy, then the connection's own peer: the client
+# field is what that proxy forwarded). No header is logged, so no credential or cookie is either.
+LogFormat "%{%Y-%m-%dT%H:%M:%S%z}t %a %u \\"%m %U %H\\" %>s %B %D${remoteIpProxies(cfg) ? ' %{c}a' : ''}" keelson
 CustomLog ${q(p.accessLog)} keelson
 ${[...MODULES, ...(cfg.tls ? ['socache_shmcb', 'ssl'] : []), ...(remoteIpProxies(cfg) ? ['remoteip'] : [])].map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join('\n')}
 ${renderRemoteIp(cfg)}${opts.runAsUser ? `User ${cfg.apacheUser}\nGroup ${cfg.apacheGroup}` : '# not started as root: runs as the current user'}
