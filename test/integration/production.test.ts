@@ -57,6 +57,8 @@ describe('production install on systemd, two host names behind TLS', () => {
   const sh = (script: string, o?: { input?: string; timeoutMs?: number }) => box.ok(['bash', '-c', script], o);
   const mainPid = async (unit = 'keelson') => Number((await box.ok(['systemctl', 'show', '-p', 'MainPID', '--value', unit])).trim());
   /** curl inside the box, the test CA trusted system-wide as an operator's real CA would be. */
+  /** A request's status and where it redirects to, from inside the box. */
+  const answer = (args: string[]) => box.ok(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', ...args]);
   const curl = (args: string[]) => box.exec(['curl', '-sS', '--max-time', '30', ...args]);
   const api = async (method: string, p: string, body?: unknown) => {
     const r = await curl([
@@ -206,15 +208,7 @@ describe('production install on systemd, two host names behind TLS', () => {
     const status = async (args: string[]) => (await box.ok(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', ...args])).trim();
     assert.equal(await status([`https://${CODE}/api/v1/health`]), '404');
     assert.equal(await status([`https://${WEB}/svn/alpha/`]), '404');
-    const redirect = await box.ok([
-      'curl',
-      '-sS',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code} %{redirect_url}',
-      `http://${CODE}/svn/alpha/?p=1`,
-    ]);
+    const redirect = await answer([`http://${CODE}/svn/alpha/?p=1`]);
     assert.equal(redirect, `301 https://${CODE}/svn/alpha/?p=1`);
     for (const h of [WEB, CODE])
       assert.match(await box.ok(['curl', '-sS', '-I', `https://${h}/`]), /strict-transport-security: max-age=31536000/i);
@@ -245,17 +239,7 @@ describe('production install on systemd, two host names behind TLS', () => {
     assert.match(log.stdout, /A \/trunk\/d\.txt \(from \/trunk\/c\.txt:\d+\)/);
 
     // Trac: its sign-in redirects stay on https and the code host.
-    const login = await box.ok([
-      'curl',
-      '-sS',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code} %{redirect_url}',
-      '-u',
-      `alice:${ALICE.accessToken}`,
-      `https://${CODE}/trac/alpha/login`,
-    ]);
+    const login = await answer(['-u', `alice:${ALICE.accessToken}`, `https://${CODE}/trac/alpha/login`]);
     assert.match(login, new RegExp(`^30[23] https://${CODE}/trac/alpha/?$`));
   });
 
